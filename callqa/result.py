@@ -1,0 +1,115 @@
+"""What scoring produces: findings and the per-call result, with one JSON form for every report."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from callqa.transcript import Utterance, utterance_from_dict, utterance_to_dict
+
+__all__ = ["CATEGORIES", "SEVERITIES", "Finding", "CallResult"]
+
+# The fixed category vocabulary reports group by (more may be added, never renamed).
+CATEGORIES = (
+    "greeting",
+    "self_identification",
+    "closing",
+    "polite_expression",
+    "forbidden_phrase",
+    "dead_air",
+    "hold_etiquette",
+    "interruption",
+    "speech_rate",
+    "refusal_without_apology",
+    "response_latency",
+    "shirking",
+)
+SEVERITIES = ("minor", "major", "critical")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One violation of one rule, with the evidence a reviewer needs to check it.
+
+    ``matched`` says how the evidence matched the rule: the phrase it matched and the mode
+    (``exact``/``pinyin``/...), so a homophone match is visible as such.
+    """
+
+    rule_id: str
+    category: str
+    severity: str
+    speaker: str
+    start: float
+    end: float
+    evidence: str
+    message: str
+    suggestion: str
+    standard: str
+    deduction: float
+    title: str = ""
+    matched: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["start"], d["end"] = round(self.start, 3), round(self.end, 3)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Finding":
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+@dataclass
+class CallResult:
+    """The verdict on one call.
+
+    ``vetoed`` lists critical rules that failed the call outright (一票否决) whatever the score;
+    ``not_applicable`` lists rules that could not be checked (e.g. interruption on a mono
+    recording), so a missing finding is never mistaken for compliance.
+    """
+
+    call_id: str
+    agent_id: str | None
+    duration: float
+    score: float
+    passed: bool
+    findings: list[Finding]
+    utterances: list[Utterance]
+    vetoed: list[str] = field(default_factory=list)
+    not_applicable: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    rulebook: dict[str, Any] = field(default_factory=dict)
+    asr: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "agent_id": self.agent_id,
+            "duration": round(self.duration, 3),
+            "score": self.score,
+            "passed": self.passed,
+            "vetoed": self.vetoed,
+            "findings": [f.to_dict() for f in self.findings],
+            "not_applicable": self.not_applicable,
+            "notes": self.notes,
+            "rulebook": self.rulebook,
+            "asr": self.asr,
+            "utterances": [utterance_to_dict(u) for u in self.utterances],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "CallResult":
+        return cls(
+            call_id=d["call_id"],
+            agent_id=d.get("agent_id"),
+            duration=float(d["duration"]),
+            score=float(d["score"]),
+            passed=bool(d["passed"]),
+            findings=[Finding.from_dict(f) for f in d.get("findings", [])],
+            utterances=[utterance_from_dict(u, d["call_id"]) for u in d.get("utterances", [])],
+            vetoed=list(d.get("vetoed", [])),
+            not_applicable=list(d.get("not_applicable", [])),
+            notes=list(d.get("notes", [])),
+            rulebook=dict(d.get("rulebook", {})),
+            asr=dict(d.get("asr", {})),
+        )

@@ -1,0 +1,76 @@
+"""Text normalisation as small named steps, composed into the two forms callqa uses.
+
+- ``display``: what a person reads and what regexes run on: Simplified, half-width, one space.
+- ``match``: what phrases are matched on: ``display`` without punctuation or spaces, lower case,
+  because the ASR's punctuation and spacing in Chinese are arbitrary.
+
+>>> normalize_display("您好，這裡是 光明物業！")
+'您好,这里是 光明物业!'
+>>> normalize_match("您好，這裡是 光明物業！")
+'您好这里是光明物业'
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from typing import Callable
+
+__all__ = [
+    "to_simplified",
+    "to_halfwidth",
+    "collapse_spaces",
+    "strip_punctuation",
+    "normalize_display",
+    "normalize_match",
+    "count_chars",
+]
+
+
+@lru_cache(maxsize=1)
+def _t2s() -> Callable[[str], str]:
+    # Loaded lazily: OpenCC reads its dictionaries on first use (~50 ms).
+    from opencc import OpenCC
+
+    return OpenCC("t2s").convert
+
+
+def to_simplified(text: str) -> str:
+    """Traditional → Simplified (OpenCC t2s); Simplified text passes through unchanged."""
+    return _t2s()(text) if text else text
+
+
+def to_halfwidth(text: str) -> str:
+    """Full-width ASCII and punctuation (，！？：Ａ１) → half-width; CJK characters unchanged."""
+    return unicodedata.normalize("NFKC", text)
+
+
+_SPACES = re.compile(r"\s+")
+
+
+def collapse_spaces(text: str) -> str:
+    return _SPACES.sub(" ", text).strip()
+
+
+def strip_punctuation(text: str) -> str:
+    """Drop punctuation, symbols and spaces (Unicode categories P*, S*, Z*)."""
+    return "".join(ch for ch in text if unicodedata.category(ch)[0] not in "PSZ")
+
+
+def normalize_display(text: str) -> str:
+    return collapse_spaces(to_halfwidth(to_simplified(text)))
+
+
+@lru_cache(maxsize=65536)
+def normalize_match(text: str) -> str:
+    # Cached: the same utterance text is matched by every phrase rule of the rulebook.
+    return strip_punctuation(normalize_display(text)).lower()
+
+
+_COUNTED = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[a-z0-9]+", re.IGNORECASE)
+
+
+def count_chars(text: str) -> int:
+    """Spoken units for speech rate: each Han character, and each Latin word or number once."""
+    return len(_COUNTED.findall(text))
