@@ -1,0 +1,56 @@
+"""Plain-text views of a call result: linter-style finding lines and a trainer's timeline."""
+
+from __future__ import annotations
+
+from callqa.result import CallResult, Finding
+
+__all__ = ["clock", "finding_line", "timeline"]
+
+SPEAKER_LABEL = {"agent": "坐席", "customer": "客户"}
+
+
+def clock(seconds: float) -> str:
+    """``03:41.2`` for 221.2 s."""
+    m, s = divmod(max(0.0, seconds), 60)
+    return f"{int(m):02d}:{s:04.1f}"
+
+
+def finding_line(call_id: str, f: Finding) -> str:
+    """``call_0012 03:41.2 [agent] FB01 坐席使用禁用语“不知道” (-5)`` — one line per finding."""
+    how = ""
+    if f.matched.get("mode") == "pinyin":
+        how = f"（听到“{f.matched.get('heard')}”，按读音匹配“{f.matched.get('phrase')}”）"
+    return (f"{call_id} {clock(f.start)} [{f.speaker}] {f.rule_id} {f.message}{how} "
+            f"(-{f.deduction:g})")
+
+
+def summary_line(result: CallResult) -> str:
+    verdict = "通过 PASS" if result.passed else "不通过 FAIL"
+    veto = f"，一票否决: {', '.join(result.vetoed)}" if result.vetoed else ""
+    return (f"{result.call_id} 坐席 {result.agent_id or '未知'}  得分 {result.score:g}  "
+            f"{verdict}{veto}  ({len(result.findings)} 项问题, 时长 {clock(result.duration)})")
+
+
+def timeline(result: CallResult) -> str:
+    """Utterances in time order with each finding printed where it happened."""
+    lines = [summary_line(result)]
+    lines += [f"注: {n}" for n in result.notes]
+    pending = sorted(result.findings, key=lambda f: f.start)
+    k = 0
+    for u in result.utterances:
+        while k < len(pending) and pending[k].start < u.start:
+            lines += _finding_block(pending[k])
+            k += 1
+        lines.append(f"{clock(u.start)}–{clock(u.end)} {SPEAKER_LABEL.get(u.speaker, u.speaker)}: "
+                     f"{u.text}")
+    for f in pending[k:]:
+        lines += _finding_block(f)
+    return "\n".join(lines)
+
+
+def _finding_block(f: Finding) -> list[str]:
+    return [
+        f"    ⚠ {clock(f.start)} {f.rule_id} {f.title}: {f.message} (-{f.deduction:g})",
+        f"      建议: {f.suggestion}",
+        f"      依据: {f.standard}",
+    ]

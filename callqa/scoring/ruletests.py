@@ -1,0 +1,138 @@
+"""Rule tests, semgrep-style: transcripts annotated with the findings a rule must (not) produce.
+
+``rules/tests/<RULE_ID>.yaml`` holds the cases (format in ``docs/rulebook.md``). Each case is
+scored with its rule alone, so a case tests one rule. The rulebook's own ``examples`` of phrase
+rules are run too: a good example must not fire, a bad one must.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from callqa.errors import RulebookError
+from callqa.scoring.engine import Scorer
+from callqa.scoring.matching import Matcher
+from callqa.scoring.rulebook import Rule, Rulebook
+from callqa.transcript import SPEAKERS, Transcript, Utterance
+
+__all__ = ["CaseResult", "run_rule_tests", "case_transcript"]
+
+AT_TOLERANCE_S = 0.5
+
+
+@dataclass
+class CaseResult:
+    rule_id: str
+    name: str
+    source: str
+    ok: bool
+    expect: int
+    got: int
+    detail: str = ""
+    findings: list[Any] = field(default_factory=list)
+
+
+def case_transcript(case: dict[str, Any], source: str) -> Transcript:
+    turns = case.get("turns")
+    if not isinstance(turns, list) or not turns:
+        raise RulebookError(source, f"case {case.get('name')!r}: needs a list of turns")
+    utts = []
+    for turn in turns:
+        if (not isinstance(turn, list) or len(turn) != 4 or turn[0] not in SPEAKERS
+                or not all(isinstance(x, (int, float)) for x in turn[1:3])):
+            raise RulebookError(source, f"case {case.get('name')!r}: a turn must be "
+                                        f"[agent|customer, start, end, text], got {turn!r}")
+        utts.append(Utterance(turn[0], float(turn[1]), float(turn[2]), str(turn[3])))
+    duration = float(case.get("duration") or max(u.end for u in utts))
+    speakers = tuple(case.get("speakers") or SPEAKERS)
+    return Transcript(f"{Path(source).stem}:{case.get('name')}", "test", duration, utts,
+                      speakers=speakers)
+
+
+def _run_case(scorer: Scorer, rule: Rule, case: dict[str, Any], source: str) -> CaseResult:
+    name = str(case.get("name", "?"))
+    expect = case.get("expect")
+    if not isinstance(expect, int) or isinstance(expect, bool) or expect < 0:
+        raise RulebookError(source, f"case {name!r}: expect must be a count >= 0")
+    result = scorer.score(case_transcript(case, source))
+    got = [f for f in result.findings if f.rule_id == rule.id]
+    ok, detail = len(got) == expect, ""
+    if not ok:
+        detail = f"expected {expect} finding(s), got {len(got)}"
+    at = case.get("at")
+    if ok and at:
+        starts = sorted(f.start for f in got)
+        for want, have in zip(sorted(at), starts):
+            if abs(want - have) > AT_TOLERANCE_S:
+                ok, detail = False, f"finding at {have:.1f}s, expected {want}s"
+                break
+    if not ok and got:
+        detail += " — " + "; ".join(f"{f.start:.1f}s {f.evidence}" for f in got)
+    return CaseResult(rule.id, name, source, ok, expect, len(got), detail, got)
+
+
+def _run_examples(rulebook: Rulebook, rule: Rule, matcher: Matcher) -> list[CaseResult]:
+    """A rule's good examples, said alone, must not fire; its bad ones must."""
+    if rule.type not in ("required_phrase", "forbidden_phrase"):
+        return []
+    scorer = Scorer(rulebook.only([rule.id]), matcher)
+    speaker = rule.speaker if rule.speaker != "any" else "agent"
+    out = []
+    for kind, texts in (("good", rule.examples_good), ("bad", rule.examples_bad)):
+        for text in texts:
+            t = Transcript(f"{rule.id}:example", "test", 5.0,
+                           [Utterance(speaker, 0.0, 5.0, text)])
+            got = [f for f in scorer.score(t).findings if f.rule_id == rule.id]
+            ok = bool(got) == (kind == "bad")
+            out.append(CaseResult(rule.id, f"example {kind}: {text}", rulebook.path, ok,
+                                  int(kind == "bad"), len(got),
+                                  "" if ok else f"{kind} example {'did not fire' if kind == 'bad' else 'fired'}",
+                                  got))
+    return out
+
+
+def run_rule_tests(rulebook: Rulebook, tests_dir: str | Path) -> tuple[list[CaseResult], list[str]]:
+    """Run every case file in ``tests_dir`` and the rulebook's examples.
+
+    Returns the case results and a list of problems that are not single cases (a rule without
+    a firing or a non-firing case, a case file for an unknown rule).
+    """
+    tests_dir = Path(tests_dir)
+    results: list[CaseResult] = []
+    problems: list[str] = []
+    covered: dict[str, set[str]] = {r.id: set() for r in rulebook.rules}
+    matcher = Matcher(rulebook.phrases())
+    files = sorted(tests_dir.glob("*.yaml")) if tests_dir.is_dir() else []
+    if not files:
+        problems.append(f"{tests_dir}: no rule test files (*.yaml)")
+    for path in files:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            raise RulebookError(str(path), f"invalid YAML: {getattr(exc, 'problem', exc)}",
+                                line=mark.line + 1 if mark else None) from None
+        if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
+            raise RulebookError(str(path), "expected a mapping with 'rule' and 'cases'")
+        rule = rulebook.get(str(data.get("rule")))
+        if rule is None:
+            problems.append(f"{path}: unknown rule {data.get('rule')!r}")
+            continue
+        scorer = Scorer(rulebook.only([rule.id]), matcher)
+        for case in data["cases"]:
+            if not isinstance(case, dict):
+                raise RulebookError(str(path), f"a case must be a mapping, got {case!r}")
+            res = _run_case(scorer, rule, case, str(path))
+            covered[rule.id].add("fire" if res.expect > 0 else "quiet")
+            results.append(res)
+    for rule in rulebook.rules:
+        results.extend(_run_examples(rulebook, rule, matcher))
+        missing = {"fire", "quiet"} - covered[rule.id]
+        if missing:
+            problems.append(f"rule {rule.id}: no {' and no '.join(sorted(missing))} case in "
+                            f"{tests_dir}")
+    return results, problems
