@@ -196,3 +196,53 @@ def test_result_json_round_trip(scorer):
     result = scorer.score(call(("agent", 0.5, 3.0, "喂"), ("agent", 4.0, 6.0, "我不知道")))
     again = CallResult.from_dict(result.to_dict())
     assert again.to_dict() == result.to_dict()
+
+
+def test_inner_phrase_not_hidden_by_longer_registered_phrase():
+    from callqa.scoring.matching import Matcher, UtteranceText
+
+    m = Matcher(["请", "请您稍等", "不知道", "知道不知道"])
+    assert m.contains(UtteranceText("请您稍等", m), ["请"]) is not None
+    # punctuation is a word boundary: two refusals, not 不 + 知道不知道
+    assert len(m.find(UtteranceText("不知道，不知道", m), ["不知道"])) == 2
+    assert m.find(UtteranceText("不知道，不知道", m), ["知道不知道"]) == []
+
+
+def test_overlapping_hits_of_one_rule_count_once():
+    from callqa.scoring.matching import Matcher, UtteranceText
+    import re
+
+    m = Matcher(["有什么事就说嘛", "你有什么事就说嘛"])
+    ut = UtteranceText("你有什么事就说嘛", m)
+    hits = m.find(ut, ["有什么事就说嘛", "你有什么事就说嘛"], regex=re.compile("什么事"))
+    assert [(h.begin, h.end, h.phrase) for h in hits] == [(0, 8, "你有什么事就说嘛")]
+
+
+def test_rules_test_command_on_default_rulebook_passes():
+    """The default rulebook's own cases and examples (rules/tests) all pass."""
+    from typer.testing import CliRunner
+
+    from callqa.cli import app
+
+    res = CliRunner().invoke(app, ["rules", "test"])
+    assert res.exit_code == 0, res.output
+    passed = int(res.output.strip().splitlines()[-1].split()[0])
+    assert passed >= 40  # every rule: a firing case, a quiet case, and examples
+
+
+def test_rules_test_command_fails_when_a_rule_stops_firing(tmp_path):
+    """A rulebook whose rule no longer fires (phrase removed) makes `rules test` exit 1."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from callqa.cli import app
+    from callqa.scoring.rulebook import DEFAULT_RULEBOOK
+
+    text = DEFAULT_RULEBOOK.read_text(encoding="utf-8")
+    broken = tmp_path / "default.yaml"
+    broken.write_text(text.replace("max_gap_s:", "max_gap_s: 1000 #", 1), encoding="utf-8")
+    shutil.copytree(DEFAULT_RULEBOOK.parent / "tests", tmp_path / "tests")
+    res = CliRunner().invoke(app, ["rules", "test", "-r", str(broken)])
+    assert res.exit_code == 1
+    assert "FAIL DA01" in res.output

@@ -54,14 +54,14 @@ class Call:
              ) -> list[Hit]:
         if spec is not None:
             phrases, regex = spec.phrases, spec.regex
-        return list(self.matcher.find(self.texts[i], phrases, rule.match, regex))
+        return self.matcher.find(self.texts[i], phrases, rule.match, regex)
 
     def hit_time(self, i: int, hit: Hit) -> tuple[float, float]:
         """Time span of a hit: from word timestamps when the words spell the text, else
         interpolated by character position within the utterance."""
         u, ut = self.utts[i], self.texts[i]
-        text = ut.display if hit.mode == "regex" else ut.norm
-        if u.words and hit.mode != "regex":
+        text = ut.norm
+        if u.words:
             pos, start, end = 0, None, None
             for w in u.words:
                 n = len(self.matcher.norm_phrase(w.text))
@@ -93,9 +93,9 @@ class Call:
                 continue
             if u.end < gap_start - window_s:
                 break
-            hit = next(iter(self.find(i, None, rule, phrases)), None)
-            if hit is not None:
-                return hit
+            hits = self.find(i, None, rule, phrases)
+            if hits:
+                return hits[0]
         return None
 
 
@@ -151,8 +151,8 @@ def check_forbidden_phrase(rule: Rule, call: Call) -> Iterator[Violation]:
             if exc.regex is not None and exc.regex.search(call.texts[i].display):
                 continue
             cancels = call.find(i, None, rule, exc.phrases)
-            hits = [h for h in hits if h.mode == "regex" or not any(
-                c.begin < h.end and h.begin < c.end for c in cancels)]
+            hits = [h for h in hits if not any(c.begin < h.end and h.begin < c.end
+                                               for c in cancels)]
         for hit in hits:
             start, end = call.hit_time(i, hit)
             yield Violation(start, end, call.utts[i].text, call.utts[i].speaker,

@@ -26,7 +26,7 @@ _PUA = 0xE000  # syllables are encoded as private-use characters, one per Han ch
 
 @dataclass(frozen=True)
 class Hit:
-    """A phrase heard in an utterance: character span in the normalised text."""
+    """A phrase (or regex match) heard in an utterance: its span in the normalised text."""
 
     begin: int
     end: int
@@ -61,7 +61,7 @@ def pinyin_key(text: str) -> str:
 class UtteranceText:
     """The forms of one utterance's text that matching needs, each computed at most once."""
 
-    __slots__ = ("display", "norm", "_key", "_bounds", "_breaks", "_matcher")
+    __slots__ = ("display", "norm", "_key", "_bounds", "_breaks", "_offsets", "_matcher")
 
     def __init__(self, text: str, matcher: "Matcher"):
         self.display = normalize_display(text)
@@ -69,6 +69,7 @@ class UtteranceText:
         self._key: str | None = None
         self._bounds: frozenset[int] | None = None
         self._breaks: tuple[int, ...] | None = None
+        self._offsets: list[int] | None = None
         self._matcher = matcher
 
     @property
@@ -88,24 +89,37 @@ class UtteranceText:
             self._bounds = frozenset(bounds)
         return self._bounds
 
+    def _walk(self) -> None:
+        # One pass over the display text: where each display character lands in ``norm``,
+        # and where punctuation stood.
+        offsets, breaks, pos = [], [], 0
+        for ch in self.display:
+            offsets.append(pos)
+            n = len(normalize_match(ch))
+            if n:
+                pos += n
+            elif unicodedata.category(ch)[0] == "P" and pos and (not breaks or breaks[-1] != pos):
+                breaks.append(pos)
+        offsets.append(pos)
+        self._offsets, self._breaks = offsets, tuple(breaks)
+
     @property
     def breaks(self) -> tuple[int, ...]:
-        """Positions in ``norm`` where the display text had punctuation: a phrase never spans
-        one (不知道，不知道 is two refusals, not 知道不知道)."""
+        """Positions in ``norm`` where the display text had punctuation: always word boundaries
+        (不知道，不知道 is two refusals, not 不 + 知道不知道)."""
         if self._breaks is None:
-            out, pos = [], 0
-            for ch in self.display.lower():
-                if normalize_match(ch):
-                    pos += len(normalize_match(ch))
-                elif unicodedata.category(ch)[0] == "P" and pos and (not out or out[-1] != pos):
-                    out.append(pos)
-            self._breaks = tuple(out)
-        return self._breaks
+            self._walk()
+        return self._breaks  # type: ignore[return-value]
+
+    def to_norm(self, display_pos: int) -> int:
+        """Map a position in ``display`` (where regexes match) to ``norm``."""
+        if self._offsets is None:
+            self._walk()
+        return self._offsets[display_pos]  # type: ignore[index]
 
     def whole(self, begin: int, end: int) -> bool:
-        """True when ``[begin, end)`` starts and ends on word boundaries and spans no break."""
-        return (begin in self.bounds and end in self.bounds
-                and not any(begin < b < end for b in self.breaks))
+        """True when ``[begin, end)`` starts and ends on word boundaries."""
+        return begin in self.bounds and end in self.bounds
 
 
 class Matcher:
@@ -118,11 +132,20 @@ class Matcher:
         self._tokenizer = jieba.Tokenizer()
         self._tokenizer.initialize()
         self._norm: dict[str, str] = {}
-        for phrase in phrases:
-            norm = self.norm_phrase(phrase)
-            if norm:
-                # A high frequency keeps the phrase one token, so it is matched whole.
-                self._tokenizer.add_word(norm, freq=100000)
+        registered = {n for n in map(self.norm_phrase, phrases) if n}
+        for norm in registered:
+            # A high frequency keeps the phrase one token, so it is matched whole.
+            self._tokenizer.add_word(norm, freq=100000)
+        # A registered phrase must not hide a shorter one inside it (请 in 请您稍等): keep the
+        # inner phrase's boundaries within the longer token.
+        self._inner: dict[str, tuple[int, ...]] = {}
+        for outer in registered:
+            cuts = {i + k for inner in registered if inner != outer
+                    for i in _occurrences(outer, inner) for k in (0, len(inner))}
+            cuts.discard(0)
+            cuts.discard(len(outer))
+            if cuts:
+                self._inner[outer] = tuple(sorted(cuts))
 
     def norm_phrase(self, phrase: str) -> str:
         norm = self._norm.get(phrase)
@@ -134,13 +157,27 @@ class Matcher:
         bounds = {0}
         pos = 0
         for token in self._tokenizer.cut(norm, HMM=False):
+            bounds.update(pos + k for k in self._inner.get(token, ()))
             pos += len(token)
             bounds.add(pos)
         return frozenset(bounds)
 
     def find(self, ut: UtteranceText, phrases: Iterable[str], mode: str = "exact",
-             regex: re.Pattern[str] | None = None) -> Iterator[Hit]:
-        """Every whole-word occurrence of any phrase (and every regex match) in ``ut``."""
+             regex: re.Pattern[str] | None = None) -> list[Hit]:
+        """Whole-word occurrences of any phrase (and regex matches) in ``ut``, in order.
+
+        Overlapping hits are one hit: the earliest, then the longest, wins (有什么事就说嘛
+        inside 你有什么事就说嘛 is not a second offence)."""
+        hits = sorted(self._find_all(ut, phrases, mode, regex),
+                      key=lambda h: (h.begin, -(h.end - h.begin), h.mode != "exact"))
+        kept: list[Hit] = []
+        for hit in hits:
+            if not kept or hit.begin >= kept[-1].end:
+                kept.append(hit)
+        return kept
+
+    def _find_all(self, ut: UtteranceText, phrases: Iterable[str], mode: str,
+                  regex: re.Pattern[str] | None) -> Iterator[Hit]:
         for phrase in phrases:
             needle = self.norm_phrase(phrase)
             if not needle:
@@ -153,8 +190,9 @@ class Matcher:
                         yield hit
         if regex is not None:
             for m in regex.finditer(ut.display):
-                if m.end() > m.start():
-                    yield Hit(m.start(), m.end(), m.group(0), regex.pattern, "regex")
+                begin, end = ut.to_norm(m.start()), ut.to_norm(m.end())
+                if end > begin:
+                    yield Hit(begin, end, m.group(0), regex.pattern, "regex")
 
     def _find_one(self, ut: UtteranceText, phrase: str, needle: str, hay: str,
                   mode: str) -> Iterator[Hit]:
@@ -167,4 +205,12 @@ class Matcher:
 
     def contains(self, ut: UtteranceText, phrases: Iterable[str], mode: str = "exact",
                  regex: re.Pattern[str] | None = None) -> Hit | None:
-        return next(self.find(ut, phrases, mode, regex), None)
+        hits = self.find(ut, phrases, mode, regex)
+        return hits[0] if hits else None
+
+
+def _occurrences(text: str, needle: str) -> Iterator[int]:
+    i = text.find(needle)
+    while i >= 0:
+        yield i
+        i = text.find(needle, i + 1)

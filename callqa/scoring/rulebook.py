@@ -154,9 +154,11 @@ class Rulebook:
         """Every literal phrase the rules listen for (registered with the tokeniser)."""
         out: set[str] = set()
         for rule in self.rules:
-            for spec in rule.params.values():
-                if isinstance(spec, PhraseSpec):
-                    out.update(spec.phrases)
+            for value in rule.params.values():
+                if isinstance(value, PhraseSpec):
+                    out.update(value.phrases)
+                elif isinstance(value, tuple) and all(isinstance(v, str) for v in value):
+                    out.update(value)  # phrases, hold_phrases
         return out
 
     def info(self) -> dict[str, Any]:
