@@ -1,0 +1,218 @@
+"""Report tables as files: CSV and JSON for machines (one file per table, English column names),
+XLSX for people (one sheet per table, Chinese headers, widths set, rates as percentages)."""
+
+from __future__ import annotations
+
+import json
+import math
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+
+from callqa.report.tables import ReportTables, rule_matrix
+
+__all__ = [
+    "CATEGORY_ZH",
+    "HEADER_ZH",
+    "SHEET_ZH",
+    "MATRIX_SHEET",
+    "write_csv",
+    "write_json",
+    "write_xlsx",
+    "xlsx_bytes",
+]
+
+CATEGORY_ZH = {
+    "greeting": "问候",
+    "self_identification": "自报家门",
+    "closing": "结束语",
+    "polite_expression": "礼貌用语",
+    "forbidden_phrase": "禁用语",
+    "dead_air": "静音",
+    "hold_etiquette": "等待礼仪",
+    "interruption": "打断客户",
+    "speech_rate": "语速",
+    "refusal_without_apology": "拒绝未致歉",
+    "response_latency": "应答延迟",
+    "shirking": "推诿",
+    "other": "其他",
+}
+
+HEADER_ZH = {
+    "agent_id": "坐席",
+    "calls": "通话数",
+    "mean_score": "平均分",
+    "min_score": "最低分",
+    "max_score": "最高分",
+    "passed": "合格数",
+    "pass_rate": "合格率",
+    "vetoed": "一票否决",
+    "findings": "问题数",
+    "deduction": "扣分合计",
+    "agent_talk_s": "坐席说话时长(秒)",
+    "first_day": "首日",
+    "last_day": "末日",
+    "rule_id": "规则",
+    "title": "规则名称",
+    "category": "类别",
+    "severity": "严重程度",
+    "calls_hit": "命中通话数",
+    "hit_rate": "命中率",
+    "agents_hit": "涉及坐席数",
+    "rank": "排名",
+    "call_id": "通话",
+    "day": "日期",
+    "score": "得分",
+    "top_rules": "主要问题",
+    "result_link": "结果文件",
+    "review_link": "复核页面",
+    "path": "录音文件",
+    "started_at": "开始时间",
+    "duration_s": "通话时长(秒)",
+    "status": "状态",
+    "speaker": "说话方",
+    "start": "开始(秒)",
+    "end": "结束(秒)",
+    "message": "问题描述",
+    "evidence": "原文",
+    "error": "错误",
+    "overall": "全部坐席",
+    "total": "合计",
+    **CATEGORY_ZH,
+}
+
+SHEET_ZH = {
+    "agents": "坐席汇总",
+    "agent_categories": "问题类别",
+    "agent_rules": "坐席规则",
+    "rules": "规则命中率",
+    "worst_calls": "最差通话",
+    "trend": "每日趋势",
+    "calls": "通话明细",
+    "findings": "问题明细",
+    "failures": "处理失败",
+}
+MATRIX_SHEET = "规则命中率(按坐席)"
+
+RATE_COLUMNS = {"pass_rate", "hit_rate", "overall"}
+LINK_COLUMNS = {"result_link", "review_link"}
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    out = []
+    for rec in df.to_dict(orient="records"):
+        out.append({k: _plain(v) for k, v in rec.items()})
+    return out
+
+
+def _plain(v: Any) -> Any:
+    """numpy/pandas scalars → JSON-able Python values; NaN/NA → None."""
+    if v is None:
+        return None
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+        v = v.item()
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    try:
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return v
+
+
+def write_csv(tables: ReportTables, out_dir: str | Path) -> list[Path]:
+    """``<out_dir>/<table>.csv`` per table, UTF-8 (no BOM), header row of English column names."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, df in tables.items():
+        path = out_dir / f"{name}.csv"
+        df.to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
+        paths.append(path)
+    return paths
+
+
+def write_json(tables: ReportTables, out_dir: str | Path) -> list[Path]:
+    """``<out_dir>/<table>.json`` per table: a JSON array of row objects (null for missing)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, df in tables.items():
+        path = out_dir / f"{name}.json"
+        path.write_text(json.dumps(_records(df), ensure_ascii=False, indent=1) + "\n",
+                        encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def _width(value: Any) -> int:
+    text = "" if value is None else str(value)
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _fill_sheet(ws, df: pd.DataFrame, link_base: str, headers: dict[str, str]) -> None:
+    columns = list(df.columns)
+    head_font = Font(bold=True)
+    head_fill = PatternFill("solid", fgColor="DDE6F0")
+    for j, col in enumerate(columns, start=1):
+        cell = ws.cell(row=1, column=j, value=headers.get(col, col))
+        cell.font, cell.fill = head_font, head_fill
+        cell.alignment = Alignment(vertical="center")
+    widths = [_width(headers.get(c, c)) for c in columns]
+    for i, rec in enumerate(_records(df), start=2):
+        for j, col in enumerate(columns, start=1):
+            value = rec[col]
+            if isinstance(value, bool):
+                value = "是" if value else "否"
+            cell = ws.cell(row=i, column=j, value=value)
+            if col in RATE_COLUMNS and isinstance(value, (int, float)):
+                cell.number_format = "0.0%"
+                shown = f"{value:.1%}"
+            else:
+                shown = value
+            if col in LINK_COLUMNS and value:
+                cell.hyperlink = link_base + value
+                cell.style = "Hyperlink"
+            widths[j - 1] = max(widths[j - 1], _width(shown))
+    for j, w in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(j)].width = min(max(w + 2, 6), 60)
+    ws.freeze_panes = "A2"
+
+
+def build_workbook(tables: ReportTables, link_base: str = "") -> Workbook:
+    """One sheet per table (sheet names in :data:`SHEET_ZH`) plus the rule × agent hit-rate
+    matrix. ``link_base`` is prepended to the relative result/review links (the path from the
+    workbook's folder to the store's output directory, e.g. ``../``)."""
+    wb = Workbook()
+    wb.remove(wb.active)
+    for name, df in tables.items():
+        _fill_sheet(wb.create_sheet(SHEET_ZH[name]), df, link_base, HEADER_ZH)
+        if name == "rules":
+            matrix = rule_matrix(tables)
+            _fill_sheet(wb.create_sheet(MATRIX_SHEET), matrix, link_base,
+                        {k: HEADER_ZH[k] for k in ("rule_id", "title", "overall")})
+            ws = wb[MATRIX_SHEET]
+            for row in ws.iter_rows(min_row=2, min_col=3):
+                for cell in row:
+                    if isinstance(cell.value, (int, float)):
+                        cell.number_format = "0.0%"
+    return wb
+
+
+def write_xlsx(tables: ReportTables, path: str | Path, link_base: str = "") -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    build_workbook(tables, link_base).save(tmp)
+    tmp.replace(path)
+    return path
+
+
+def xlsx_bytes(path: str | Path) -> bytes:
+    return Path(path).read_bytes()
