@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
 from typing import Callable
 
 __all__ = [
@@ -36,9 +37,32 @@ def _t2s() -> Callable[[str], str]:
     return OpenCC("t2s").convert
 
 
+@lru_cache(maxsize=1)
+def _traditional_chars() -> frozenset[str]:
+    """Every character OpenCC's t2s could change: text without any is already Simplified."""
+    import opencc
+
+    root = Path(opencc.__file__).parent / "dictionary"
+    chars: set[str] = set()
+    for name in ("TSCharacters.txt", "TSPhrases.txt"):
+        for line in (root / name).read_text(encoding="utf-8").splitlines():
+            key, _, values = line.partition("\t")
+            value = values.split(" ")[0]
+            if len(key) != len(value):
+                chars.update(key)
+            else:
+                chars.update(k for k, v in zip(key, value) if k != v)
+    return frozenset(chars)
+
+
 def to_simplified(text: str) -> str:
-    """Traditional → Simplified (OpenCC t2s); Simplified text passes through unchanged."""
-    return _t2s()(text) if text else text
+    """Traditional → Simplified (OpenCC t2s); Simplified text passes through unchanged.
+
+    The converter is slow (pure Python), so text with no convertible character skips it.
+    """
+    if not text or _traditional_chars().isdisjoint(text):
+        return text
+    return _t2s()(text)
 
 
 def to_halfwidth(text: str) -> str:

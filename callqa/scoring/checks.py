@@ -80,9 +80,25 @@ class Call:
     def matched(self, hit: Hit) -> dict[str, Any]:
         return {"phrase": hit.phrase, "heard": hit.heard, "mode": hit.mode}
 
-    def speech_after(self, t: float) -> float | None:
-        """Start of the next speech (any party) at or after ``t``."""
-        return next((iv.start for iv in self.all_speech if iv.start >= t), None)
+    def longest_silence(self, start: float, end: float) -> float:
+        """Longest stretch within ``[start, end]`` when nobody was speaking."""
+        longest, t = 0.0, start
+        for iv in self.all_speech:
+            if iv.end <= t:
+                continue
+            if iv.start >= end:
+                break
+            longest = max(longest, iv.start - t)
+            t = iv.end
+        return max(longest, end - t)
+
+    def silence_follows(self, i: int, min_s: float) -> bool:
+        """Did a silence of ``min_s`` come after utterance ``i`` before its speaker spoke
+        again? (A customer's 嗯，好 after 请您稍等 does not end the hold.)"""
+        u = self.utts[i]
+        back = next((v.start for v in self.utts[i + 1:] if v.speaker == u.speaker),
+                    self.t.duration)
+        return self.longest_silence(u.end, back) >= min_s
 
     def announced_hold(self, gap_start: float, phrases: tuple[str, ...], window_s: float,
                        rule: Rule) -> Hit | None:
@@ -170,11 +186,9 @@ def check_sequence(rule: Rule, call: Call) -> Iterator[Violation]:
         for hit in call.find(i, trigger, rule):
             t_start, t_end = call.hit_time(i, hit)
             u = call.utts[i]
-            if trigger.followed_by_silence_s is not None:
-                nxt = call.speech_after(u.end - 0.05)
-                gap = (nxt if nxt is not None else call.t.duration) - u.end
-                if gap < trigger.followed_by_silence_s:
-                    continue
+            if trigger.followed_by_silence_s is not None and \
+                    not call.silence_follows(i, trigger.followed_by_silence_s):
+                continue
             if _required_near(call, rule, require, req_speaker, i, hit, before, k, within_s,
                               t_start, t_end):
                 continue

@@ -132,6 +132,7 @@ class Matcher:
         self._tokenizer = jieba.Tokenizer()
         self._tokenizer.initialize()
         self._norm: dict[str, str] = {}
+        self._sets: dict[tuple[tuple[str, ...], str], _PhraseSet] = {}
         registered = {n for n in map(self.norm_phrase, phrases) if n}
         for norm in registered:
             # A high frequency keeps the phrase one token, so it is matched whole.
@@ -176,18 +177,27 @@ class Matcher:
                 kept.append(hit)
         return kept
 
+    def _compiled(self, phrases: tuple[str, ...], mode: str) -> "_PhraseSet":
+        key = (phrases, mode)
+        ps = self._sets.get(key)
+        if ps is None:
+            ps = self._sets[key] = _PhraseSet(self, phrases, mode)
+        return ps
+
     def _find_all(self, ut: UtteranceText, phrases: Iterable[str], mode: str,
                   regex: re.Pattern[str] | None) -> Iterator[Hit]:
-        for phrase in phrases:
-            needle = self.norm_phrase(phrase)
-            if not needle:
-                continue
-            yield from self._find_one(ut, phrase, needle, ut.norm, "exact")
-            if mode == "pinyin":
-                exact_at = {h.begin for h in self._find_one(ut, phrase, needle, ut.norm, "exact")}
-                for hit in self._find_one(ut, phrase, pinyin_key(needle), ut.key, "pinyin"):
-                    if hit.begin not in exact_at:
-                        yield hit
+        ps = self._compiled(tuple(phrases), mode)
+        # One regex search rejects the common case (none of the phrases is here) before the
+        # per-phrase search with its boundary checks.
+        if ps.any is not None and ps.any.search(ut.key if ps.by_sound else ut.norm):
+            for phrase, needle, sound in ps.items:
+                yield from self._find_one(ut, phrase, needle, ut.norm, "exact")
+                if sound is not None:
+                    exact_at = {h.begin for h in self._find_one(ut, phrase, needle, ut.norm,
+                                                                "exact")}
+                    for hit in self._find_one(ut, phrase, sound, ut.key, "pinyin"):
+                        if hit.begin not in exact_at:
+                            yield hit
         if regex is not None:
             for m in regex.finditer(ut.display):
                 begin, end = ut.to_norm(m.start()), ut.to_norm(m.end())
@@ -214,3 +224,21 @@ def _occurrences(text: str, needle: str) -> Iterator[int]:
     while i >= 0:
         yield i
         i = text.find(needle, i + 1)
+
+
+class _PhraseSet:
+    """A rule's phrase list prepared once: normalised needles, their sound keys, and one
+    alternation regex that tells whether any of them can be in an utterance at all."""
+
+    __slots__ = ("items", "any", "by_sound")
+
+    def __init__(self, matcher: Matcher, phrases: tuple[str, ...], mode: str):
+        self.by_sound = mode == "pinyin"
+        self.items = []
+        for phrase in phrases:
+            needle = matcher.norm_phrase(phrase)
+            if needle:
+                self.items.append((phrase, needle, pinyin_key(needle) if self.by_sound else None))
+        alts = sorted({(s if self.by_sound else n) for _, n, s in self.items}, key=len,
+                      reverse=True)
+        self.any = re.compile("|".join(map(re.escape, alts))) if alts else None
