@@ -45,6 +45,7 @@ def fail(exc: CallqaError) -> "typer.Exit":
 
 
 # Command modules register themselves on ``app`` when imported.
+from callqa.cli import batch as _batch  # noqa: E402,F401
 from callqa.cli import rules as _rules  # noqa: E402,F401
 from callqa.cli import score as _score  # noqa: E402,F401
 

@@ -1,0 +1,438 @@
+"""Running a batch: plan what each call needs, transcribe in worker processes, score and commit
+in the parent, one call at a time.
+
+Planning (parent, per call): hash the audio; the *ASR key* is the transcript-cache key of
+:mod:`callqa.asr.cache` (audio hash + model id + every ASR option that changes a transcript).
+
+- ``skip``: the row is ``scored`` with the same ASR key, rulebook hash and agent id;
+- ``rescore``: a transcript with the same ASR key is on disk (rulebook or agent id changed,
+  or the batch was killed between transcript and result): score it, no ASR;
+- ``asr``: anything else (new call, changed audio, changed model/options, ``--force``).
+
+Workers are spawned processes; each loads the model once (pool initializer) and uses
+``cores // workers`` CPU threads. They only transcribe and return the transcript; the parent
+writes files and the database and scores (pure, fast). Nothing is shared but pickled dicts.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from callqa.batch.discover import CallSpec
+from callqa.batch.store import Store
+from callqa.errors import CallqaError, ModelError, TranscriptError
+from callqa.scoring import Rulebook, Scorer
+from callqa.transcript import Transcript, load_transcript, save_transcript
+
+__all__ = ["DEFAULT_MAX_DURATION_S", "BatchOptions", "BatchSummary", "available_cores",
+           "run_batch", "threads_per_worker"]
+
+logger = logging.getLogger("callqa.batch")
+
+DEFAULT_MAX_DURATION_S = 7200.0
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def threads_per_worker(workers: int, cores: int | None = None) -> int:
+    """CPU threads per worker so that ``workers × threads`` does not exceed the cores."""
+    return max(1, (cores or available_cores()) // max(1, workers))
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How a batch runs.
+
+    Attributes:
+        workers: ASR worker processes (each holds one copy of the model).
+        force: redo ASR and scoring for every call.
+        max_duration_s: longer recordings fail with an error instead of being transcribed.
+        asr: ASR options; ``agent_channel`` is the default for calls the manifest says nothing
+            about; ``cpu_threads`` is set per worker by the runner.
+    """
+
+    workers: int = 1
+    force: bool = False
+    max_duration_s: float = DEFAULT_MAX_DURATION_S
+    asr: Any = None  # callqa.asr.pipeline.AsrOptions (imported lazily: it loads faster-whisper)
+
+
+@dataclass
+class BatchSummary:
+    """What a batch did; ``exit_code`` is 0 when every call is scored, 1 when some failed."""
+
+    total: int = 0
+    transcribed: int = 0
+    rescored: int = 0
+    skipped: int = 0
+    failed: int = 0
+    audio_seconds: float = 0.0
+    asr_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    workers: int = 0
+    threads_per_worker: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def scored(self) -> int:
+        return self.transcribed + self.rescored
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    def line(self) -> str:
+        wall = _hms(self.wall_seconds)
+        return (f"{self.total} calls: {self.scored} scored ({self.transcribed} transcribed, "
+                f"{self.rescored} re-scored from transcripts), {self.skipped} skipped, "
+                f"{self.failed} failed; {_hms(self.audio_seconds)} of audio "
+                f"({self.audio_seconds / 3600:.2f} h) transcribed in {wall} wall ({self.workers} workers × {self.threads_per_worker} threads)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "scored": self.scored, "exit_code": self.exit_code}
+
+
+def _hms(seconds: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(seconds))
+
+
+# --------------------------------------------------------------------------- worker side
+
+_worker: dict[str, Any] = {}
+
+
+def _init_worker(asr: dict[str, Any], threads: int) -> None:
+    """Pool initializer: thread limits first, then load the model once for this process."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    try:
+        from callqa.asr.models import load_model, resolve_model
+        from callqa.asr.pipeline import AsrOptions
+
+        options = AsrOptions(**{**asr, "hotwords": tuple(asr.get("hotwords") or ()),
+                                "cpu_threads": threads})
+        resolved = resolve_model(options.model, options.model_dir)
+        load_model(resolved, options.device, options.resolved_compute_type, options.cpu_threads)
+        _worker["options"] = options
+    except Exception as exc:  # reported with the first job: the parent stops the batch
+        _worker["fatal"] = str(exc)
+
+
+def probe_duration_s(path: str) -> float | None:
+    """The length of a recording from its header (no decoding); None when unknown."""
+    try:
+        import soundfile as sf
+
+        return float(sf.info(path).duration)
+    except Exception:
+        pass
+    try:
+        import av
+
+        with av.open(path, metadata_errors="ignore") as container:
+            if container.duration:
+                return container.duration / 1_000_000
+            stream = container.streams.audio[0] if container.streams.audio else None
+            if stream is not None and stream.duration and stream.time_base:
+                return float(stream.duration * stream.time_base)
+    except Exception:
+        pass
+    return None
+
+
+def _transcribe_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Worker: one call → ``{"transcript": dict, ...}`` or ``{"error": str}``."""
+    if "fatal" in _worker:
+        return {"fatal": _worker["fatal"]}
+    from callqa.asr.pipeline import transcribe_call
+
+    path = job["path"]
+    started = time.perf_counter()
+    try:
+        duration = probe_duration_s(path)
+        if duration is not None and duration > job["max_duration_s"]:
+            return {"error": f"{path}: recording is {duration / 60:.1f} min long; the limit is "
+                             f"{job['max_duration_s'] / 60:.1f} min (--max-duration-s)"}
+        options = replace(_worker["options"], agent_channel=job["agent_channel"])
+        transcript = transcribe_call(path, options, agent_id=job["agent_id"],
+                                     call_id=job["call_id"], use_cache=False)
+        if transcript.duration > job["max_duration_s"]:
+            return {"error": f"{path}: recording is {transcript.duration / 60:.1f} min long; "
+                             f"the limit is {job['max_duration_s'] / 60:.1f} min"}
+    except ModelError as exc:
+        return {"fatal": str(exc)}
+    except CallqaError as exc:
+        return {"error": str(exc)}
+    except MemoryError:
+        return {"error": f"{path}: out of memory while transcribing"}
+    except Exception as exc:  # one bad file must not stop the batch
+        logger.exception("transcribing %s failed", path)
+        return {"error": f"{path}: {type(exc).__name__}: {exc}"}
+    return {"transcript": transcript.to_dict(),
+            "asr_seconds": round(time.perf_counter() - started, 3),
+            "pid": os.getpid()}
+
+
+# --------------------------------------------------------------------------- parent side
+
+
+@dataclass
+class _Plan:
+    call: CallSpec
+    action: str  # skip | rescore | asr | fail
+    sha256: str | None = None
+    asr_key: str | None = None
+    agent_channel: str = "left"
+    transcript: Transcript | None = None
+    error: str | None = None
+
+
+class BatchAbort(CallqaError):
+    """The batch cannot go on (e.g. the model does not load in the workers): exit code 2."""
+
+
+def _progress(enabled: bool):
+    if not enabled:
+        return nullcontext(None)
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("calls"), TimeElapsedColumn(), TextColumn("ETA"),
+                    TimeRemainingColumn(), console=Console(stderr=True), transient=False)
+
+
+class _Runner:
+    def __init__(self, store: Store, rulebook: Rulebook, options: BatchOptions,
+                 model_id: str, on_event: Callable[[str, str], None] | None):
+        self.store = store
+        self.rulebook = rulebook
+        self.scorer = Scorer(rulebook)
+        self.options = options
+        self.model_id = model_id
+        self.summary = BatchSummary()
+        self.on_event = on_event or (lambda call_id, what: None)
+
+    # ---------------------------------------------------------------- planning
+
+    def plan(self, call: CallSpec) -> _Plan:
+        from callqa.asr.audio import file_sha256
+        from callqa.asr.cache import cache_key
+
+        asr = self.options.asr
+        channel = call.agent_channel or asr.agent_channel
+        try:
+            sha = file_sha256(Path(call.path))
+        except OSError as exc:
+            reason = "no such audio file" if isinstance(exc, FileNotFoundError) else \
+                f"cannot read: {exc.strerror or exc}"
+            return _Plan(call, "fail", agent_channel=channel, error=f"{call.path}: {reason}")
+        row = self.store.get(call.call_id)
+        if row and row["path"] != call.path and row["audio_sha256"] not in (None, sha):
+            # Another recording already holds this id (e.g. the same file name on another
+            # day): keep both, the newcomer gets the id with its audio hash appended.
+            call = replace(call, call_id=f"{call.call_id}-{sha[:8]}")
+            row = self.store.get(call.call_id)
+        key = cache_key(sha, self.model_id, replace(asr, agent_channel=channel).keyed())
+        plan = _Plan(call, "asr", sha, key, channel)
+        if self.options.force:
+            return plan
+        if (row and row["status"] == "scored" and row["asr_key"] == key
+                and row["rulebook_sha256"] == self.rulebook.sha256
+                and row["agent_id"] == call.agent_id and row["started_at"] == call.started_at
+                and self.store.resolve(row["result_path"]) is not None):
+            plan.action = "skip"
+            return plan
+        path = self.store.resolve(row["transcript_path"]) if row else None
+        path = path or self.store.transcript_file(call.call_id)
+        if path.is_file():
+            try:
+                transcript = load_transcript(path)
+            except TranscriptError:
+                transcript = None
+            if transcript is not None and transcript.asr.get("cache_key") == key:
+                plan.action, plan.transcript = "rescore", transcript
+        return plan
+
+    # ---------------------------------------------------------------- committing
+
+    def _base(self, plan: _Plan) -> dict[str, Any]:
+        c = plan.call
+        return {"path": c.path, "agent_id": c.agent_id, "agent_channel": plan.agent_channel,
+                "started_at": c.started_at}
+
+    def fail(self, plan: _Plan, error: str) -> None:
+        self.store.update(plan.call.call_id, **self._base(plan), audio_sha256=plan.sha256,
+                          status="failed", error=error)
+        self.summary.failed += 1
+        self.summary.failures.append({"call_id": plan.call.call_id, "path": plan.call.path,
+                                      "error": error})
+        self.on_event(plan.call.call_id, "failed")
+
+    def transcribed(self, plan: _Plan, out: dict[str, Any]) -> None:
+        transcript = Transcript.from_dict(out["transcript"], source=plan.call.path)
+        path = self.store.transcript_file(plan.call.call_id)
+        save_transcript(transcript, path)
+        asr = transcript.asr
+        self.store.update(
+            plan.call.call_id, **self._base(plan), status="transcribed", error=None,
+            audio_sha256=asr.get("audio_sha256", plan.sha256),
+            asr_key=asr.get("cache_key", plan.asr_key), model=asr.get("model", self.model_id),
+            asr_seconds=out["asr_seconds"], audio_seconds=transcript.duration,
+            transcript_path=self.store.relative(path), result_path=None, score=None,
+            passed=None, rulebook_sha256=None)
+        self.summary.transcribed += 1
+        self.summary.audio_seconds += transcript.duration
+        self.summary.asr_seconds += out["asr_seconds"]
+        self.on_event(plan.call.call_id, "transcribed")
+        self.score(plan, transcript)
+
+    def score(self, plan: _Plan, transcript: Transcript) -> None:
+        call = plan.call
+        transcript.call_id, transcript.agent_id = call.call_id, call.agent_id
+        started = time.perf_counter()
+        try:
+            result = self.scorer.score(transcript)
+            path = self.store.write_result(result)
+        except Exception as exc:  # a scoring bug on one call must not stop the batch
+            logger.exception("scoring %s failed", call.call_id)
+            self.fail(plan, f"{call.path}: scoring failed: {type(exc).__name__}: {exc}")
+            return
+        fields = self._base(plan)
+        if plan.action == "rescore":  # the row may predate this run (or be missing)
+            fields.update(audio_sha256=plan.sha256, asr_key=plan.asr_key,
+                          model=transcript.asr.get("model", self.model_id),
+                          audio_seconds=transcript.duration,
+                          transcript_path=self.store.relative(
+                              self.store.transcript_file(call.call_id)))
+        self.store.update(call.call_id, **fields, status="scored", error=None,
+                          rulebook_sha256=self.rulebook.sha256,
+                          score_seconds=round(time.perf_counter() - started, 4),
+                          result_path=self.store.relative(path), score=result.score,
+                          passed=int(result.passed))
+        if plan.action == "rescore":
+            self.summary.rescored += 1
+        self.on_event(call.call_id, "scored")
+
+    # ---------------------------------------------------------------- the pool
+
+    def run_asr(self, plans: list[_Plan], advance: Callable[[], None]) -> None:
+        if not plans:
+            return
+        workers = max(1, min(self.options.workers, len(plans)))
+        threads = threads_per_worker(workers)
+        self.summary.workers, self.summary.threads_per_worker = workers, threads
+        asr = {k: v for k, v in asdict(self.options.asr).items() if k != "_not_keyed"}
+        queue = list(reversed(plans))
+        retried: set[str] = set()
+        while queue:
+            broken = self._pool_pass(queue, workers, threads, asr, advance)
+            for plan in broken:  # in flight when a worker died: retry once, then fail
+                if plan.call.call_id in retried:
+                    self.fail(plan, f"{plan.call.path}: the worker process died while "
+                                    "transcribing it (out of memory?)")
+                    advance()
+                else:
+                    retried.add(plan.call.call_id)
+                    queue.append(plan)
+
+    def _pool_pass(self, queue: list[_Plan], workers: int, threads: int, asr: dict[str, Any],
+                   advance: Callable[[], None]) -> list[_Plan]:
+        ctx = multiprocessing.get_context("spawn")
+        in_flight: dict[Future, _Plan] = {}
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(asr, threads)) as pool:
+            try:
+                while queue or in_flight:
+                    while queue and len(in_flight) < workers * 2:
+                        plan = queue.pop()
+                        job = {"call_id": plan.call.call_id, "path": plan.call.path,
+                               "agent_id": plan.call.agent_id,
+                               "agent_channel": plan.agent_channel,
+                               "max_duration_s": self.options.max_duration_s}
+                        in_flight[pool.submit(_transcribe_job, job)] = plan
+                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        plan = in_flight.pop(future)
+                        try:
+                            out = future.result()
+                        except BrokenProcessPool:
+                            return [plan, *in_flight.values()]
+                        if "fatal" in out:
+                            raise BatchAbort("ASR worker", out["fatal"])
+                        if "error" in out:
+                            self.fail(plan, out["error"])
+                        else:
+                            self.transcribed(plan, out)
+                        advance()
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+        return []
+
+
+def run_batch(calls: list[CallSpec], store: Store, rulebook: Rulebook, options: BatchOptions,
+              *, progress: bool = False,
+              on_event: Callable[[str, str], None] | None = None) -> BatchSummary:
+    """Process ``calls`` into ``store``; see the module docstring. Commits per call.
+
+    Raises:
+        ModelError: the model cannot be resolved (checked before any work).
+        BatchAbort: the model does not load in the workers.
+    """
+    from callqa.asr.models import resolve_model
+    from callqa.asr.pipeline import AsrOptions
+
+    started = time.perf_counter()
+    options = replace(options, asr=options.asr or AsrOptions())
+    resolved = resolve_model(options.asr.model, options.asr.model_dir, progress=progress)
+    runner = _Runner(store, rulebook, options, resolved.model_id, on_event)
+    summary = runner.summary
+    summary.total = len(calls)
+    with _progress(progress) as bar:
+        task = bar.add_task("planning", total=len(calls)) if bar else None
+
+        def advance() -> None:
+            if bar:
+                bar.advance(task)
+
+        plans = [runner.plan(c) for c in calls]
+        if bar:
+            bar.update(task, description="scoring")
+        to_asr = []
+        for plan in plans:
+            if plan.action == "skip":
+                summary.skipped += 1
+                advance()
+            elif plan.action == "fail":
+                runner.fail(plan, plan.error or "unreadable")
+                advance()
+            elif plan.action == "rescore":
+                runner.score(plan, plan.transcript)
+                advance()
+            else:
+                to_asr.append(plan)
+        for plan in to_asr:  # visible as pending while the batch runs (and after a crash)
+            if (store.get(plan.call.call_id) or {}).get("status") != "scored":
+                store.update(plan.call.call_id, **runner._base(plan), status="pending",
+                             audio_sha256=plan.sha256, error=None)
+        if bar:
+            bar.update(task, description="transcribing")
+        runner.run_asr(to_asr, advance)
+    summary.wall_seconds = time.perf_counter() - started
+    return summary
