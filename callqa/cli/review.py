@@ -1,0 +1,120 @@
+"""``callqa explain`` and ``callqa review``: one call as a trainer sees it, in the terminal or as
+a self-contained review page with the recording."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import webbrowser
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from callqa.cli import app, fail
+from callqa.errors import CallqaError
+from callqa.report.explain import print_explain
+from callqa.report.review import render_review
+from callqa.result import CallResult
+from callqa.scoring import Scorer, load_rulebook
+from callqa.scoring.rulebook import Rulebook
+from callqa.transcript import Transcript, load_transcript
+
+__all__ = ["AudioMode", "explain", "review", "score_call"]
+
+
+class AudioMode(str, Enum):
+    embed = "embed"
+    link = "link"
+
+
+_CALL_HELP = "Call recording (wav/flac/ogg/mp3/m4a): transcribed unless --transcript is given, " \
+             "and played on the review page."
+_TRANSCRIPT_HELP = "Use this transcript JSON instead of running the ASR on CALL."
+_RULES_HELP = "Rulebook YAML (default: rules/default.yaml)."
+
+
+def _transcribe(call: Path) -> Transcript:
+    try:
+        from callqa.asr.pipeline import AsrOptions, transcribe_call
+    except ImportError as exc:  # the ASR extra is part of the install; this is a broken install
+        typer.echo(f"callqa: error: transcribing recordings needs callqa.asr ({exc})", err=True)
+        raise typer.Exit(2) from None
+    return transcribe_call(call, AsrOptions(), progress=sys.stderr.isatty())
+
+
+def score_call(call: Optional[Path], transcript: Optional[Path],
+               rules: Optional[Path]) -> tuple[CallResult, Rulebook]:
+    """Score one call from its transcript JSON, or from its recording through the ASR."""
+    if call is None and transcript is None:
+        typer.echo("callqa: error: give a CALL recording and/or --transcript FILE.json", err=True)
+        raise typer.Exit(2)
+    try:
+        rulebook = load_rulebook(rules)
+        if call is not None and not call.is_file():
+            typer.echo(f"callqa: error: {call}: no such file", err=True)
+            raise typer.Exit(2)
+        t = load_transcript(transcript) if transcript is not None else _transcribe(call)
+        return Scorer(rulebook).score(t), rulebook
+    except CallqaError as exc:
+        raise fail(exc) from None
+
+
+@app.command("explain")
+def explain(
+    call: Optional[Path] = typer.Argument(None, help=_CALL_HELP, show_default=False),
+    transcript: Optional[Path] = typer.Option(None, "--transcript", "-t", help=_TRANSCRIPT_HELP),
+    rules: Optional[Path] = typer.Option(None, "--rules", "-r", help=_RULES_HELP),
+    open_page: bool = typer.Option(
+        False, "--open", help="Also write the review page to a temporary file and open it in "
+                              "the default browser (the recording is embedded)."),
+) -> None:
+    """Show one call for a trainer: the timeline with each finding in place (message, standard,
+    recommended phrasing), the score and what would have raised it. Colour on a terminal.
+
+    Exit 0 when the call was explained (whatever the verdict), 1 when the recording could not be
+    decoded, 2 on a usage, transcript or rulebook error."""
+    result, rulebook = score_call(call, transcript, rules)
+    print_explain(result, rulebook)
+    if open_page:
+        fd, name = tempfile.mkstemp(prefix=f"callqa-{result.call_id}-", suffix=".html")
+        os.close(fd)  # kept after exit: the browser reads it later
+        try:
+            page = render_review(result, call, Path(name), "embed", rulebook)
+        except CallqaError as exc:
+            raise fail(exc) from None
+        typer.echo(f"review page: {page}", err=True)
+        if not webbrowser.open(page.resolve().as_uri()):
+            typer.echo("callqa: no browser could be opened; open the file above yourself",
+                       err=True)
+
+
+@app.command("review")
+def review(
+    call: Optional[Path] = typer.Argument(None, help=_CALL_HELP, show_default=False),
+    output: Path = typer.Option(..., "--output", "-o", help="The HTML page to write."),
+    transcript: Optional[Path] = typer.Option(None, "--transcript", "-t", help=_TRANSCRIPT_HELP),
+    rules: Optional[Path] = typer.Option(None, "--rules", "-r", help=_RULES_HELP),
+    audio: AudioMode = typer.Option(
+        AudioMode.embed, "--audio",
+        help="embed: the recording inside the page (one self-contained file); link: a path "
+             "relative to the page (keep them together)."),
+) -> None:
+    """Write a self-contained review page for one call: audio player, two-column
+    agent/customer timeline with findings highlighted, findings panel; a click on an utterance
+    or a finding plays the recording from there.
+
+    Exit 0 when the page was written, 1 when the recording could not be read, 2 on a usage,
+    transcript or rulebook error."""
+    if audio is AudioMode.link and call is None:
+        typer.echo("callqa: error: --audio link needs the CALL recording", err=True)
+        raise typer.Exit(2)
+    result, rulebook = score_call(call, transcript, rules)
+    try:
+        page = render_review(result, call, output, audio.value, rulebook)
+    except CallqaError as exc:
+        raise fail(exc) from None
+    typer.echo(f"{page}: {result.call_id} score {result.score:g}, "
+               f"{len(result.findings)} findings", err=True)
