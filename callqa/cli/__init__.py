@@ -49,6 +49,7 @@ from callqa.cli import batch as _batch  # noqa: E402,F401
 from callqa.cli import rules as _rules  # noqa: E402,F401
 from callqa.cli import score as _score  # noqa: E402,F401
 from callqa.cli import review as _review  # noqa: E402,F401
+from callqa.cli import report as _report  # noqa: E402,F401
 
 
 def main() -> None:

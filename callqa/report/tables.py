@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
+from callqa.batch.store import safe_name
 from callqa.result import CATEGORIES, CallResult
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "ReportTables",
     "build_tables",
     "call_day",
+    "review_file",
     "daily_overall",
     "rule_matrix",
     "result_link",
@@ -61,7 +63,7 @@ COLUMNS: dict[str, list[str]] = {
               "findings", "deduction", "duration_s", "agent_talk_s", "path"],
     "findings": ["call_id", "agent_id", "day", "rule_id", "title", "category", "severity",
                  "speaker", "start", "end", "deduction", "message", "evidence"],
-    "failures": ["call_id", "path", "status", "error"],
+    "failures": ["call_id", "agent_id", "path", "status", "error"],
 }
 TABLE_NAMES = tuple(COLUMNS)
 
@@ -117,13 +119,18 @@ def call_day(started_at: str | None) -> str | None:
 
 
 def result_link(call_id: str) -> str:
-    """Where a call's findings live, relative to the store's output directory."""
-    return f"results/{quote(call_id, safe='')}.json"
+    """Where a call's findings live, relative to the store's output directory (the store names
+    files with :func:`callqa.batch.store.safe_name`), URL-quoted for use as a link."""
+    return f"results/{quote(safe_name(call_id))}.json"
+
+
+def review_file(call_id: str) -> str:
+    """The per-call review page, relative to the store's output directory (may not exist)."""
+    return f"review/{safe_name(call_id)}.html"
 
 
 def review_link(call_id: str) -> str:
-    """The per-call review page, relative to the store's output directory (may not exist)."""
-    return f"review/{quote(call_id, safe='')}.html"
+    return f"review/{quote(safe_name(call_id))}.html"
 
 
 def _agent(s: StoredResultLike) -> str:
