@@ -246,3 +246,19 @@ def test_rules_test_command_fails_when_a_rule_stops_firing(tmp_path):
     res = CliRunner().invoke(app, ["rules", "test", "-r", str(broken)])
     assert res.exit_code == 1
     assert "FAIL DA01" in res.output
+
+
+def test_interruption_excused_by_apology_and_regex_message_quotes_heard_text():
+    from callqa.scoring import parse_rulebook
+
+    text = (MINI.read_text(encoding="utf-8")
+            .replace("    min_chars: 4\n", "    min_chars: 4\n    exceptions: {phrases: [打断一下]}\n")
+            .replace("    phrases: [你有病]\n", "    regex: '你有病吧?'\n"))
+    s = Scorer(parse_rulebook(text, "mini.yaml"))
+    cust = ("customer", 3.5, 6.0, "我家厨房水管漏水了")
+    excused = s.score(call(GOOD[0], cust, ("agent", 5.0, 8.0, "不好意思，打断一下，您是几栋"), GOOD[-1]))
+    assert "IN01" not in ids(excused)
+    rude = s.score(call(GOOD[0], ("agent", 4.0, 6.0, "你有病吧"), GOOD[-1]))
+    f = next(f for f in rude.findings if f.rule_id == "FB09")
+    assert f.matched == {"phrase": "你有病吧?", "heard": "你有病吧", "mode": "regex"}
+    assert f.message == "辱骂客户（你有病吧）"

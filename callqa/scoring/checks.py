@@ -80,6 +80,11 @@ class Call:
     def matched(self, hit: Hit) -> dict[str, Any]:
         return {"phrase": hit.phrase, "heard": hit.heard, "mode": hit.mode}
 
+    @staticmethod
+    def said(hit: Hit) -> str:
+        """The phrase to quote in a message: a regex pattern means nothing to a trainer."""
+        return hit.heard if hit.mode == "regex" else hit.phrase
+
     def longest_silence(self, start: float, end: float) -> float:
         """Longest stretch within ``[start, end]`` when nobody was speaking."""
         longest, t = 0.0, start
@@ -172,7 +177,7 @@ def check_forbidden_phrase(rule: Rule, call: Call) -> Iterator[Violation]:
         for hit in hits:
             start, end = call.hit_time(i, hit)
             yield Violation(start, end, call.utts[i].text, call.utts[i].speaker,
-                            values={"phrase": hit.phrase}, matched=call.matched(hit))
+                            values={"phrase": call.said(hit)}, matched=call.matched(hit))
 
 
 def check_sequence(rule: Rule, call: Call) -> Iterator[Violation]:
@@ -193,7 +198,7 @@ def check_sequence(rule: Rule, call: Call) -> Iterator[Violation]:
                               t_start, t_end):
                 continue
             yield Violation(t_start, t_end, u.text, u.speaker,
-                            values={"phrase": hit.phrase, "trigger": hit.heard,
+                            values={"phrase": call.said(hit), "trigger": hit.heard,
                                     "required": "、".join(require.phrases)},
                             matched=call.matched(hit))
 
@@ -249,10 +254,13 @@ def check_interruption(rule: Rule, call: Call) -> Iterator[Violation]:
     min_overlap = p["min_overlap_ms"] / 1000
     grace = p.get("grace_ms", 0.0) / 1000
     customer = call.t.speech.get(CUSTOMER, [])
+    excused: PhraseSpec | None = p.get("exceptions")
     for i in call.indices(AGENT):
         u = call.utts[i]
         if count_chars(u.text) < p.get("min_chars", 0):
             continue
+        if excused is not None and call.find(i, excused, rule):
+            continue  # 不好意思，打断一下: the seeds allow an interruption that apologises
         for iv in customer:
             if iv.start + grace <= u.start < iv.end:
                 overlap = min(iv.end, u.end) - u.start

@@ -133,6 +133,7 @@ class Matcher:
         self._tokenizer.initialize()
         self._norm: dict[str, str] = {}
         self._sets: dict[tuple[tuple[str, ...], str], _PhraseSet] = {}
+        self._bounds_cache: dict[str, frozenset[int]] = {}
         registered = {n for n in map(self.norm_phrase, phrases) if n}
         for norm in registered:
             # A high frequency keeps the phrase one token, so it is matched whole.
@@ -155,6 +156,16 @@ class Matcher:
         return norm
 
     def boundaries(self, norm: str) -> frozenset[int]:
+        """Word boundaries of one clause (offsets into it), cached: agents repeat their
+        scripted clauses call after call, and jieba is the costliest step of matching."""
+        bounds = self._bounds_cache.get(norm)
+        if bounds is None:
+            if len(self._bounds_cache) > 100_000:
+                self._bounds_cache.clear()
+            bounds = self._bounds_cache[norm] = self._cut(norm)
+        return bounds
+
+    def _cut(self, norm: str) -> frozenset[int]:
         bounds = {0}
         pos = 0
         for token in self._tokenizer.cut(norm, HMM=False):
@@ -169,7 +180,13 @@ class Matcher:
 
         Overlapping hits are one hit: the earliest, then the longest, wins (有什么事就说嘛
         inside 你有什么事就说嘛 is not a second offence)."""
-        hits = sorted(self._find_all(ut, phrases, mode, regex),
+        ps = self._compiled(phrases if isinstance(phrases, tuple) else tuple(phrases), mode)
+        # One regex search rejects the common case (none of the phrases is here) before the
+        # per-phrase search with its boundary checks.
+        candidate = ps.any is not None and ps.any.search(ut.key if ps.by_sound else ut.norm)
+        if not candidate and (regex is None or regex.search(ut.display) is None):
+            return []
+        hits = sorted(self._find_all(ut, ps if candidate else None, regex),
                       key=lambda h: (h.begin, -(h.end - h.begin), h.mode != "exact"))
         kept: list[Hit] = []
         for hit in hits:
@@ -184,12 +201,9 @@ class Matcher:
             ps = self._sets[key] = _PhraseSet(self, phrases, mode)
         return ps
 
-    def _find_all(self, ut: UtteranceText, phrases: Iterable[str], mode: str,
+    def _find_all(self, ut: UtteranceText, ps: "_PhraseSet | None",
                   regex: re.Pattern[str] | None) -> Iterator[Hit]:
-        ps = self._compiled(tuple(phrases), mode)
-        # One regex search rejects the common case (none of the phrases is here) before the
-        # per-phrase search with its boundary checks.
-        if ps.any is not None and ps.any.search(ut.key if ps.by_sound else ut.norm):
+        if ps is not None:
             for phrase, needle, sound in ps.items:
                 yield from self._find_one(ut, phrase, needle, ut.norm, "exact")
                 if sound is not None:
