@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from callqa.result import CallResult
 from callqa.scoring import Scorer, load_rulebook
@@ -77,6 +78,7 @@ def transcript(call_id: str) -> Transcript:
     return Transcript(call_id, agent, max(u.end for u in utts) + 1.0, utts)
 
 
+@lru_cache(maxsize=None)
 def stored(call_id: str) -> StoredResult:
     agent, started_at, _ = CALLS[call_id]
     result = scorer().score(transcript(call_id))
@@ -86,6 +88,23 @@ def stored(call_id: str) -> StoredResult:
 
 def batch(*call_ids: str) -> list[StoredResult]:
     return [stored(c) for c in (call_ids or CALLS)]
+
+
+def make_store(out: Path, results: list[StoredResult] | None = None,
+               failures: list[dict] | None = None) -> Path:
+    """A real batch store in ``out`` holding ``results`` (default: the whole batch) as scored
+    calls and ``failures`` (default: FAILURES) as failed ones, written with the store's own API."""
+    from callqa.batch.store import Store
+
+    with Store.open(out) as store:
+        for s in batch() if results is None else results:
+            path = store.write_result(s.result)
+            store.update(s.call_id, path=s.path, agent_id=s.agent_id, started_at=s.started_at,
+                         status="scored", result_path=store.relative(path),
+                         score=s.result.score, passed=int(s.result.passed))
+        for f in FAILURES if failures is None else failures:
+            store.update(f["call_id"], path=f["path"], status="failed", error=f["error"])
+    return out
 
 
 FAILURES = [{"call_id": "bad1", "path": "recordings/bad1.wav", "status": "failed",
