@@ -44,15 +44,29 @@ def _traditional_chars() -> frozenset[str]:
 
     root = Path(opencc.__file__).parent / "dictionary"
     chars: set[str] = set()
+    simplified: set[str] = set()
     for name in ("TSCharacters.txt", "TSPhrases.txt"):
         for line in (root / name).read_text(encoding="utf-8").splitlines():
             key, _, values = line.partition("\t")
             value = values.split(" ")[0]
+            if name == "TSCharacters.txt":
+                simplified.update(value)
             if len(key) != len(value):
                 chars.update(key)
             else:
                 chars.update(k for k, v in zip(key, value) if k != v)
-    return frozenset(chars)
+    # A few phrase entries rewrite characters that are themselves Simplified (么二 → 幺二);
+    # those characters are everywhere in Simplified text and must not force a conversion.
+    return frozenset(chars - (simplified - _single_traditional(root)))
+
+
+def _single_traditional(root: Path) -> set[str]:
+    out = set()
+    for line in (root / "TSCharacters.txt").read_text(encoding="utf-8").splitlines():
+        key, _, values = line.partition("\t")
+        if key and key not in values.split(" "):
+            out.add(key)
+    return out
 
 
 def to_simplified(text: str) -> str:
@@ -82,6 +96,7 @@ def strip_punctuation(text: str) -> str:
     return "".join(ch for ch in text if unicodedata.category(ch)[0] not in "PSZ")
 
 
+@lru_cache(maxsize=65536)
 def normalize_display(text: str) -> str:
     return collapse_spaces(to_halfwidth(to_simplified(text)))
 
@@ -95,6 +110,7 @@ def normalize_match(text: str) -> str:
 _COUNTED = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[a-z0-9]+", re.IGNORECASE)
 
 
+@lru_cache(maxsize=65536)
 def count_chars(text: str) -> int:
     """Spoken units for speech rate: each Han character, and each Latin word or number once."""
     return len(_COUNTED.findall(text))

@@ -37,11 +37,15 @@ class Call:
         self.utts = transcript.utterances
         self.texts = [UtteranceText(u.text, matcher) for u in self.utts]
         self._all_speech: list[Interval] | None = None
+        self._indices: dict[str | None, list[int]] = {}
 
     def indices(self, speaker: str | None) -> list[int]:
-        if speaker in (None, "any"):
-            return list(range(len(self.utts)))
-        return [i for i, u in enumerate(self.utts) if u.speaker == speaker]
+        """Positions of ``speaker``'s utterances (all for ``any``); callers must not mutate."""
+        got = self._indices.get(speaker)
+        if got is None:
+            got = self._indices[speaker] = [
+                i for i, u in enumerate(self.utts) if speaker in (None, "any", u.speaker)]
+        return got
 
     @property
     def all_speech(self) -> list[Interval]:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 from callqa.text import normalize_display, normalize_match
 
@@ -24,8 +23,7 @@ log = logging.getLogger("callqa.scoring")
 _PUA = 0xE000  # syllables are encoded as private-use characters, one per Han character
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
     """A phrase (or regex match) heard in an utterance: its span in the normalised text."""
 
     begin: int
@@ -95,10 +93,10 @@ class UtteranceText:
         offsets, breaks, pos = [], [], 0
         for ch in self.display:
             offsets.append(pos)
-            n = len(normalize_match(ch))
-            if n:
+            n = _kept(ch)
+            if n > 0:
                 pos += n
-            elif unicodedata.category(ch)[0] == "P" and pos and (not breaks or breaks[-1] != pos):
+            elif n < 0 and pos and (not breaks or breaks[-1] != pos):
                 breaks.append(pos)
         offsets.append(pos)
         self._offsets, self._breaks = offsets, tuple(breaks)
@@ -119,7 +117,8 @@ class UtteranceText:
 
     def whole(self, begin: int, end: int) -> bool:
         """True when ``[begin, end)`` starts and ends on word boundaries."""
-        return begin in self.bounds and end in self.bounds
+        bounds = self._bounds if self._bounds is not None else self.bounds
+        return begin in bounds and end in bounds
 
 
 class Matcher:
@@ -204,12 +203,16 @@ class Matcher:
     def _find_all(self, ut: UtteranceText, ps: "_PhraseSet | None",
                   regex: re.Pattern[str] | None) -> Iterator[Hit]:
         if ps is not None:
+            norm = ut.norm
+            key = ut.key if ps.by_sound else ""
             for phrase, needle, sound in ps.items:
-                yield from self._find_one(ut, phrase, needle, ut.norm, "exact")
-                if sound is not None:
-                    exact_at = {h.begin for h in self._find_one(ut, phrase, needle, ut.norm,
-                                                                "exact")}
-                    for hit in self._find_one(ut, phrase, sound, ut.key, "pinyin"):
+                exact = needle in norm  # cheap tests first: most phrases are not here
+                if exact:
+                    yield from self._find_one(ut, phrase, needle, norm, "exact")
+                if sound is not None and sound in key:
+                    exact_at = {h.begin for h in self._find_one(ut, phrase, needle, norm,
+                                                                "exact")} if exact else ()
+                    for hit in self._find_one(ut, phrase, sound, key, "pinyin"):
                         if hit.begin not in exact_at:
                             yield hit
         if regex is not None:
@@ -231,6 +234,14 @@ class Matcher:
                  regex: re.Pattern[str] | None = None) -> Hit | None:
         hits = self.find(ut, phrases, mode, regex)
         return hits[0] if hits else None
+
+
+@lru_cache(maxsize=None)
+def _kept(ch: str) -> int:
+    """How many characters ``ch`` (already in display form) leaves in the match form;
+    -1 for punctuation, which also marks a clause break."""
+    n = len(normalize_match(ch))
+    return -1 if n == 0 and unicodedata.category(ch)[0] == "P" else n
 
 
 def _occurrences(text: str, needle: str) -> Iterator[int]:
