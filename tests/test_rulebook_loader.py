@@ -147,3 +147,12 @@ def test_loader_fuzz_bytes(tmp_path_factory, data):
         load_rulebook(path)
     except RulebookError as exc:
         assert str(path) in str(exc)
+
+
+def test_generated_rule_reference_is_current():
+    """docs/rules.md is generated from rules/default.yaml; regenerate with `callqa rules docs
+    -o docs/rules.md` after changing the rulebook."""
+    from callqa.cli.rules import rules_markdown
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
+    assert docs.read_text(encoding="utf-8") == rules_markdown(load_rulebook())
