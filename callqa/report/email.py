@@ -8,6 +8,7 @@ STARTTLS, e.g. an internal mail relay's own CA.
 
 from __future__ import annotations
 
+import base64
 import os
 import smtplib
 import socket
@@ -117,7 +118,7 @@ def send_message(msg: EmailMessage, settings: SmtpSettings, *, sender: str,
                 smtp.starttls(context=context)
                 smtp.ehlo()
             if settings.user:
-                smtp.login(settings.user, settings.password or "")
+                _login(smtp, settings.user, settings.password or "")
             refused = smtp.send_message(msg, from_addr=sender, to_addrs=list(to))
         if refused:
             bad = ", ".join(f"{addr} ({code} {reply.decode(errors='replace')})"
@@ -142,6 +143,21 @@ def send_message(msg: EmailMessage, settings: SmtpSettings, *, sender: str,
     except (OSError, ValueError) as exc:  # refused, unreachable, DNS, timeout, bad cafile
         raise EmailError(where, f"cannot connect or send: {exc.strerror or exc}"
                          if isinstance(exc, OSError) else str(exc)) from exc
+
+
+def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:
+    """SMTP AUTH. smtplib encodes credentials as ASCII; for non-ASCII ones use AUTH PLAIN with
+    UTF-8 (RFC 4616) ourselves."""
+    if (user + password).isascii():
+        smtp.login(user, password)
+        return
+    if "plain" not in smtp.esmtp_features.get("auth", "").lower().split():
+        raise EmailError(f"{smtp._host}:{smtp.sock.getpeername()[1] if smtp.sock else '?'}",
+                         "non-ASCII credentials need AUTH PLAIN, which the server does not offer")
+    token = base64.b64encode(f"\0{user}\0{password}".encode("utf-8")).decode("ascii")
+    code, reply = smtp.docmd("AUTH", "PLAIN " + token)
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, reply)
 
 
 def _reply(raw: bytes | str) -> str:
