@@ -36,7 +36,9 @@ FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "-
 
 def _binary(env: str, *names: str) -> str:
     if os.environ.get(env):
-        return os.environ[env]
+        if Path(os.environ[env]).is_file():
+            return os.environ[env]
+        pytest.fail(f"{env}={os.environ[env]} does not exist", pytrace=False)
     for name in names:
         found = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists()
                                        else None)

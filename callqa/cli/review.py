@@ -71,11 +71,14 @@ def explain(
         False, "--open", help="Also write the review page to a temporary file and open it in "
                               "the default browser (the recording is embedded)."),
 ) -> None:
-    """Show one call for a trainer: the timeline with each finding in place (message, standard,
-    recommended phrasing), the score and what would have raised it. Colour on a terminal.
+    """Show one call for a trainer: timeline, findings in place, what would raise the score.
 
-    Exit 0 when the call was explained (whatever the verdict), 1 when the recording could not be
-    decoded, 2 on a usage, transcript or rulebook error."""
+    Each finding shows its message, the standard it enforces and the phrasing it recommends.
+
+    Then: the score, the pass mark, and per failed rule the points lost and the score if followed.
+
+    Exit codes: 0 explained (whatever the verdict), 1 undecodable recording, 2 usage/input error.
+    """
     result, rulebook = score_call(call, transcript, rules)
     print_explain(result, rulebook)
     if open_page:
@@ -102,12 +105,14 @@ def review(
         help="embed: the recording inside the page (one self-contained file); link: a path "
              "relative to the page (keep them together)."),
 ) -> None:
-    """Write a self-contained review page for one call: audio player, two-column
-    agent/customer timeline with findings highlighted, findings panel; a click on an utterance
-    or a finding plays the recording from there.
+    """Write a self-contained review page for one call (audio, timeline, findings).
 
-    Exit 0 when the page was written, 1 when the recording could not be read, 2 on a usage,
-    transcript or rulebook error."""
+    Audio player, two-column agent/customer timeline with findings highlighted, findings panel.
+
+    A click on an utterance or a finding plays the recording from there. No network assets.
+
+    Exit codes: 0 page written, 1 unreadable recording, 2 usage/transcript/rulebook error.
+    """
     if audio is AudioMode.link and call is None:
         typer.echo("callqa: error: --audio link needs the CALL recording", err=True)
         raise typer.Exit(2)
