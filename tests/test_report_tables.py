@@ -64,7 +64,8 @@ def test_violations_per_category(tables):
 def test_violations_and_hit_rate_per_agent_and_rule(tables):
     ar = {(r["agent_id"], r["rule_id"]): r for r in tables.agent_rules.to_dict("records")}
     fb01 = ar[("A1", "FB01")]
-    assert (fb01["findings"], fb01["calls_hit"], fb01["calls"], fb01["hit_rate"]) == (3, 2, 3, 0.6667)
+    assert (fb01["findings"], fb01["calls_hit"], fb01["calls"], fb01["hit_rate"]) == \
+        (3, 2, 3, 0.6667)
     assert fb01["deduction"] == 15
     assert ar[("B7", "CL01")]["hit_rate"] == 0.5
     assert ar[("B7", "FB05")]["findings"] == 1 and ar[("B7", "FB05")]["severity"] == "critical"

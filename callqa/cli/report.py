@@ -158,16 +158,18 @@ def report(
     out: Path = typer.Option(DEFAULT_OUT_DIR, "--out", "-o",
                              help="Batch output directory (the one given to callqa batch)."),
     since: Optional[str] = typer.Option(
-        None, "--since", metavar="DATE", help="Only calls started on or after this day: YYYY-MM-DD, today, "
-                              "yesterday or -N (N days ago)."),
+        None, "--since", metavar="DATE",
+        help="Only calls started on or after this day: YYYY-MM-DD, today, yesterday or -N "
+             "(N days ago)."),
     fmt: str = typer.Option("csv,xlsx,html,json", "--format", "-f", metavar="FORMATS",
                             help="Comma-separated formats to write: csv, json, xlsx, html."),
     report_dir: Optional[Path] = typer.Option(
         None, "--report-dir", help="Where to write the report files (default: OUT/report)."),
     worst: int = typer.Option(3, "--worst", min=0, help="Lowest-scoring calls listed per agent."),
     email_to: Optional[List[str]] = typer.Option(
-        None, "--email-to", metavar="ADDR", help="E-mail the report to ADDR (repeat, or comma-separated). "
-                                 "The HTML report is the body, the XLSX is attached."),
+        None, "--email-to", metavar="ADDR",
+        help="E-mail the report to ADDR (repeat, or comma-separated). The HTML report is the "
+             "body, the XLSX is attached."),
     email_from: Optional[str] = typer.Option(None, "--email-from",
                                              help="Sender address (default: callqa@HOSTNAME)."),
     subject: Optional[str] = typer.Option(
