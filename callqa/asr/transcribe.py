@@ -1,0 +1,317 @@
+"""Whisper on one channel's speech: pack VAD chunks into windows, decode, map words back.
+
+The encoder always sees 30 s of audio, so decoding each short turn alone would pay for a full
+encoder pass per turn. Instead a channel's speech intervals are packed, in order, into windows
+of at most ``window_max_s`` seconds (intervals separated by ``window_gap_s`` of digital
+silence), each window is transcribed once, and each word's time in the window is mapped back to
+the original timeline through the chunk it falls in. Silence between turns is never decoded,
+which is also where Whisper hallucinates most.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import numpy as np
+
+from callqa.asr.hallucinations import HallucinationFilter, SegmentInfo
+from callqa.text import to_simplified
+from callqa.transcript import Interval, Utterance, Word
+
+if TYPE_CHECKING:  # pragma: no cover
+    from faster_whisper import WhisperModel
+
+__all__ = ["NEUTRAL_PROMPT", "DecodeOptions", "Chunk", "Window", "pack_windows",
+           "transcribe_channel", "words_to_utterances", "join_words"]
+
+logger = logging.getLogger("callqa.asr")
+SAMPLE_RATE = 16000
+_END_ANCHOR_S = 0.08
+_TARGET_PEAK = 0.5
+_MAX_GAIN = 20.0
+_TAIL_MIN_S = 1.5
+
+#: Steers Whisper towards Simplified Chinese with punctuation. Deliberately neutral: it must not
+#: contain any phrase a rule checks (您好, 不知道, 稍等, 再见 ...), or the model would be primed
+#: to "hear" it.
+NEUTRAL_PROMPT = "以下是普通话的句子。"
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """Options passed to ``WhisperModel.transcribe`` for every window."""
+
+    language: str = "zh"
+    beam_size: int = 5
+    initial_prompt: str | None = NEUTRAL_PROMPT
+    hotwords: tuple[str, ...] = ()
+    filter: HallucinationFilter = field(default_factory=HallucinationFilter)
+
+    def transcribe_kwargs(self) -> dict[str, Any]:
+        return dict(
+            language=self.language,
+            task="transcribe",
+            beam_size=self.beam_size,
+            condition_on_previous_text=False,
+            word_timestamps=True,
+            without_timestamps=False,
+            initial_prompt=self.initial_prompt or None,
+            hotwords=" ".join(self.hotwords) or None,
+            vad_filter=False,  # callqa's own VAD already chose the speech
+            temperature=0.0,
+        )
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One speech interval inside a window: ``[offset_s, offset_s + duration)`` in the window
+    is ``[start_s, end_s)`` on the recording."""
+
+    start_s: float
+    end_s: float
+    offset_s: float
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+    def to_original(self, t_window_s: float) -> float:
+        return self.start_s + min(max(t_window_s - self.offset_s, 0.0), self.duration_s)
+
+
+@dataclass
+class Window:
+    audio: np.ndarray
+    chunks: list[Chunk]
+
+    def chunk_index_at(self, t_window_s: float) -> int:
+        """The chunk containing (or, for a time in the padding, nearest to) ``t_window_s``."""
+        def distance(i: int) -> float:
+            c = self.chunks[i]
+            if c.offset_s <= t_window_s <= c.offset_s + c.duration_s:
+                return 0.0
+            return min(abs(t_window_s - c.offset_s), abs(t_window_s - c.offset_s - c.duration_s))
+        return min(range(len(self.chunks)), key=distance)
+
+
+def _split_long(intervals: Sequence[Interval], max_s: float) -> list[Interval]:
+    out = []
+    for iv in intervals:
+        start = iv.start
+        while iv.end - start > max_s:
+            out.append(Interval(start, start + max_s))
+            start += max_s
+        out.append(Interval(start, iv.end))
+    return out
+
+
+def pack_windows(samples: np.ndarray, intervals: Sequence[Interval], window_max_s: float = 30.0,
+                 window_gap_s: float = 0.5) -> list[Window]:
+    """Pack speech intervals, in time order, into windows of at most ``window_max_s``.
+
+    Each chunk is peak-normalised (gain capped at ``_MAX_GAIN``): Whisper's log-mel features
+    are scaled to the loudest frame of the 30 s input, so a quiet turn packed beside a loud one
+    would otherwise sink towards the noise floor.
+    """
+    gap = np.zeros(int(round(window_gap_s * SAMPLE_RATE)), np.float32)
+    windows: list[Window] = []
+    pieces: list[np.ndarray] = []
+    chunks: list[Chunk] = []
+    used_s = 0.0
+
+    def flush() -> None:
+        nonlocal pieces, chunks, used_s
+        if chunks:
+            windows.append(Window(np.concatenate(pieces), chunks))
+        pieces, chunks, used_s = [], [], 0.0
+
+    for iv in _split_long(sorted(intervals, key=lambda i: i.start), window_max_s):
+        a, b = int(round(iv.start * SAMPLE_RATE)), int(round(iv.end * SAMPLE_RATE))
+        piece = samples[a:b]
+        if len(piece) == 0:
+            continue
+        peak = float(np.max(np.abs(piece)))
+        if peak > 0:
+            piece = piece * min(_TARGET_PEAK / peak, _MAX_GAIN)
+        dur = len(piece) / SAMPLE_RATE
+        needed = dur + (window_gap_s if chunks else 0.0)
+        if chunks and used_s + needed > window_max_s:
+            flush()
+            needed = dur
+        if chunks:
+            pieces.append(gap)
+        chunks.append(Chunk(a / SAMPLE_RATE, b / SAMPLE_RATE, used_s + needed - dur))
+        pieces.append(piece.astype(np.float32, copy=False))
+        used_s += needed
+    flush()
+    return windows
+
+
+def _clean_word(text: str) -> str:
+    return to_simplified(text.strip())
+
+
+def join_words(words: Sequence[str]) -> str:
+    """Concatenate word texts: no spaces between Chinese words, one between Latin words."""
+    out = ""
+    for w in words:
+        if out and w and out[-1].isascii() and out[-1].isalnum() and w[0].isascii() \
+                and w[0].isalnum():
+            out += " "
+        out += w
+    return out
+
+
+def transcribe_channel(
+    model: "WhisperModel",
+    samples: np.ndarray,
+    intervals: Sequence[Interval],
+    options: DecodeOptions,
+    *,
+    speaker: str,
+    window_max_s: float = 30.0,
+    window_gap_s: float = 0.5,
+    batch_size: int = 4,
+    max_rounds: int = 8,
+    on_progress: Callable[[float], None] | None = None,
+    stats: dict[str, int] | None = None,
+) -> tuple[list[Word], list[dict[str, Any]]]:
+    """Recognise the speech of one channel.
+
+    Whisper may stop (end-of-text) after the first sentence or two of a packed window, so
+    decoding goes in rounds: chunks after the last one that received words are packed again
+    and decoded in the next round (so is the unheard tail of that last chunk, when it is longer
+    than ``_TAIL_MIN_S``). Every round consumes at least the first chunk of each window, so the
+    loop ends; in the worst case it costs what decoding every chunk alone would.
+
+    Returns the kept words (Simplified, on the recording's timeline) and a record of every
+    dropped segment (``speaker``, ``start``, ``end``, ``text``, ``reason`` and the scores).
+    """
+    words: list[Word] = []
+    dropped: list[dict[str, Any]] = []
+    pending = sorted(intervals, key=lambda i: i.start)
+    for _round in range(max_rounds):
+        if not pending:
+            break
+        windows = pack_windows(samples, pending, window_max_s, window_gap_s)
+        results = _decode_windows(model, windows, options, batch_size)
+        if stats is not None:
+            stats["windows"] = stats.get("windows", 0) + len(windows)
+            stats["rounds"] = stats.get("rounds", 0) + 1
+        pending = []
+        for window, segments in zip(windows, results):
+            heard_until: dict[int, float] = {}  # chunk index → end of its last word
+            for seg, mapped in segments:
+                for idx, w in mapped:
+                    heard_until[idx] = max(heard_until.get(idx, 0.0), w.end)
+                kept = [w for _, w in mapped]
+                reason = options.filter.reason(SegmentInfo(
+                    seg["text"], seg["compression_ratio"], seg["no_speech_prob"],
+                    seg["avg_logprob"]))
+                if reason is None or reason == "empty":
+                    words.extend(kept)
+                    continue
+                dropped.append({
+                    "speaker": speaker,
+                    "start": kept[0].start if kept else seg["start"],
+                    "end": kept[-1].end if kept else seg["end"],
+                    "text": seg["text"], "reason": reason,
+                    "compression_ratio": round(seg["compression_ratio"], 3),
+                    "no_speech_prob": round(seg["no_speech_prob"], 4),
+                    "avg_logprob": round(seg["avg_logprob"], 4),
+                })
+                logger.info("dropped %s segment %r (%s)", speaker, seg["text"], reason)
+            last = max(heard_until, default=0)  # nothing heard: give up on the first chunk only
+            for idx, chunk in enumerate(window.chunks):
+                if idx > last:
+                    pending.append(Interval(chunk.start_s, chunk.end_s))
+                elif idx == last and idx in heard_until \
+                        and chunk.end_s - heard_until[idx] >= _TAIL_MIN_S:
+                    pending.append(Interval(heard_until[idx], chunk.end_s))
+            if on_progress is not None:
+                on_progress(sum(c.duration_s for c in window.chunks[: last + 1]))
+    if pending:
+        logger.warning("%s: %d speech chunks left undecoded after %d rounds", speaker,
+                       len(pending), max_rounds)
+    words.sort(key=lambda w: (w.start, w.end))
+    return words, dropped
+
+
+def _decode_windows(model: "WhisperModel", windows: Sequence[Window], options: DecodeOptions,
+                    batch_size: int) -> list[list[tuple[dict[str, Any], list[tuple[int, Word]]]]]:
+    """Decode windows; per window, its segments with their words mapped to the recording.
+
+    The windows go to faster-whisper's batched pipeline at once, each as one clip in a 30 s
+    slot of a virtual recording: one encoder pass and one decode per window, and no re-seeking
+    into the silence after the last word (where the sequential decoder hallucinates).
+    """
+    from faster_whisper import BatchedInferencePipeline
+
+    if not windows:
+        return []
+    slot = 30 * SAMPLE_RATE
+    virtual = np.zeros(slot * len(windows), np.float32)
+    clips = []
+    for i, window in enumerate(windows):
+        virtual[i * slot: i * slot + len(window.audio)] = window.audio[:slot]
+        clips.append({"start": i * 30.0, "end": i * 30.0 + min(len(window.audio), slot) /
+                      SAMPLE_RATE})
+    segments, _info = BatchedInferencePipeline(model).transcribe(
+        virtual, clip_timestamps=clips, batch_size=batch_size, **options.transcribe_kwargs())
+    results: list[list[tuple[dict[str, Any], list[tuple[int, Word]]]]] = [[] for _ in windows]
+    for seg in segments:
+        index = min(int(seg.start // 30.0), len(windows) - 1)
+        window, offset = windows[index], index * 30.0
+        mapped: list[tuple[int, Word]] = []
+        for w in seg.words or ():
+            start, end = w.start - offset, w.end - offset
+            # Anchor on the word's end: after a pause Whisper's alignment lets the first word
+            # of the next segment *start* inside the silence (often inside the padding between
+            # packed chunks), while its end stays on the speech.
+            idx = window.chunk_index_at(max(start, end - _END_ANCHOR_S))
+            chunk = window.chunks[idx]
+            text = _clean_word(w.word)
+            if text:
+                mapped.append((idx, Word(text, round(chunk.to_original(start), 3),
+                                         round(chunk.to_original(end), 3),
+                                         float(w.probability))))
+        first = window.chunks[window.chunk_index_at(seg.start - offset)]
+        last = window.chunks[window.chunk_index_at(seg.end - offset)]
+        results[index].append(({
+            "text": to_simplified(seg.text.strip()),
+            "start": round(first.to_original(seg.start - offset), 3),
+            "end": round(last.to_original(seg.end - offset), 3),
+            "compression_ratio": seg.compression_ratio,
+            "no_speech_prob": seg.no_speech_prob,
+            "avg_logprob": seg.avg_logprob,
+        }, mapped))
+    return results
+
+
+def words_to_utterances(words: Sequence[Word], turns: Sequence[Interval],
+                        speaker: str) -> list[Utterance]:
+    """Place each word into the turn its time span overlaps most (nearest turn when none).
+
+    Turns keep their VAD start/end; turns that received no words (coughs, noise, dropped
+    hallucinations) are left out — their speech still counts in ``Transcript.speech``.
+    """
+    if not turns:
+        return []
+    buckets: list[list[Word]] = [[] for _ in turns]
+    for w in words:
+        def score(iv: Interval) -> tuple[float, float]:
+            overlap = min(w.end, iv.end) - max(w.start, iv.start)
+            distance = max(iv.start - w.end, w.start - iv.end, 0.0)
+            return (overlap, -distance)
+        best = max(range(len(turns)), key=lambda i: score(turns[i]))
+        buckets[best].append(w)
+    utterances = []
+    for iv, ws in zip(turns, buckets):
+        if not ws:
+            continue
+        ws.sort(key=lambda w: (w.start, w.end))
+        text = join_words([w.text for w in ws])
+        utterances.append(Utterance(speaker, round(iv.start, 3), round(iv.end, 3), text, tuple(ws)))
+    return utterances

@@ -1,0 +1,62 @@
+"""Hallucination filters on crafted segment records: must-drop and must-keep tables."""
+
+import pytest
+
+from callqa.asr.hallucinations import HallucinationFilter, SegmentInfo, drop_reason
+from callqa.asr.transcribe import NEUTRAL_PROMPT
+
+CLEAN = dict(compression_ratio=1.2, no_speech_prob=0.05, avg_logprob=-0.3)
+
+MUST_DROP = [
+    ("字幕由Amara.org社群提供", CLEAN, "phantom"),
+    ("字幕由 Amara.org 社区提供", CLEAN, "phantom"),
+    ("請不吝點贊 訂閱 轉發 打賞支持明鏡與點點欄目", CLEAN, "phantom"),  # Traditional form
+    ("请不吝点赞 订阅 转发 打赏支持明镜与点点栏目", CLEAN, "phantom"),
+    ("明镜与点点栏目", CLEAN, "phantom"),
+    ("中文字幕志愿者 李宗盛", CLEAN, "phantom"),
+    ("谢谢观看", CLEAN, "phantom"),
+    ("謝謝觀看!", CLEAN, "phantom"),
+    ("谢谢观看。", CLEAN, "phantom"),
+    ("好的好的好的好的好的好的好的好的好的好的好的好的", dict(CLEAN, compression_ratio=5.0),
+     "compression_ratio"),
+    ("嗯", dict(compression_ratio=0.8, no_speech_prob=0.9, avg_logprob=-1.4), "no_speech"),
+]
+
+MUST_KEEP = [
+    ("您好，光明物业客服中心，请问有什么可以帮您？", CLEAN),
+    ("谢谢", CLEAN),                        # real speech: only the video outro is a phantom
+    ("谢谢观看了我们的房子，我们再考虑一下", CLEAN),  # 谢谢观看 inside a real sentence
+    ("再见", CLEAN),
+    ("对不起，请您稍等", CLEAN),
+    # a confident segment over a noisy line: high no-speech alone is not enough
+    ("我想问一下物业费", dict(compression_ratio=1.1, no_speech_prob=0.8, avg_logprob=-0.4)),
+    # an unsure segment the model believes is speech: low log-prob alone is not enough
+    ("我想问一下物业费", dict(compression_ratio=1.1, no_speech_prob=0.2, avg_logprob=-1.5)),
+]
+
+
+@pytest.mark.parametrize("text,scores,reason", MUST_DROP)
+def test_must_drop(text, scores, reason):
+    assert drop_reason(SegmentInfo(text, **scores)) == reason
+
+
+@pytest.mark.parametrize("text,scores", MUST_KEEP)
+def test_must_keep(text, scores):
+    assert drop_reason(SegmentInfo(text, **scores)) is None
+
+
+def test_thresholds_are_configurable():
+    seg = SegmentInfo("我想问一下", compression_ratio=2.6, no_speech_prob=0.1, avg_logprob=-0.2)
+    assert drop_reason(seg) == "compression_ratio"
+    assert drop_reason(seg, HallucinationFilter(compression_ratio_max=3.0)) is None
+
+
+def test_empty_text_is_flagged_as_empty():
+    assert drop_reason(SegmentInfo(" ，。", **CLEAN)) == "empty"
+
+
+@pytest.mark.parametrize("phrase", ["您好", "你好", "不知道", "再见", "稍等", "久等", "对不起",
+                                    "谢谢", "抱歉", "不好意思", "请问"])
+def test_prompt_is_neutral(phrase):
+    """The initial prompt must not prime the model with a phrase the rules look for."""
+    assert phrase not in NEUTRAL_PROMPT

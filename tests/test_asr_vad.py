@@ -1,0 +1,105 @@
+"""Speech intervals, turns from intervals, window packing and word placement (no Whisper)."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from callqa.asr.audio import resample
+from callqa.asr.transcribe import Chunk, join_words, pack_windows, words_to_utterances
+from callqa.asr.vad import PHONE_VAD, group_turns, speech_intervals
+from callqa.transcript import Interval, Word
+from conftest import REAL_AUDIO, speech_span
+
+
+def iv(a, b):
+    return Interval(a, b)
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+def test_speech_interval_bounds_match_energy_truth(rate):
+    x, sr = sf.read(REAL_AUDIO / "funasr_asr_example.wav", dtype="float32")
+    phone = resample(resample(x, sr, rate)[:, 0], rate)[:, 0]  # band-limited when 8 kHz
+    a, b = speech_span(x, sr)
+    found = speech_intervals(phone)
+    assert found, "no speech found"
+    assert found[0].start == pytest.approx(a / sr, abs=0.3)
+    assert found[-1].end == pytest.approx(b / sr, abs=0.3)
+
+
+def test_no_speech_in_line_noise():
+    noise = np.random.default_rng(1).normal(0, 0.01, 16000 * 5).astype(np.float32)
+    assert speech_intervals(noise) == []
+    assert speech_intervals(np.zeros(0, np.float32)) == []
+
+
+def test_phone_vad_values_are_documented_choices():
+    assert PHONE_VAD.min_silence_duration_ms == 300
+    assert PHONE_VAD.speech_pad_ms == 100
+    assert PHONE_VAD.max_speech_duration_s <= 30
+
+
+TURN_CASES = [
+    # (name, own intervals, other party's intervals, expected turns)
+    ("short pause joins", [iv(0, 2), iv(2.8, 4)], [], [iv(0, 4)]),
+    ("long pause splits", [iv(0, 2), iv(4, 5)], [], [iv(0, 2), iv(4, 5)]),
+    ("other party starts in the pause", [iv(0, 2), iv(2.8, 4)], [iv(2.1, 2.6)],
+     [iv(0, 2), iv(2.8, 4)]),
+    ("talk-over does not split", [iv(0, 2), iv(2.8, 4)], [iv(1.0, 2.3)], [iv(0, 4)]),
+    ("other party later", [iv(0, 2), iv(2.8, 4)], [iv(5, 6)], [iv(0, 4)]),
+    ("empty", [], [iv(0, 1)], []),
+]
+
+
+@pytest.mark.parametrize("name,own,other,expected", TURN_CASES, ids=[c[0] for c in TURN_CASES])
+def test_group_turns(name, own, other, expected):
+    assert group_turns(own, other, merge_gap_s=1.5) == expected
+
+
+def test_pack_windows_maps_back_to_the_recording():
+    rate = 16000
+    samples = np.random.default_rng(2).normal(0, 0.1, rate * 80).astype(np.float32)
+    intervals = [iv(1.0, 4.0), iv(10.0, 22.0), iv(30.0, 45.0), iv(50.0, 51.0), iv(60.0, 79.0)]
+    windows = pack_windows(samples, intervals, window_max_s=30.0, window_gap_s=0.5)
+    chunks = [c for w in windows for c in w.chunks]
+    assert [(c.start_s, c.end_s) for c in chunks] == [(i.start, i.end) for i in intervals]
+    for w in windows:
+        assert len(w.audio) / rate <= 30.0
+        for c in w.chunks:
+            a = int(round(c.offset_s * rate))
+            n = int(round(c.duration_s * rate))
+            src = samples[int(c.start_s * rate): int(c.start_s * rate) + n]
+            # same waveform up to the per-chunk gain
+            assert np.corrcoef(w.audio[a:a + n], src)[0, 1] > 0.999
+    assert len(windows) == 3  # [3 + 12] [15 + 1] [19] seconds
+
+
+def test_pack_windows_splits_overlong_interval():
+    samples = np.zeros(16000 * 70, np.float32) + 0.1
+    windows = pack_windows(samples, [iv(0, 65)], window_max_s=30.0)
+    assert [round(c.duration_s, 3) for w in windows for c in w.chunks] == [30.0, 30.0, 5.0]
+
+
+def test_chunk_time_mapping_clamps_into_the_chunk():
+    c = Chunk(start_s=100.0, end_s=103.0, offset_s=5.0)
+    assert c.to_original(6.0) == pytest.approx(101.0)
+    assert c.to_original(4.0) == 100.0   # in the padding before: clamped to the start
+    assert c.to_original(9.0) == 103.0   # after: clamped to the end
+
+
+def test_words_go_to_the_turn_they_overlap_most():
+    turns = [iv(0.0, 3.0), iv(5.0, 8.0)]
+    words = [Word("你", 0.1, 0.3), Word("好", 2.8, 3.4), Word("请", 4.8, 5.3), Word("讲", 9.0, 9.2)]
+    utts = words_to_utterances(words, turns, "agent")
+    assert [(u.start, u.end, u.text) for u in utts] == [(0.0, 3.0, "你好"), (5.0, 8.0, "请讲")]
+    assert all(u.speaker == "agent" for u in utts)
+
+
+def test_turn_without_words_is_left_out():
+    utts = words_to_utterances([Word("好", 0.1, 0.3)], [iv(0, 1), iv(3, 4)], "customer")
+    assert len(utts) == 1 and utts[0].start == 0
+
+
+def test_join_words():
+    assert join_words(["您好", "，", "我", "是"]) == "您好，我是"
+    assert join_words(["WiFi", "密码", "是", "abc", "123"]) == "WiFi密码是abc 123"
+    assert join_words(["call", "center"]) == "call center"
