@@ -134,3 +134,17 @@ def test_charts_escape_labels():
 
 def test_talk_time():
     assert (talk_time(41.5), talk_time(3725), talk_time(None)) == ("0:42", "1:02:05", "0:00")
+
+
+def test_trend_chart_is_capped_to_the_lowest_agents():
+    import dataclasses
+
+    from test_report_data import stored
+    many = [dataclasses.replace(stored("c1" if i % 2 else "c2"), call_id=f"x{i}",
+                                agent_id=f"Z{i:02d}", started_at=f"2026-11-{20 + i % 2}")
+            for i in range(20)]
+    html = render_html(build_tables(many), title="t")
+    assert "平均分最低的 8 位坐席" in html
+    root = ET.fromstring(html[html.index("<html"):])
+    trend = root.findall(".//{http://www.w3.org/2000/svg}svg")[-1]
+    assert len(trend.findall("{http://www.w3.org/2000/svg}rect")) == 9   # legend: all + 8

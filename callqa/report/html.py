@@ -19,6 +19,7 @@ from callqa.report.tables import UNKNOWN_AGENT, ReportTables, daily_overall, rul
 
 __all__ = ["render_html", "bar_chart", "line_chart", "talk_time"]
 
+MAX_TREND_LINES = 8
 PALETTE = ["#2f6db5", "#d9822b", "#3a9a5b", "#b23b3b", "#7a4fb0", "#2a9d9d", "#8c6d3f",
            "#c2549b", "#5f6b7a", "#9aa22b"]
 
@@ -85,6 +86,7 @@ def line_chart(days: Sequence[str], series: Sequence[tuple[str, Sequence[float |
                height: int = 240) -> Markup:
     """One polyline per (label, values by day) with a legend; None leaves a gap."""
     left, right, top, bottom = 40, 150, 26 if title else 10, 40
+    height = max(height, top + 16 * len(series) + 10)  # room for the legend
     plot_w, plot_h = width - left - right, height - top - bottom
     span = (y_max - y_min) or 1.0
 
@@ -182,9 +184,15 @@ def render_html(tables: ReportTables, *, title: str, link_base: str = "",
         series = [("全部坐席", [float(overall.loc[d, "mean_score"]) if d in overall.index
                                 else None for d in days])]
         by_agent = tables.trend.set_index(["agent_id", "day"])["mean_score"].to_dict()
-        for a in agents:
+        shown = agents
+        chart_title = "每日平均分"
+        if len(agents) > MAX_TREND_LINES:  # a legible chart: the lowest-scoring agents only
+            shown = sorted(agents, key=lambda a: (a["mean_score"], a["agent_id"]))
+            shown = shown[:MAX_TREND_LINES]
+            chart_title = f"每日平均分（全部坐席及平均分最低的 {MAX_TREND_LINES} 位坐席）"
+        for a in shown:
             series.append((a["agent_id"], [by_agent.get((a["agent_id"], d)) for d in days]))
-        charts["trend"] = line_chart(days, series, title="每日平均分")
+        charts["trend"] = line_chart(days, series, title=chart_title)
         pivot_score = {(r["agent_id"], r["day"]): r for r in tables.trend.to_dict("records")}
         trend = {"days": days, "cells": pivot_score,
                  "overall": overall.to_dict(orient="index")}
