@@ -266,7 +266,7 @@ def _decode_windows(model: "WhisperModel", windows: Sequence[Window], options: D
         window, offset = windows[index], index * 30.0
         mapped: list[tuple[int, Word]] = []
         for w in seg.words or ():
-            start, end = w.start - offset, w.end - offset
+            start, end = float(w.start) - offset, float(w.end) - offset
             # Anchor on the word's end: after a pause Whisper's alignment lets the first word
             # of the next segment *start* inside the silence (often inside the padding between
             # packed chunks), while its end stays on the speech.
@@ -277,15 +277,16 @@ def _decode_windows(model: "WhisperModel", windows: Sequence[Window], options: D
                 mapped.append((idx, Word(text, round(chunk.to_original(start), 3),
                                          round(chunk.to_original(end), 3),
                                          float(w.probability))))
-        first = window.chunks[window.chunk_index_at(seg.start - offset)]
-        last = window.chunks[window.chunk_index_at(seg.end - offset)]
+        seg_start, seg_end = float(seg.start) - offset, float(seg.end) - offset
+        first = window.chunks[window.chunk_index_at(seg_start)]
+        last = window.chunks[window.chunk_index_at(seg_end)]
         results[index].append(({
             "text": to_simplified(seg.text.strip()),
-            "start": round(first.to_original(seg.start - offset), 3),
-            "end": round(last.to_original(seg.end - offset), 3),
-            "compression_ratio": seg.compression_ratio,
-            "no_speech_prob": seg.no_speech_prob,
-            "avg_logprob": seg.avg_logprob,
+            "start": round(first.to_original(seg_start), 3),
+            "end": round(last.to_original(seg_end), 3),
+            "compression_ratio": float(seg.compression_ratio),
+            "no_speech_prob": float(seg.no_speech_prob),
+            "avg_logprob": float(seg.avg_logprob),
         }, mapped))
     return results
 

@@ -48,6 +48,7 @@ def fail(exc: CallqaError) -> "typer.Exit":
 from callqa.cli import batch as _batch  # noqa: E402,F401
 from callqa.cli import rules as _rules  # noqa: E402,F401
 from callqa.cli import score as _score  # noqa: E402,F401
+from callqa.cli import transcribe as _transcribe  # noqa: E402,F401
 from callqa.cli import review as _review  # noqa: E402,F401
 from callqa.cli import report as _report  # noqa: E402,F401
 

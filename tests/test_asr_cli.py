@@ -1,0 +1,95 @@
+"""``callqa transcribe`` through typer's CliRunner: JSON to a file or stdout, clear errors."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from callqa.cli import app
+from callqa.cli.transcribe import asr_options_from_cli, split_hotwords
+from callqa.transcript import load_transcript
+from conftest import REAL_AUDIO
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(asr_options, monkeypatch, tmp_path):
+    """Point the default caches at the session's temp dirs (no writes to ~/.cache)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    return ["--model-dir", asr_options.model_dir]
+
+
+@pytest.mark.slow
+def test_transcribe_to_file_then_cache_then_stdout(env, test_call, tmp_path):
+    out = tmp_path / "t.json"
+    result = runner.invoke(app, ["transcribe", str(test_call.path), "-o", str(out),
+                                 "--agent", "A9", *env])
+    assert result.exit_code == 0, result.output
+    t = load_transcript(out)
+    assert t.agent_id == "A9" and {u.speaker for u in t.utterances} == {"agent", "customer"}
+    cache_files = list((tmp_path / "xdg" / "callqa" / "transcripts").rglob("*.json"))
+    assert len(cache_files) == 1
+    # second run: stdout only carries JSON, served from the cache
+    from callqa.asr import pipeline
+
+    runs = pipeline.stats["transcribed"]
+    result = runner.invoke(app, ["transcribe", str(test_call.path), *env])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["utterances"] == json.loads(out.read_text())["utterances"]
+    assert pipeline.stats["transcribed"] == runs
+
+
+@pytest.mark.slow
+def test_no_cache_and_hotwords(env, tmp_path):
+    x, sr = sf.read(REAL_AUDIO / "funasr_llamacpp_sample_hotline.wav", dtype="float32")
+    path = tmp_path / "hotline.wav"
+    sf.write(path, x, sr)
+    result = runner.invoke(app, ["transcribe", str(path), "--no-cache", "--hotwords",
+                                 "滨海新区", *env])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["asr"]["options"]["hotwords"] == ["滨海新区"]
+    assert data["speakers"] == ["agent"]
+    assert not (tmp_path / "xdg" / "callqa" / "transcripts").exists()
+
+
+def test_unreadable_audio_exits_1_naming_the_file(env, tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF not really a wav")
+    result = runner.invoke(app, ["transcribe", str(bad), *env])
+    assert result.exit_code == 1
+    assert str(bad) in result.stderr
+
+
+def test_three_channels_exits_1(env, tmp_path):
+    path = tmp_path / "three.wav"
+    sf.write(path, np.random.default_rng(0).normal(0, 0.1, (8000, 3)), 8000)
+    result = runner.invoke(app, ["transcribe", str(path), *env])
+    assert result.exit_code == 1
+    assert "3 channels" in result.stderr
+
+
+def test_bad_model_dir_exits_2(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    x, sr = sf.read(REAL_AUDIO / "cosyvoice_zero_shot_prompt.wav", dtype="float32")
+    path = tmp_path / "a.wav"
+    sf.write(path, x, sr)
+    result = runner.invoke(app, ["transcribe", str(path), "--model", str(tmp_path / "none")])
+    assert result.exit_code == 2
+    assert "does not exist" in result.stderr
+
+
+def test_bad_agent_channel_is_a_usage_error(tmp_path):
+    result = runner.invoke(app, ["transcribe", str(tmp_path / "x.wav"), "--agent-channel", "up"])
+    assert result.exit_code == 2
+
+
+def test_shared_option_helpers():
+    assert split_hotwords(["光明物业,滨海新区", "幸福里 光明物业"]) == ("光明物业", "滨海新区", "幸福里")
+    o = asr_options_from_cli(device="cuda", agent_channel="right", hotwords=["A"],
+                             vocabulary=("B",))
+    assert o.resolved_compute_type == "float16"
+    assert o.agent_channel == "right" and o.hotwords == ("A", "B")

@@ -1,0 +1,153 @@
+"""The real embedded model on real speech: a stereo 8 kHz call with known turn timing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from callqa.asr import cache, pipeline
+from callqa.asr.pipeline import MONO_NOTE, AsrOptions, transcribe_call
+from callqa.text import normalize_match, to_simplified
+from callqa.transcript import Transcript, load_transcript
+from conftest import REAL_AUDIO, build_call
+
+pytestmark = pytest.mark.slow
+
+TOLERANCE_S = 0.3
+
+
+def cer(ref: str, hyp: str) -> float:
+    ref, hyp = normalize_match(ref), normalize_match(hyp)
+    prev = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        cur = [i]
+        for j, h in enumerate(hyp, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h)))
+        prev = cur
+    return prev[-1] / max(len(ref), 1)
+
+
+@pytest.fixture(scope="session")
+def call_transcript(test_call, asr_options) -> Transcript:
+    return transcribe_call(test_call.path, asr_options, agent_id="A007")
+
+
+def test_turn_boundaries_and_speakers(call_transcript, test_call):
+    got = [(u.speaker, u.start, u.end) for u in call_transcript.utterances]
+    assert len(got) == len(test_call.turns), got
+    for (speaker, start, end), truth in zip(got, test_call.turns):
+        assert speaker == truth.speaker
+        assert start == pytest.approx(truth.start, abs=TOLERANCE_S), (got, truth)
+        assert end == pytest.approx(truth.end, abs=TOLERANCE_S), (got, truth)
+
+
+def test_text_is_recognised_and_simplified(call_transcript, test_call):
+    for utt, truth in zip(call_transcript.utterances, test_call.turns):
+        assert utt.text == to_simplified(utt.text)
+        assert cer(truth.reference, utt.text) < 0.35, (utt.text, truth.reference)
+
+
+def test_words_lie_inside_their_utterance(call_transcript):
+    for utt in call_transcript.utterances:
+        assert utt.words
+        for w in utt.words:
+            assert utt.start - 0.05 <= w.start <= w.end <= utt.end + 0.05
+            assert w.text == to_simplified(w.text)
+        assert [w.start for w in utt.words] == sorted(w.start for w in utt.words)
+
+
+def test_overlap_is_visible_in_speech_intervals(call_transcript, test_call):
+    agent_long, customer_late = test_call.turns[2], test_call.turns[3]
+    assert customer_late.start < agent_long.end  # the plan has an overlap
+    agent = call_transcript.speech["agent"]
+    customer = call_transcript.speech["customer"]
+    overlap = sum(max(0.0, min(a.end, c.end) - max(a.start, c.start))
+                  for a in agent for c in customer)
+    assert overlap == pytest.approx(agent_long.end - customer_late.start, abs=0.6)
+
+
+def test_transcript_records_how_it_was_made(call_transcript, test_call):
+    asr = call_transcript.asr
+    assert asr["model"].startswith("whisper-base@sha256:")
+    assert asr["compute_type"] == "int8" and asr["device"] == "cpu"
+    assert asr["options"]["language"] == "zh"
+    assert asr["vad"]["min_silence_duration_ms"] == 300
+    assert asr["source_sample_rate"] == 8000 and asr["channels"] == 2
+    assert len(asr["audio_sha256"]) == 64
+    assert call_transcript.speakers == ("agent", "customer")
+    assert call_transcript.agent_id == "A007"
+    assert call_transcript.call_id == test_call.path.stem
+    assert call_transcript.duration == pytest.approx(test_call.duration, abs=0.01)
+    # the JSON form round-trips through the transcript contract
+    again = Transcript.from_dict(json.loads(json.dumps(call_transcript.to_dict())))
+    assert [u.text for u in again.utterances] == [u.text for u in call_transcript.utterances]
+
+
+def test_second_call_is_a_cache_hit(call_transcript, test_call, asr_options):
+    key = call_transcript.asr["cache_key"]
+    assert cache.cache_path(asr_options.cache_dir, key).is_file()
+    runs, hits = pipeline.stats["transcribed"], pipeline.stats["cache_hits"]
+    again = transcribe_call(test_call.path, asr_options, agent_id="B1", call_id="other")
+    assert pipeline.stats["transcribed"] == runs  # the model did not run
+    assert pipeline.stats["cache_hits"] == hits + 1
+    assert (again.agent_id, again.call_id) == ("B1", "other")  # identity is not cached
+    assert [u.text for u in again.utterances] == [u.text for u in call_transcript.utterances]
+
+
+def test_cache_key_depends_on_options(call_transcript, test_call, asr_options):
+    other = replace(asr_options, beam_size=1)
+    key = cache.cache_key(call_transcript.asr["audio_sha256"], call_transcript.asr["model"],
+                          other.keyed())
+    assert key != call_transcript.asr["cache_key"]
+    assert replace(asr_options, cache_dir="/elsewhere").keyed() == asr_options.keyed()
+
+
+def test_agent_on_the_right(tmp_path, asr_options):
+    plan = (("agent", 0.5, "funasr_asr_example.wav"), ("customer", 6.0, "paddlespeech_zh.wav"))
+    call = build_call(tmp_path / "right.wav", agent_channel="right", plan=plan)
+    options = replace(asr_options, agent_channel="right")
+    t = transcribe_call(call.path, options, use_cache=False)
+    assert [u.speaker for u in t.utterances] == ["agent", "customer"]
+    assert cer(call.turns[0].reference, t.utterances[0].text) < 0.35
+    assert t.asr["agent_channel"] == "right"
+
+
+def test_mono_is_the_agent_alone(tmp_path, asr_options):
+    import soundfile as sf
+
+    x, sr = sf.read(REAL_AUDIO / "paddlespeech_zh.wav", dtype="float32")
+    path = tmp_path / "trainer.flac"
+    sf.write(path, x, sr)
+    t = transcribe_call(path, asr_options, use_cache=False)
+    assert t.speakers == ("agent",)
+    assert MONO_NOTE in t.notes
+    assert set(t.speech) == {"agent"}
+    assert t.utterances and all(u.speaker == "agent" for u in t.utterances)
+    assert cer("我认为跑步最重要的就是给我带来了身体健康", "".join(u.text for u in t.utterances)) < 0.2
+
+
+def test_silent_line_gives_no_utterances_and_no_phantoms(tmp_path, asr_options):
+    import numpy as np
+    import soundfile as sf
+
+    noise = np.random.default_rng(3).normal(0, 0.003, (8000 * 12, 2)).astype(np.float32)
+    path = tmp_path / "hiss.wav"
+    sf.write(path, noise, 8000)
+    t = transcribe_call(path, asr_options, use_cache=False)
+    assert t.utterances == []
+    assert t.duration == pytest.approx(12.0)
+
+
+def test_no_cache_bypasses_the_cache(tmp_path, asr_options):
+    import soundfile as sf
+
+    x, sr = sf.read(REAL_AUDIO / "cosyvoice_zero_shot_prompt.wav", dtype="float32")
+    path = tmp_path / "short.wav"
+    sf.write(path, x, sr)
+    options = replace(asr_options, cache_dir=str(tmp_path / "cache"))
+    transcribe_call(path, options, use_cache=False)
+    assert not (tmp_path / "cache").exists()
+    saved = transcribe_call(path, options)
+    assert load_transcript(cache.cache_path(options.cache_dir, saved.asr["cache_key"]))
