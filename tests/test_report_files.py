@@ -114,6 +114,7 @@ def test_html_content(html):
     assert 'href="../results/c2.json"' in html and 'href="../review/c2.html"' in html
     assert 'href="../review/c3.html"' not in html           # no page, no link
     assert ">0:42</td>" in html                              # A1 talk time 41.5 s
+    assert "虚线为合格线 80" in html                          # pass mark on the score chart
 
 
 def test_html_single_day_has_no_trend_and_empty_report_renders():

@@ -164,7 +164,9 @@ def render_html(tables: ReportTables, *, title: str, link_base: str = "",
     charts = {}
     if agents:
         charts["score"] = bar_chart([(a["agent_id"], a["mean_score"]) for a in agents],
-                                    max_value=100, fmt="{:.1f}", title="平均分（按坐席）",
+                                    max_value=100, fmt="{:.1f}",
+                                    title="平均分（按坐席）" if pass_mark is None else
+                                    f"平均分（按坐席，虚线为合格线 {pass_mark:g}）",
                                     marker=pass_mark)
         charts["pass_rate"] = bar_chart([(a["agent_id"], a["pass_rate"]) for a in agents],
                                         max_value=1.0, fmt="{:.0%}", title="合格率（按坐席）",
