@@ -212,8 +212,9 @@ def report(
     except CallqaError as exc:
         raise fail(exc) from None
     except OSError as exc:
-        typer.echo(f"callqa: error: {exc.filename or report_dir}: cannot write report: "
-                   f"{exc.strerror or exc}", err=True)
+        where = exc.filename or report_dir or out / "report"
+        typer.echo(f"callqa: error: {where}: cannot write report: {exc.strerror or exc}",
+                   err=True)
         raise typer.Exit(2) from None
 
     for path in files.paths:
