@@ -262,3 +262,13 @@ def test_interruption_excused_by_apology_and_regex_message_quotes_heard_text():
     f = next(f for f in rude.findings if f.rule_id == "FB09")
     assert f.matched == {"phrase": "你有病吧?", "heard": "你有病吧", "mode": "regex"}
     assert f.message == "辱骂客户（你有病吧）"
+
+
+def test_phrases_do_not_span_punctuation():
+    from callqa.scoring.matching import Matcher, UtteranceText
+
+    m = Matcher(["不知道", "不知道你"])
+    for text in ("这个我不知道，你等会儿", "这个我不知道。你等会儿"):
+        assert m.find(UtteranceText(text, m), ["不知道你"]) == []
+        assert len(m.find(UtteranceText(text, m), ["不知道"])) == 1
+    assert len(m.find(UtteranceText("我不知道你说的是哪栋", m), ["不知道你"])) == 1

@@ -30,7 +30,8 @@ class Hit(NamedTuple):
     end: int
     heard: str
     phrase: str
-    mode: str  # exact | pinyin | regex
+    mode: str  # exact | pinyin | regex | semantic
+    score: float = 1.0  # semantic: cosine similarity of ``heard`` with the example ``phrase``
 
 
 _SYLLABLES: dict[str, str] = {}
@@ -116,9 +117,12 @@ class UtteranceText:
         return self._offsets[display_pos]  # type: ignore[index]
 
     def whole(self, begin: int, end: int) -> bool:
-        """True when ``[begin, end)`` starts and ends on word boundaries."""
+        """True when ``[begin, end)`` starts and ends on word boundaries and stays within one
+        clause: a phrase never spans punctuation (不知道，你等会儿 holds no 不知道你). A regex can
+        match across punctuation where a rule needs it (喂，哪位)."""
         bounds = self._bounds if self._bounds is not None else self.bounds
-        return begin in bounds and end in bounds
+        return (begin in bounds and end in bounds
+                and not any(begin < b < end for b in self._breaks or ()))
 
 
 class Matcher:
