@@ -4,7 +4,6 @@ a self-contained review page with the recording."""
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import webbrowser
 from enum import Enum
@@ -14,15 +13,12 @@ from typing import Optional
 import typer
 
 from callqa.cli import app, fail
+from callqa.cli.score import score_call
 from callqa.errors import CallqaError
 from callqa.report.explain import print_explain
 from callqa.report.review import render_review
-from callqa.result import CallResult
-from callqa.scoring import Scorer, load_rulebook
-from callqa.scoring.rulebook import Rulebook
-from callqa.transcript import Transcript, load_transcript
 
-__all__ = ["AudioMode", "explain", "review", "score_call"]
+__all__ = ["AudioMode", "explain", "review"]
 
 
 class AudioMode(str, Enum):
@@ -34,32 +30,6 @@ _CALL_HELP = "Call recording (wav/flac/ogg/mp3/m4a): transcribed unless --transc
              "and played on the review page."
 _TRANSCRIPT_HELP = "Use this transcript JSON instead of running the ASR on CALL."
 _RULES_HELP = "Rulebook YAML (default: rules/default.yaml)."
-
-
-def _transcribe(call: Path) -> Transcript:
-    try:
-        from callqa.asr.pipeline import AsrOptions, transcribe_call
-    except ImportError as exc:  # the ASR extra is part of the install; this is a broken install
-        typer.echo(f"callqa: error: transcribing recordings needs callqa.asr ({exc})", err=True)
-        raise typer.Exit(2) from None
-    return transcribe_call(call, AsrOptions(), progress=sys.stderr.isatty())
-
-
-def score_call(call: Optional[Path], transcript: Optional[Path],
-               rules: Optional[Path]) -> tuple[CallResult, Rulebook]:
-    """Score one call from its transcript JSON, or from its recording through the ASR."""
-    if call is None and transcript is None:
-        typer.echo("callqa: error: give a CALL recording and/or --transcript FILE.json", err=True)
-        raise typer.Exit(2)
-    try:
-        rulebook = load_rulebook(rules)
-        if call is not None and not call.is_file():
-            typer.echo(f"callqa: error: {call}: no such file", err=True)
-            raise typer.Exit(2)
-        t = load_transcript(transcript) if transcript is not None else _transcribe(call)
-        return Scorer(rulebook).score(t), rulebook
-    except CallqaError as exc:
-        raise fail(exc) from None
 
 
 @app.command("explain")

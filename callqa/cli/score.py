@@ -1,20 +1,34 @@
-"""``callqa score``: one call (a recording, or a transcript JSON) → findings and a score."""
+"""``callqa score``: one call (a recording, or a transcript JSON) → findings and a score.
+
+Also holds :func:`score_call`, the one way every single-call command (score, explain, review)
+turns its CALL / --transcript arguments into a result.
+"""
 
 from __future__ import annotations
 
 import json
+import sys
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from callqa.cli import app, fail
+from callqa.cli.transcribe import (AgentChannel, AgentChannelOpt, AgentOpt, ComputeTypeOpt,
+                                   Device, DeviceOpt, HotwordsOpt, ModelDirOpt, ModelOpt,
+                                   NoCacheOpt, asr_options_from_cli)
 from callqa.errors import CallqaError
-from callqa.report.text import finding_line, timeline
+from callqa.report.text import timeline
 from callqa.result import CallResult
 from callqa.scoring import Scorer, load_rulebook
+from callqa.scoring.rulebook import Rulebook
 from callqa.transcript import load_transcript
+
+if TYPE_CHECKING:
+    from callqa.asr.pipeline import AsrOptions
+
+__all__ = ["Format", "print_result", "score", "score_call"]
 
 
 class Format(str, Enum):
@@ -29,9 +43,35 @@ def print_result(result: CallResult, fmt: Format) -> None:
         typer.echo(timeline(result))
 
 
-def score_one(transcript_path: Path, rules: Optional[Path]) -> CallResult:
-    rulebook = load_rulebook(rules)
-    return Scorer(rulebook).score(load_transcript(transcript_path))
+def score_call(call: Optional[Path], transcript: Optional[Path], rules: Optional[Path],
+               asr: "AsrOptions | None" = None, *, agent_id: Optional[str] = None,
+               use_cache: bool = True) -> tuple[CallResult, Rulebook]:
+    """Score one call from its transcript JSON, or from its recording through the ASR.
+
+    Errors are printed as one line naming the file and raised as ``typer.Exit`` (1 for audio
+    that cannot be used, 2 for usage, transcript, model or rulebook errors)."""
+    if call is None and transcript is None:
+        typer.echo("callqa: error: give a CALL recording or --transcript FILE.json", err=True)
+        raise typer.Exit(2)
+    try:
+        rulebook = load_rulebook(rules)
+        if transcript is not None:
+            t = load_transcript(transcript)
+        else:
+            if not call.is_file():  # type: ignore[union-attr]
+                typer.echo(f"callqa: error: {call}: no such file", err=True)
+                raise typer.Exit(2)
+            from callqa.asr.pipeline import AsrOptions, transcribe_call
+
+            if asr is None:
+                asr = AsrOptions(hotwords=tuple(rulebook.vocabulary))
+            t = transcribe_call(call, asr, agent_id=agent_id, use_cache=use_cache,
+                                progress=sys.stderr.isatty())
+        if agent_id is not None:
+            t.agent_id = agent_id
+        return Scorer(rulebook).score(t), rulebook
+    except CallqaError as exc:
+        raise fail(exc) from None
 
 
 @app.command("score")
@@ -42,20 +82,32 @@ def score(
     rules: Optional[Path] = typer.Option(None, "--rules", "-r",
                                          help="Rulebook YAML (default: rules/default.yaml)."),
     fmt: Format = typer.Option(Format.text, "--format", "-f", help="json or text."),
+    agent: AgentOpt = None,
+    agent_channel: AgentChannelOpt = AgentChannel.left,
+    model: ModelOpt = "base",
+    model_dir: ModelDirOpt = None,
+    device: DeviceOpt = Device.cpu,
+    compute_type: ComputeTypeOpt = None,
+    hotwords: HotwordsOpt = None,
+    no_cache: NoCacheOpt = False,
 ) -> None:
-    """Score one call. Exit 0 when the call was scored (whatever the verdict), 1 when the input
-    could not be processed, 2 on a usage or rulebook error."""
+    """Score one call: findings with evidence, score and verdict.
+
+    Stereo recordings: agent on the left channel unless --agent-channel right. Mono: the agent
+    alone (rules that need the customer are reported as not applicable). Exit 0 when the call
+    was scored (whatever the verdict), 1 when the recording cannot be used, 2 on a usage,
+    transcript, model or rulebook error.
+    """
     if (call is None) == (transcript is None):
         typer.echo("callqa: error: give a CALL recording or --transcript FILE.json (one)", err=True)
         raise typer.Exit(2)
-    try:
-        result = score_one(transcript, rules) if transcript else None
-    except CallqaError as exc:
-        raise fail(exc) from None
-    if result is None:
-        typer.echo("callqa: error: scoring recordings needs callqa.asr", err=True)
-        raise typer.Exit(2)
+    asr = None
+    if call is not None:
+        try:
+            vocabulary = tuple(load_rulebook(rules).vocabulary)
+        except CallqaError as exc:
+            raise fail(exc) from None
+        asr = asr_options_from_cli(model, model_dir, device, compute_type, agent_channel,
+                                   hotwords, vocabulary)
+    result, _ = score_call(call, transcript, rules, asr, agent_id=agent, use_cache=not no_cache)
     print_result(result, fmt)
-
-
-__all__ = ["Format", "finding_line", "print_result", "score"]
