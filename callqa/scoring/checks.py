@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterator
 
 from callqa.scoring.matching import Hit, Matcher, UtteranceText
 from callqa.scoring.rulebook import PhraseSpec, Rule
+from callqa.scoring.semantic import CallEmbeddings, SemanticMatcher
 from callqa.text import count_chars
 from callqa.transcript import AGENT, CUSTOMER, Interval, Transcript, Utterance, merge_intervals
 
@@ -29,15 +30,28 @@ class Violation:
 
 
 class Call:
-    """A transcript prepared for matching: texts normalised once, shared by every rule."""
+    """A transcript prepared for matching: texts normalised once (and, for rules that match by
+    meaning, every clause embedded once), shared by every rule."""
 
-    def __init__(self, transcript: Transcript, matcher: Matcher):
+    def __init__(self, transcript: Transcript, matcher: Matcher,
+                 semantic: SemanticMatcher | None = None):
         self.t = transcript
         self.matcher = matcher
+        self.semantic = semantic
         self.utts = transcript.utterances
         self.texts = [UtteranceText(u.text, matcher) for u in self.utts]
         self._all_speech: list[Interval] | None = None
         self._indices: dict[str | None, list[int]] = {}
+        self._embeddings: CallEmbeddings | None = None
+
+    @property
+    def embeddings(self) -> CallEmbeddings:
+        """Clause vectors of the whole call, computed in one batch on first use."""
+        if self._embeddings is None:
+            if self.semantic is None:
+                self.semantic = SemanticMatcher()
+            self._embeddings = CallEmbeddings(self.semantic, self.texts)
+        return self._embeddings
 
     def indices(self, speaker: str | None) -> list[int]:
         """Positions of ``speaker``'s utterances (all for ``any``); callers must not mutate."""
@@ -54,11 +68,25 @@ class Call:
             self._all_speech = merge_intervals(iv for ivs in self.t.speech.values() for iv in ivs)
         return self._all_speech
 
-    def find(self, i: int, spec: PhraseSpec | None, rule: Rule, phrases=(), regex=None
+    def find(self, i: int, spec: PhraseSpec | None, rule: Rule, phrases=None, regex=None
              ) -> list[Hit]:
-        if spec is not None:
-            phrases, regex = spec.phrases, spec.regex
-        return self.matcher.find(self.texts[i], phrases, rule.match, regex)
+        """Hits in utterance ``i`` of ``spec`` (its phrases and regex) — or of ``phrases`` and
+        ``regex`` when given, listened for as ``spec`` or else the rule says: word for word
+        (``match``), by regex, and by meaning (``semantic_examples`` / ``match: semantic``)."""
+        if phrases is None:
+            phrases, regex = (spec.phrases, spec.regex) if spec is not None else ((), regex)
+        examples = rule.examples(phrases, spec)
+        if not examples:
+            return self.matcher.find(self.texts[i], phrases, rule.match, regex)
+        literal = rule.literal(phrases)
+        hits = self.matcher.find(self.texts[i], literal, rule.match, regex) \
+            if literal or regex is not None else []
+        threshold = spec.threshold if spec is not None and spec.threshold is not None \
+            else rule.threshold
+        meant = self.embeddings.find(i, examples, threshold if threshold is not None else 1.0)
+        # what was heard word for word is the better evidence of the same words
+        meant = [m for m in meant if not any(h.begin < m.end and m.begin < h.end for h in hits)]
+        return sorted(hits + meant, key=lambda h: h.begin) if meant else hits
 
     def hit_time(self, i: int, hit: Hit) -> tuple[float, float]:
         """Time span of a hit: from word timestamps when the words spell the text, else
@@ -82,6 +110,9 @@ class Call:
         return u.start + hit.begin * scale, u.start + hit.end * scale
 
     def matched(self, hit: Hit) -> dict[str, Any]:
+        if hit.mode == "semantic":
+            return {"phrase": hit.phrase, "heard": hit.heard, "mode": hit.mode,
+                    "score": round(hit.score, 2)}
         return {"phrase": hit.phrase, "heard": hit.heard, "mode": hit.mode}
 
     @staticmethod
@@ -151,7 +182,8 @@ def check_required_phrase(rule: Rule, call: Call) -> Iterator[Violation]:
         if regex is not None and not any(call.find(i, None, rule, (), regex) for i in idx):
             missing.append(regex.pattern)
     elif not any(call.find(i, None, rule, phrases, regex) for i in idx):
-        missing = list(phrases) or [regex.pattern]
+        missing = list(phrases) or list(rule.params.get("semantic_examples", ())) \
+            or [regex.pattern]
     if not missing:
         return
     utts = [call.utts[i] for i in idx]
@@ -175,7 +207,7 @@ def check_forbidden_phrase(rule: Rule, call: Call) -> Iterator[Violation]:
         if exc is not None:
             if exc.regex is not None and exc.regex.search(call.texts[i].display):
                 continue
-            cancels = call.find(i, None, rule, exc.phrases)
+            cancels = call.find(i, exc, rule, exc.phrases)
             hits = [h for h in hits if not any(c.begin < h.end and h.begin < c.end
                                                for c in cancels)]
         for hit in hits:
@@ -203,7 +235,8 @@ def check_sequence(rule: Rule, call: Call) -> Iterator[Violation]:
                 continue
             yield Violation(t_start, t_end, u.text, u.speaker,
                             values={"phrase": call.said(hit), "trigger": hit.heard,
-                                    "required": "、".join(require.phrases)},
+                                    "required": "、".join(require.phrases
+                                                         or require.semantic_examples)},
                             matched=call.matched(hit))
 
 

@@ -13,6 +13,7 @@ from callqa.result import CallResult, Finding
 from callqa.scoring.checks import CHECKS, Call, Violation
 from callqa.scoring.matching import Matcher
 from callqa.scoring.rulebook import Rule, Rulebook
+from callqa.scoring.semantic import SemanticMatcher
 from callqa.transcript import CUSTOMER, Transcript
 
 __all__ = ["Scorer", "score_transcript"]
@@ -35,10 +36,14 @@ class Scorer:
         self.rulebook = rulebook
         # A matcher built for a larger rulebook serves a subset of it (rule tests) unchanged.
         self.matcher = matcher or Matcher(rulebook.phrases())
+        # Rules that match by meaning: their examples are embedded here, once (this loads the
+        # sentence encoder, once per process); other rulebooks never load it.
+        sets = rulebook.semantic_sets()
+        self.semantic = SemanticMatcher(sets) if sets else None
 
     def score(self, transcript: Transcript) -> CallResult:
         rb = self.rulebook
-        call = Call(transcript, self.matcher)
+        call = Call(transcript, self.matcher, self.semantic)
         findings: list[Finding] = []
         not_applicable: list[str] = []
         vetoed: list[str] = []

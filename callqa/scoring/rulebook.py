@@ -30,7 +30,7 @@ __all__ = [
 
 DEFAULT_RULEBOOK = Path(__file__).resolve().parents[2] / "rules" / "default.yaml"
 
-MATCH_MODES = ("exact", "pinyin")
+MATCH_MODES = ("exact", "pinyin", "semantic")
 SPEAKER_SCOPES = (AGENT, CUSTOMER, "any")
 
 
@@ -81,16 +81,20 @@ def _line_of(mapping: Any, key: Any = None) -> int | None:
 
 @dataclass(frozen=True)
 class PhraseSpec:
-    """Something to listen for: whole-word phrases and/or a regex, optionally by one speaker."""
+    """Something to listen for: whole-word phrases, a regex and/or example sentences matched by
+    meaning (``semantic_examples`` at cosine ``threshold``; default: the rule's threshold),
+    optionally by one speaker."""
 
     phrases: tuple[str, ...] = ()
     regex: re.Pattern[str] | None = None
     speaker: str | None = None
     followed_by_silence_s: float | None = None
+    semantic_examples: tuple[str, ...] = ()
+    threshold: float | None = None
 
     @property
     def empty(self) -> bool:
-        return not self.phrases and self.regex is None
+        return not self.phrases and self.regex is None and not self.semantic_examples
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,7 @@ class Rule:
     cap: float | None = None
     veto: bool = False
     match: str = "exact"
+    threshold: float | None = None  # cosine, for matching by meaning (semantic)
     enabled: bool = True
     description: str = ""
     examples_good: tuple[str, ...] = ()
@@ -120,6 +125,27 @@ class Rule:
     @property
     def standard(self) -> str:
         return f"{self.standard_text}（{self.standard_file}）"
+
+    def literal(self, phrases: tuple[str, ...]) -> tuple[str, ...]:
+        """The phrases matched word for word: none under ``match: semantic`` (they are examples)."""
+        return () if self.match == "semantic" else phrases
+
+    def examples(self, phrases: tuple[str, ...], spec: PhraseSpec | None = None
+                 ) -> tuple[str, ...]:
+        """The example sentences matched by meaning where ``phrases`` (of ``spec``, or of the
+        rule itself) are listened for: ``semantic_examples``, plus the phrases themselves under
+        ``match: semantic``."""
+        extra = spec.semantic_examples if spec is not None else \
+            self.params.get("semantic_examples", ())
+        return (*phrases, *extra) if self.match == "semantic" else extra
+
+    def semantic_sets(self) -> list[tuple[str, ...]]:
+        """Every example set this rule matches by meaning (embedded once per scorer)."""
+        p = self.params
+        out = [self.examples(p.get("phrases", ())),
+               self.examples(p.get("hold_phrases", ()))]
+        out += [self.examples(v.phrases, v) for v in p.values() if isinstance(v, PhraseSpec)]
+        return [s for s in out if s]
 
     def needs_customer(self) -> bool:
         """Rules that cannot be judged without the customer's channel (mono recordings)."""
@@ -151,15 +177,24 @@ class Rulebook:
                         self.path, self.sha256)
 
     def phrases(self) -> set[str]:
-        """Every literal phrase the rules listen for (registered with the tokeniser)."""
+        """Every literal phrase the rules listen for (registered with the tokeniser); example
+        sentences matched by meaning are not words and are left out."""
         out: set[str] = set()
         for rule in self.rules:
-            for value in rule.params.values():
+            if rule.match == "semantic":
+                continue
+            for key, value in rule.params.items():
                 if isinstance(value, PhraseSpec):
                     out.update(value.phrases)
-                elif isinstance(value, tuple) and all(isinstance(v, str) for v in value):
+                elif key != "semantic_examples" and isinstance(value, tuple) \
+                        and all(isinstance(v, str) for v in value):
                     out.update(value)  # phrases, hold_phrases
         return out
+
+    def semantic_sets(self) -> list[tuple[str, ...]]:
+        """Every example set matched by meaning; empty when no rule uses semantic matching
+        (then the encoder is never loaded)."""
+        return list(dict.fromkeys(s for rule in self.rules for s in rule.semantic_sets()))
 
     def info(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "path": self.path,
@@ -273,8 +308,19 @@ def _fields(value: Any, schema: dict[str, Check], required: tuple[str, ...], err
     return out
 
 
+def _threshold(value: Any, errors: _Errors, line: int | None, where: str) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        errors.add(f"{where}: expected a cosine similarity (a number in (0, 1])", line)
+        return None
+    if not 0 < value <= 1:
+        errors.add(f"{where}: must be in (0, 1] (a cosine similarity), got {value}", line)
+        return None
+    return float(value)
+
+
 def _phrase_spec(with_speaker: bool) -> Check:
-    schema: dict[str, Check] = {"phrases": _str_list, "regex": _regex}
+    schema: dict[str, Check] = {"phrases": _str_list, "regex": _regex,
+                                "semantic_examples": _str_list, "threshold": _threshold}
     if with_speaker:
         schema["speaker"] = _choice(*SPEAKER_SCOPES)
         schema["followed_by_silence_s"] = _num()
@@ -282,9 +328,11 @@ def _phrase_spec(with_speaker: bool) -> Check:
     def check(value: Any, errors: _Errors, line: int | None, where: str) -> Any:
         got = _fields(value, schema, (), errors, line, where)
         spec = PhraseSpec(got.get("phrases") or (), got.get("regex"), got.get("speaker"),
-                          got.get("followed_by_silence_s"))
-        if isinstance(value, dict) and "phrases" not in value and "regex" not in value:
-            errors.add(f"{where}: needs phrases or regex", _line_of(value) or line)
+                          got.get("followed_by_silence_s"), got.get("semantic_examples") or (),
+                          got.get("threshold"))
+        if isinstance(value, dict) and not {"phrases", "regex", "semantic_examples"} & set(value):
+            errors.add(f"{where}: needs phrases, regex or semantic_examples",
+                       _line_of(value) or line)
         return spec
     return check
 
@@ -307,6 +355,7 @@ COMMON_KEYS: dict[str, Check] = {
     "id": _str, "name": _str, "title": _str, "category": _choice(*CATEGORIES),
     "type": _str, "speaker": _choice(*SPEAKER_SCOPES), "severity": _choice(*SEVERITIES),
     "points": _num(), "cap": _num(), "veto": _bool, "match": _choice(*MATCH_MODES),
+    "threshold": _threshold,
     "enabled": _bool, "description": _str, "message": _str, "suggestion": _str,
     "standard": lambda v, e, l, w: _fields(v, {"file": _str, "text": _str}, ("file", "text"),
                                            e, l, w),
@@ -319,9 +368,10 @@ REQUIRED_KEYS = ("id", "name", "title", "category", "type", "severity", "points"
 # Per type: parameter schema, and the parameters a rule of that type must set.
 TYPE_KEYS: dict[str, tuple[dict[str, Check], tuple[str, ...]]] = {
     "required_phrase": ({"phrases": _str_list, "regex": _regex, "mode": _choice("any", "all"),
-                         "scope": _scope}, ()),
+                         "scope": _scope, "semantic_examples": _str_list}, ()),
     "forbidden_phrase": ({"phrases": _str_list, "regex": _regex,
-                          "exceptions": _phrase_spec(False)}, ()),
+                          "exceptions": _phrase_spec(False), "semantic_examples": _str_list},
+                         ()),
     "silence": ({"max_gap_s": _num(), "hold_phrases": _str_list, "hold_max_s": _num(),
                  "hold_window_s": _num()}, ("max_gap_s",)),
     "interruption": ({"min_overlap_ms": _num(), "min_chars": _int(0), "grace_ms": _num(),
@@ -356,6 +406,7 @@ def _rule(raw: Any, errors: _Errors, line: int | None, index: int) -> Rule | Non
                   errors, line, where)
     params = {k: got[k] for k in params_schema if got.get(k) is not None}
     _check_params(rule_type, params, raw, errors, where)
+    _check_semantic(params, raw, got, errors, where)
     if got.get("veto") and got.get("severity") != "critical":
         errors.add(f"{where}.veto: only a critical rule can veto a call", _line_of(raw, "veto"))
     if len(errors.items) > n_before:
@@ -365,7 +416,7 @@ def _rule(raw: Any, errors: _Errors, line: int | None, index: int) -> Rule | Non
         id=got["id"], name=got["name"], title=got["title"], category=got["category"],
         type=rule_type, speaker=got.get("speaker") or AGENT, severity=got["severity"],
         points=got["points"], cap=got.get("cap"), veto=bool(got.get("veto")),
-        match=got.get("match") or "exact", enabled=got.get("enabled", True) is not False,
+        match=got.get("match") or "exact", threshold=got.get("threshold"), enabled=got.get("enabled", True) is not False,
         description=got.get("description") or "", message=got["message"],
         suggestion=got["suggestion"], standard_file=standard["file"],
         standard_text=standard["text"], examples_good=examples.get("good") or (),
@@ -378,9 +429,8 @@ def _check_params(rule_type: str, params: dict[str, Any], raw: dict, errors: _Er
     """Cross-field checks a per-key schema cannot express."""
     line = _line_of(raw)
     if rule_type in ("required_phrase", "forbidden_phrase"):
-        if not params.get("phrases") and params.get("regex") is None and "phrases" not in raw \
-                and "regex" not in raw:
-            errors.add(f"{where}: needs phrases or regex", line)
+        if not {"phrases", "regex", "semantic_examples"} & set(raw):
+            errors.add(f"{where}: needs phrases, regex or semantic_examples", line)
     if rule_type == "speech_rate" and "min_cpm" not in raw and "max_cpm" not in raw:
         errors.add(f"{where}: needs min_cpm or max_cpm", line)
     if rule_type == "response_latency" and "max_first_response_s" not in raw \
@@ -388,6 +438,41 @@ def _check_params(rule_type: str, params: dict[str, Any], raw: dict, errors: _Er
         errors.add(f"{where}: needs max_first_response_s or max_reply_s", line)
     if rule_type == "sequence" and "within_utterances" not in raw and "within_s" not in raw:
         errors.add(f"{where}: needs within_utterances or within_s", line)
+
+
+def _check_semantic(params: dict[str, Any], raw: dict, got: dict[str, Any], errors: _Errors,
+                    where: str) -> None:
+    """Matching by meaning needs a threshold wherever it is used, and a threshold means nothing
+    without it; ``mode: all`` counts phrases one by one, which examples cannot do."""
+    semantic = got.get("match") == "semantic"
+    rule_threshold = raw.get("threshold")
+    used = semantic or bool(params.get("semantic_examples"))
+    for key, spec in params.items():
+        if not isinstance(spec, PhraseSpec):
+            continue
+        spec_raw = raw.get(key)
+        spec_line = _line_of(spec_raw) or _line_of(raw, key)
+        if semantic or spec.semantic_examples:
+            used = True
+            if spec.threshold is None and rule_threshold is None:
+                errors.add(f"{where}.{key}: matching by meaning needs a threshold (here or on "
+                           f"the rule)", spec_line)
+        elif spec.threshold is not None:
+            errors.add(f"{where}.{key}.threshold: only with semantic_examples or "
+                       f"match: semantic", _line_of(spec_raw, "threshold") or spec_line)
+    if rule_threshold is None:
+        if "semantic_examples" in raw:
+            errors.add(f"{where}.semantic_examples: needs a threshold (cosine, e.g. 0.7)",
+                       _line_of(raw, "semantic_examples"))
+        elif semantic and {"phrases", "hold_phrases"} & set(raw):
+            errors.add(f"{where}: match: semantic needs a threshold (cosine, e.g. 0.7)",
+                       _line_of(raw, "match"))
+    if "threshold" in raw and not used:
+        errors.add(f"{where}.threshold: only with semantic_examples or match: semantic",
+                   _line_of(raw, "threshold"))
+    if semantic and params.get("mode") == "all":
+        errors.add(f"{where}.mode: 'all' cannot be combined with match: semantic",
+                   _line_of(raw, "mode"))
 
 
 TOP_KEYS: dict[str, Check] = {

