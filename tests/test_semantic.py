@@ -120,7 +120,8 @@ def test_each_clause_embedded_once_per_call_in_one_batch():
     enc = get_encoder()
     call = _call("您好，这里是光明物业，请问有什么可以帮您？", "这个不归我们管，你找别人去",
                  "好的，再见", customer="我家水管坏了，你们管不管？")
-    clauses = {ut_norm for u in call.utterances
+    # the rules listen to the agent: the customer's clauses are not embedded
+    clauses = {ut_norm for u in call.utterances if u.speaker == "agent"
                for ut_norm in _clause_texts(u.text, scorer.matcher)}
     calls, texts = enc.calls, enc.texts
     result = scorer.score(call)
@@ -128,6 +129,8 @@ def test_each_clause_embedded_once_per_call_in_one_batch():
     assert enc.calls - calls == 1  # one batch for the whole call, shared by both rules
     assert enc.texts - texts == len(clauses)  # every distinct clause once
     calls = enc.calls
+    assert scorer.score(call).findings == result.findings
+    assert enc.calls == calls  # clauses seen in an earlier call are not embedded again
     Scorer(rb)  # a new scorer embeds the examples again, once ...
     assert enc.calls - calls == 1
     assert get_encoder() is enc  # ... but the model is loaded once per process

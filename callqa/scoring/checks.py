@@ -50,7 +50,8 @@ class Call:
         if self._embeddings is None:
             if self.semantic is None:
                 self.semantic = SemanticMatcher()
-            self._embeddings = CallEmbeddings(self.semantic, self.texts)
+            self._embeddings = CallEmbeddings(self.semantic, self.texts,
+                                              [u.speaker for u in self.utts])
         return self._embeddings
 
     def indices(self, speaker: str | None) -> list[int]:

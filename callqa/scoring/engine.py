@@ -39,7 +39,8 @@ class Scorer:
         # Rules that match by meaning: their examples are embedded here, once (this loads the
         # sentence encoder, once per process); other rulebooks never load it.
         sets = rulebook.semantic_sets()
-        self.semantic = SemanticMatcher(sets) if sets else None
+        self.semantic = SemanticMatcher(sets, speakers=rulebook.semantic_speakers()) \
+            if sets else None
 
     def score(self, transcript: Transcript) -> CallResult:
         rb = self.rulebook

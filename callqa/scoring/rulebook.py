@@ -147,6 +147,18 @@ class Rule:
         out += [self.examples(v.phrases, v) for v in p.values() if isinstance(v, PhraseSpec)]
         return [s for s in out if s]
 
+    def semantic_speakers(self) -> set[str]:
+        """Whose utterances this rule compares by meaning ("any": everybody's)."""
+        p = self.params
+        out = set()
+        if self.examples(p.get("phrases", ())):
+            out.add(self.speaker)
+        if self.examples(p.get("hold_phrases", ())):
+            out.add(AGENT)
+        out.update(v.speaker or self.speaker for v in p.values()
+                   if isinstance(v, PhraseSpec) and self.examples(v.phrases, v))
+        return out
+
     def needs_customer(self) -> bool:
         """Rules that cannot be judged without the customer's channel (mono recordings)."""
         if self.type in ("silence", "interruption"):
@@ -195,6 +207,11 @@ class Rulebook:
         """Every example set matched by meaning; empty when no rule uses semantic matching
         (then the encoder is never loaded)."""
         return list(dict.fromkeys(s for rule in self.rules for s in rule.semantic_sets()))
+
+    def semantic_speakers(self) -> frozenset[str] | None:
+        """Whose utterances any rule compares by meaning; None: everybody's."""
+        out = {s for rule in self.rules for s in rule.semantic_speakers()}
+        return None if "any" in out else frozenset(out)
 
     def info(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "path": self.path,

@@ -10,9 +10,10 @@ has more than one clause, the whole utterance, all in their normalised form (``U
 spans). A span matches a rule when its cosine similarity with any of the rule's examples reaches
 the rule's ``threshold``.
 
-Cost: a :class:`CallEmbeddings` embeds every clause of a call in one batch, the first time a rule
-asks, and keeps the vectors for every other rule; a :class:`SemanticMatcher` embeds each example
-set once per scorer.
+Cost: a :class:`CallEmbeddings` embeds every clause of a call (of the speakers the semantic rules
+listen to) in one batch, the first time a rule asks, and keeps the vectors for every other rule; a
+:class:`SemanticMatcher` embeds each example set once per scorer and remembers the vectors of
+clauses it has seen (agents repeat their scripted sentences call after call).
 
     >>> enc = get_encoder()                       # doctest: +SKIP
     >>> float(enc.embed(["请问有什么可以帮您"]) @ enc.embed(["有什么需要我帮忙的吗"]).T)  # doctest: +SKIP
@@ -96,12 +97,19 @@ def clause_spans(ut: UtteranceText) -> list[tuple[int, int]]:
 
 
 class SemanticMatcher:
-    """Example sentences embedded once (per scorer); one per rulebook, like ``Matcher``."""
+    """Example sentences embedded once (per scorer); one per rulebook, like ``Matcher``.
+
+    ``speakers``: whose utterances the rules compare by meaning (None: everybody's)."""
+
+    #: clause vectors kept across calls (2 KB each)
+    CACHE_SIZE = 20_000
 
     def __init__(self, example_sets: Iterable[tuple[str, ...]] = (),
-                 encoder: Encoder | None = None):
+                 encoder: Encoder | None = None, speakers: frozenset[str] | None = None):
         self._encoder = encoder
+        self.speakers = speakers
         self._sets: dict[tuple[str, ...], np.ndarray] = {}
+        self.cache: dict[str, np.ndarray] = {}
         sets = [s for s in dict.fromkeys(example_sets) if s]
         if sets:
             # one encoder call for all the rulebook's examples
@@ -116,6 +124,18 @@ class SemanticMatcher:
             self._encoder = get_encoder()
         return self._encoder
 
+    def embed_clauses(self, texts: list[str]) -> np.ndarray:
+        """Vectors of ``texts`` (distinct), embedding only those not seen before, in one call."""
+        cache = self.cache
+        new = [t for t in texts if t not in cache]
+        if new:
+            if len(cache) + len(new) > self.CACHE_SIZE:
+                cache.clear()
+            cache.update(zip(new, self.encoder.embed(new)))
+        if not texts:
+            return np.zeros((0, 512), dtype=np.float32)
+        return np.stack([cache[t] for t in texts])
+
     def examples(self, examples: tuple[str, ...]) -> np.ndarray:
         got = self._sets.get(examples)
         if got is None:
@@ -125,27 +145,40 @@ class SemanticMatcher:
 
 class CallEmbeddings:
     """The clause vectors of one call: every clause embedded once, in one batch, reused by every
-    rule; similarities cached per (utterance, example set)."""
+    rule; similarities cached per (utterance, example set).
 
-    def __init__(self, matcher: SemanticMatcher, texts: Sequence[UtteranceText]):
+    ``speakers[i]`` is who said utterance ``i``: only the matcher's speakers are embedded up
+    front; another utterance is embedded when a rule asks for it."""
+
+    def __init__(self, matcher: SemanticMatcher, texts: Sequence[UtteranceText],
+                 speakers: Sequence[str] | None = None):
         self.matcher = matcher
         self.texts = texts
         self._spans: list[list[tuple[int, int]]] = [clause_spans(ut) for ut in texts]
-        unique: dict[str, int] = {}
-        self._rows: list[list[int]] = []
-        for ut, spans in zip(texts, self._spans):
-            self._rows.append([unique.setdefault(ut.norm[a:b], len(unique)) for a, b in spans])
-        self._vectors = matcher.encoder.embed(list(unique))
+        self._vecs: list[np.ndarray | None] = [None] * len(texts)
+        wanted = [i for i in range(len(texts)) if speakers is None or matcher.speakers is None
+                  or speakers[i] in matcher.speakers]
+        self._embed(wanted)
         self._best: dict[tuple[int, tuple[str, ...]], tuple[np.ndarray, np.ndarray]] = {}
+
+    def _embed(self, indices: list[int]) -> None:
+        unique: dict[str, int] = {}
+        rows = {i: [unique.setdefault(self.texts[i].norm[a:b], len(unique))
+                    for a, b in self._spans[i]] for i in indices}
+        vectors = self.matcher.embed_clauses(list(unique))
+        for i, r in rows.items():
+            self._vecs[i] = vectors[r]
 
     def scores(self, i: int, examples: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
         """For each span of utterance ``i``: the best cosine with ``examples`` and which one."""
         key = (i, examples)
         got = self._best.get(key)
         if got is None:
-            rows = self._rows[i]
-            if rows:
-                sims = self._vectors[rows] @ self.matcher.examples(examples).T
+            if self._vecs[i] is None:
+                self._embed([i])
+            vecs = self._vecs[i]
+            if len(vecs):
+                sims = vecs @ self.matcher.examples(examples).T
                 got = (sims.max(axis=1), sims.argmax(axis=1))
             else:
                 got = (np.zeros(0), np.zeros(0, dtype=int))
