@@ -80,7 +80,8 @@ def describe(rule: Rule) -> str:
         f"  类别 category: {rule.category}   严重度 severity: {rule.severity}   "
         f"扣分 points: {rule.points:g}" + (f" (每通上限 {rule.cap:g})" if rule.cap is not None else "")
         + ("   一票否决 veto" if rule.veto else ""),
-        f"  适用 speaker: {rule.speaker}   匹配 match: {rule.match}",
+        f"  适用 speaker: {rule.speaker}   匹配 match: {rule.match}"
+        + (f"   语义阈值 threshold: {rule.threshold:g}" if rule.threshold is not None else ""),
         f"  提示 message: {rule.message}",
         f"  建议说法 suggestion: {rule.suggestion}",
         f"  依据 standard: “{rule.standard_text}” （{rule.standard_file}）",
@@ -97,6 +98,9 @@ def _param(value: object) -> str:
 
     if isinstance(value, PhraseSpec):
         parts = list(value.phrases) + ([f"/{value.regex.pattern}/"] if value.regex else [])
+        parts += [f"≈{e}" for e in value.semantic_examples]  # matched by meaning
+        if value.threshold is not None:
+            parts.append(f"≥{value.threshold:g}")
         return "[" + "|".join(parts) + "]" + (f"@{value.speaker}" if value.speaker else "")
     if isinstance(value, tuple) and len(value) == 2 and value[0] in (
             "anywhere", "first_utterances", "last_utterances", "first_seconds", "last_seconds"):
