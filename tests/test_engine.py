@@ -272,3 +272,14 @@ def test_phrases_do_not_span_punctuation():
         assert m.find(UtteranceText(text, m), ["不知道你"]) == []
         assert len(m.find(UtteranceText(text, m), ["不知道"])) == 1
     assert len(m.find(UtteranceText("我不知道你说的是哪栋", m), ["不知道你"])) == 1
+
+
+def test_pinyin_folds_fuzzy_pairs():
+    from callqa.scoring.matching import Matcher, UtteranceText, pinyin_key
+
+    assert pinyin_key("贵姓") == pinyin_key("贵心") == pinyin_key("贵信")
+    assert pinyin_key("中心") == pinyin_key("宗心")
+    assert pinyin_key("您好") != pinyin_key("你好")  # nin/ni is not a fuzzy pair
+    m = Matcher(["您贵姓"])
+    hit = m.contains(UtteranceText("请问您贵心", m), ["您贵姓"], mode="pinyin")
+    assert hit is not None and (hit.heard, hit.mode) == ("您贵心", "pinyin")

@@ -38,13 +38,29 @@ _SYLLABLES: dict[str, str] = {}
 
 
 @lru_cache(maxsize=None)
+def fuzzy_syllable(syllable: str) -> str:
+    """Fold the sound pairs that Mandarin speakers and the ASR both blur (模糊音): z/zh, c/ch,
+    s/sh and the front/back nasals in/ing, en/eng (whisper-base writes 贵姓 gui xing as 贵心
+    gui xin).
+
+    >>> fuzzy_syllable("xing"), fuzzy_syllable("zhong"), fuzzy_syllable("sheng")
+    ('xin', 'zong', 'sen')
+    """
+    if syllable[:2] in ("zh", "ch", "sh"):
+        syllable = syllable[0] + syllable[2:]
+    if syllable.endswith(("ing", "eng")):
+        syllable = syllable[:-1]
+    return syllable
+
+
+@lru_cache(maxsize=None)
 def _char_key(ch: str) -> str:
-    """One key character per input character: Han → its (toneless, default) syllable."""
+    """One key character per input character: Han → its toneless, fuzzy-folded syllable."""
     if not ("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"):
         return ch
     from pypinyin import Style, lazy_pinyin
 
-    syllable = lazy_pinyin(ch, style=Style.NORMAL, errors="default")[0]
+    syllable = fuzzy_syllable(lazy_pinyin(ch, style=Style.NORMAL, errors="default")[0])
     return _SYLLABLES.setdefault(syllable, chr(_PUA + len(_SYLLABLES)))
 
 
