@@ -53,7 +53,7 @@ def test_words_lie_inside_their_utterance(call_transcript):
     for utt in call_transcript.utterances:
         assert utt.words
         for w in utt.words:
-            assert utt.start - 0.05 <= w.start <= w.end <= utt.end + 0.05
+            assert utt.start <= w.start <= w.end <= utt.end
             assert w.text == to_simplified(w.text)
         assert [w.start for w in utt.words] == sorted(w.start for w in utt.words)
 

@@ -92,6 +92,9 @@ def test_words_go_to_the_turn_they_overlap_most():
     utts = words_to_utterances(words, turns, "agent")
     assert [(u.start, u.end, u.text) for u in utts] == [(0.0, 3.0, "你好"), (5.0, 8.0, "请讲")]
     assert all(u.speaker == "agent" for u in utts)
+    # times are clamped into the turn
+    assert [(w.start, w.end) for u in utts for w in u.words] == [
+        (0.1, 0.3), (2.8, 3.0), (5.0, 5.3), (8.0, 8.0)]
 
 
 def test_turn_without_words_is_left_out():

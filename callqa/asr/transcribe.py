@@ -33,9 +33,11 @@ _TARGET_PEAK = 0.5
 _MAX_GAIN = 20.0
 _TAIL_MIN_S = 1.5
 
-#: Steers Whisper towards Simplified Chinese with punctuation. Deliberately neutral: it must not
+#: An optional prompt steering Whisper towards Simplified Chinese with punctuation
+#: (``AsrOptions(initial_prompt=NEUTRAL_PROMPT)``). Deliberately neutral: a prompt must not
 #: contain any phrase a rule checks (您好, 不知道, 稍等, 再见 ...), or the model would be primed
-#: to "hear" it.
+#: to "hear" it. Not the default: with whisper-base it raised the character error rate on the
+#: real clips (docs/benchmarks.md), and OpenCC t2s already guarantees Simplified output.
 NEUTRAL_PROMPT = "以下是普通话的句子。"
 
 
@@ -45,7 +47,7 @@ class DecodeOptions:
 
     language: str = "zh"
     beam_size: int = 5
-    initial_prompt: str | None = NEUTRAL_PROMPT
+    initial_prompt: str | None = None
     hotwords: tuple[str, ...] = ()
     filter: HallucinationFilter = field(default_factory=HallucinationFilter)
 
@@ -108,12 +110,12 @@ def _split_long(intervals: Sequence[Interval], max_s: float) -> list[Interval]:
 
 
 def pack_windows(samples: np.ndarray, intervals: Sequence[Interval], window_max_s: float = 30.0,
-                 window_gap_s: float = 0.5) -> list[Window]:
+                 window_gap_s: float = 0.5, normalize: bool = False) -> list[Window]:
     """Pack speech intervals, in time order, into windows of at most ``window_max_s``.
 
-    Each chunk is peak-normalised (gain capped at ``_MAX_GAIN``): Whisper's log-mel features
-    are scaled to the loudest frame of the 30 s input, so a quiet turn packed beside a loud one
-    would otherwise sink towards the noise floor.
+    ``normalize`` peak-normalises each chunk (gain capped at ``_MAX_GAIN``). Off by default:
+    Whisper's log-mel input is not level-normalised, and on the real clips normalising made
+    the character error rate slightly worse (docs/asr.md).
     """
     gap = np.zeros(int(round(window_gap_s * SAMPLE_RATE)), np.float32)
     windows: list[Window] = []
@@ -133,7 +135,7 @@ def pack_windows(samples: np.ndarray, intervals: Sequence[Interval], window_max_
         if len(piece) == 0:
             continue
         peak = float(np.max(np.abs(piece)))
-        if peak > 0:
+        if normalize and peak > 0:
             piece = piece * min(_TARGET_PEAK / peak, _MAX_GAIN)
         dur = len(piece) / SAMPLE_RATE
         needed = dur + (window_gap_s if chunks else 0.0)
@@ -175,6 +177,8 @@ def transcribe_channel(
     window_gap_s: float = 0.5,
     batch_size: int = 4,
     max_rounds: int = 8,
+    decode_pad_s: float = 1.0,
+    normalize: bool = False,
     on_progress: Callable[[float], None] | None = None,
     stats: dict[str, int] | None = None,
 ) -> tuple[list[Word], list[dict[str, Any]]]:
@@ -191,11 +195,13 @@ def transcribe_channel(
     """
     words: list[Word] = []
     dropped: list[dict[str, Any]] = []
-    pending = sorted(intervals, key=lambda i: i.start)
+    pending = [(iv, True) for iv in sorted(intervals, key=lambda i: i.start)]
+    total_s = len(samples) / SAMPLE_RATE
     for _round in range(max_rounds):
         if not pending:
             break
-        windows = pack_windows(samples, pending, window_max_s, window_gap_s)
+        padded = _pad_intervals(pending, decode_pad_s, total_s)
+        windows = pack_windows(samples, padded, window_max_s, window_gap_s, normalize)
         results = _decode_windows(model, windows, options, batch_size)
         if stats is not None:
             stats["windows"] = stats.get("windows", 0) + len(windows)
@@ -226,10 +232,11 @@ def transcribe_channel(
             last = max(heard_until, default=0)  # nothing heard: give up on the first chunk only
             for idx, chunk in enumerate(window.chunks):
                 if idx > last:
-                    pending.append(Interval(chunk.start_s, chunk.end_s))
+                    pending.append((Interval(chunk.start_s, chunk.end_s), False))
                 elif idx == last and idx in heard_until \
                         and chunk.end_s - heard_until[idx] >= _TAIL_MIN_S:
-                    pending.append(Interval(heard_until[idx], chunk.end_s))
+                    # the unheard tail: no padding before it, or the last word is heard twice
+                    pending.append((Interval(heard_until[idx], chunk.end_s), False))
             if on_progress is not None:
                 on_progress(sum(c.duration_s for c in window.chunks[: last + 1]))
     if pending:
@@ -237,6 +244,26 @@ def transcribe_channel(
                        len(pending), max_rounds)
     words.sort(key=lambda w: (w.start, w.end))
     return words, dropped
+
+
+def _pad_intervals(pending: Sequence[tuple[Interval, bool]], pad_s: float,
+                   total_s: float) -> list[Interval]:
+    """Widen each speech interval by ``pad_s`` of the surrounding recording for decoding only:
+    Whisper misreads a first syllable that starts right at the edge of its input. Neighbours
+    never overlap (they are cut at the middle of their gap). Intervals flagged False are
+    already padded (re-queued chunks) and stay as they are."""
+    out: list[Interval] = []
+    ordered = sorted(pending, key=lambda p: p[0].start)
+    for i, (iv, pad) in enumerate(ordered):
+        if not pad or pad_s <= 0:
+            out.append(iv)
+            continue
+        lo = ordered[i - 1][0].end if i else 0.0
+        hi = ordered[i + 1][0].start if i + 1 < len(ordered) else total_s
+        start = max(iv.start - pad_s, (lo + iv.start) / 2 if i else 0.0)
+        end = min(iv.end + pad_s, (iv.end + hi) / 2 if i + 1 < len(ordered) else total_s)
+        out.append(Interval(max(0.0, start), min(total_s, end)))
+    return out
 
 
 def _decode_windows(model: "WhisperModel", windows: Sequence[Window], options: DecodeOptions,
@@ -291,9 +318,16 @@ def _decode_windows(model: "WhisperModel", windows: Sequence[Window], options: D
     return results
 
 
+def _clamp(w: Word, iv: Interval) -> Word:
+    start = min(max(w.start, iv.start), iv.end)
+    end = min(max(w.end, start), iv.end)
+    return w if (start, end) == (w.start, w.end) else Word(w.text, start, end, w.probability)
+
+
 def words_to_utterances(words: Sequence[Word], turns: Sequence[Interval],
                         speaker: str) -> list[Utterance]:
-    """Place each word into the turn its time span overlaps most (nearest turn when none).
+    """Place each word into the turn its time span overlaps most (nearest turn when none),
+    clamping its times into that turn.
 
     Turns keep their VAD start/end; turns that received no words (coughs, noise, dropped
     hallucinations) are left out — their speech still counts in ``Transcript.speech``.
@@ -312,6 +346,9 @@ def words_to_utterances(words: Sequence[Word], turns: Sequence[Interval],
     for iv, ws in zip(turns, buckets):
         if not ws:
             continue
+        # Clamp into the turn: Whisper lets a turn's first word start in the silence (decoding
+        # context) before it, and the VAD knows better when the speech began.
+        ws = [_clamp(w, iv) for w in ws]
         ws.sort(key=lambda w: (w.start, w.end))
         text = join_words([w.text for w in ws])
         utterances.append(Utterance(speaker, round(iv.start, 3), round(iv.end, 3), text, tuple(ws)))
