@@ -21,7 +21,7 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from callqa.batch.discover import discover
-from callqa.batch.runner import BatchOptions, run_batch
+from callqa.batch.runner import BatchOptions, available_cores, run_batch
 from callqa.batch.store import Store
 from callqa.cli import app
 from callqa.scoring import load_rulebook
@@ -151,6 +151,8 @@ def test_batch_skips_rescores_retranscribes_and_isolates_failures(tmp_path):
     with Store.open(out) as store:
         s = run_batch(calls, store, mini, BatchOptions(workers=2))
     assert (s.skipped, s.transcribed, s.rescored, s.failed) == (1, 1, 0, 0)
+    assert s.workers == 1  # no more workers than calls to transcribe, and it gets every core
+    assert s.threads_per_worker == available_cores()
     changed = rows(out)["0002"]
     assert changed["audio_sha256"] != before["0002"]["audio_sha256"]
     assert changed["status"] == "scored"
@@ -159,6 +161,7 @@ def test_batch_skips_rescores_retranscribes_and_isolates_failures(tmp_path):
     with Store.open(out) as store:
         s = run_batch(calls, store, mini, BatchOptions(workers=1, force=True))
     assert (s.skipped, s.transcribed, s.rescored, s.failed) == (0, 2, 0, 0)
+    assert list(s.model_loads.values()) == [1]  # one worker, the model loaded once for both
 
 
 def test_usage_errors_exit_2(tmp_path):

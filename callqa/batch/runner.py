@@ -86,6 +86,8 @@ class BatchSummary:
     workers: int = 0
     threads_per_worker: int = 0
     failures: list[dict[str, str]] = field(default_factory=list)
+    #: worker pid → how many times that process had loaded a model (1: loaded once).
+    model_loads: dict[int, int] = field(default_factory=dict)
 
     @property
     def scored(self) -> int:
@@ -115,6 +117,17 @@ def _hms(seconds: float) -> str:
 _worker: dict[str, Any] = {}
 
 
+def _trim_heap() -> None:
+    """Give freed heap pages back to the OS (glibc keeps them otherwise: a worker would sit at
+    its per-call peak between calls, and the peaks of all workers would add up)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def _init_worker(asr: dict[str, Any], threads: int) -> None:
     """Pool initializer: thread limits first, then load the model once for this process."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -130,6 +143,7 @@ def _init_worker(asr: dict[str, Any], threads: int) -> None:
         _worker["options"] = options
     except Exception as exc:  # reported with the first job: the parent stops the batch
         _worker["fatal"] = str(exc)
+    _trim_heap()
 
 
 def probe_duration_s(path: str) -> float | None:
@@ -156,6 +170,13 @@ def probe_duration_s(path: str) -> float | None:
 
 def _transcribe_job(job: dict[str, Any]) -> dict[str, Any]:
     """Worker: one call → ``{"transcript": dict, ...}`` or ``{"error": str}``."""
+    try:
+        return _transcribe(job)
+    finally:
+        _trim_heap()
+
+
+def _transcribe(job: dict[str, Any]) -> dict[str, Any]:
     if "fatal" in _worker:
         return {"fatal": _worker["fatal"]}
     from callqa.asr.pipeline import transcribe_call
@@ -182,9 +203,11 @@ def _transcribe_job(job: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:  # one bad file must not stop the batch
         logger.exception("transcribing %s failed", path)
         return {"error": f"{path}: {type(exc).__name__}: {exc}"}
+    from callqa.asr import models
+
     return {"transcript": transcript.to_dict(),
             "asr_seconds": round(time.perf_counter() - started, 3),
-            "pid": os.getpid()}
+            "pid": os.getpid(), "model_loads": models.load_count}
 
 
 # --------------------------------------------------------------------------- parent side
@@ -299,6 +322,7 @@ class _Runner:
         self.summary.transcribed += 1
         self.summary.audio_seconds += transcript.duration
         self.summary.asr_seconds += out["asr_seconds"]
+        self.summary.model_loads[out["pid"]] = out["model_loads"]
         self.on_event(plan.call.call_id, "transcribed")
         self.score(plan, transcript)
 
