@@ -1,0 +1,46 @@
+"""CER on the real clips (8 kHz telephone band) is no worse than raw faster-whisper with the same
+model. The full table (16 kHz, 8 kHz, packed call) is ``python bench/asr_cer.py``."""
+
+import pytest
+import soundfile as sf
+
+from callqa.asr.audio import resample
+from callqa.asr.models import load_model, resolve_model
+from callqa.asr.pipeline import transcribe_call
+from callqa.text import normalize_match
+from conftest import REAL_AUDIO, reference_texts
+
+pytestmark = pytest.mark.slow
+
+
+def edits(ref: str, hyp: str) -> int:
+    prev = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        cur = [i]
+        for j, h in enumerate(hyp, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h)))
+        prev = cur
+    return prev[-1]
+
+
+def test_cer_not_worse_than_raw_faster_whisper(tmp_path, asr_options):
+    model = load_model(resolve_model(asr_options.model, asr_options.model_dir))
+    total = {"raw": 0, "callqa": 0}
+    chars = 0
+    for name, ref in reference_texts().items():
+        if not ref:
+            continue
+        x, sr = sf.read(REAL_AUDIO / name, dtype="float32")
+        phone = resample(x, sr, 8000)[:, 0]
+        path = tmp_path / name
+        sf.write(path, phone, 8000)
+        segments, _ = model.transcribe(resample(phone, 8000)[:, 0], language="zh")
+        raw = "".join(s.text for s in segments)
+        ours = "".join(u.text for u in transcribe_call(path, asr_options, use_cache=False)
+                       .utterances)
+        r = normalize_match(ref)
+        total["raw"] += edits(r, normalize_match(raw))
+        total["callqa"] += edits(r, normalize_match(ours))
+        chars += len(r)
+    assert chars > 150
+    assert total["callqa"] <= total["raw"], {k: v / chars for k, v in total.items()}
