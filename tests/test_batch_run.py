@@ -24,6 +24,7 @@ from callqa.batch.discover import discover
 from callqa.batch.runner import BatchOptions, available_cores, run_batch
 from callqa.batch.store import Store
 from callqa.cli import app
+from callqa.cli.transcribe import asr_options_from_cli
 from callqa.scoring import load_rulebook
 
 pytestmark = pytest.mark.slow
@@ -68,6 +69,11 @@ def make_recordings(root: Path, names: list[str], offset: int = 0) -> list[Path]
         sf.write(p, data, rate, format="FLAC")
         paths.append(p)
     return paths
+
+
+def options(rulebook, **kw) -> BatchOptions:
+    """What `callqa batch` builds: the rulebook's vocabulary biases the ASR (like --hotwords)."""
+    return BatchOptions(asr=asr_options_from_cli(vocabulary=tuple(rulebook.vocabulary)), **kw)
 
 
 def rows(out: Path) -> dict[str, dict]:
@@ -129,27 +135,31 @@ def test_batch_skips_rescores_retranscribes_and_isolates_failures(tmp_path):
 
     # 2. Same input again: everything is skipped, nothing is rewritten.
     with Store.open(out) as store:
-        s = run_batch(calls, store, rulebook, BatchOptions(workers=2))
+        s = run_batch(calls, store, rulebook, options(rulebook, workers=2))
     assert (s.skipped, s.transcribed, s.rescored, s.failed, s.exit_code) == (2, 0, 0, 0, 0)
     after = rows(out)
     for call_id in ("A001_20261121_0001", "0002"):
         assert after[call_id] == before[call_id]
 
     # 3. A changed rulebook re-scores from the stored transcripts, without ASR.
-    mini = load_rulebook(ROOT / "tests" / "data" / "mini_rules.yaml")
+    edited = tmp_path / "rules.yaml"
+    text = (ROOT / "rules" / "default.yaml").read_text(encoding="utf-8")
+    assert "pass_mark: 80" in text
+    edited.write_text(text.replace("pass_mark: 80", "pass_mark: 85"), encoding="utf-8")
+    edited_rules = load_rulebook(edited)
     with Store.open(out) as store:
-        s = run_batch(calls, store, mini, BatchOptions(workers=2))
+        s = run_batch(calls, store, edited_rules, options(edited_rules, workers=2))
     assert (s.skipped, s.transcribed, s.rescored, s.failed) == (0, 0, 2, 0)
     after = rows(out)
     for call_id in ("A001_20261121_0001", "0002"):
-        assert after[call_id]["rulebook_sha256"] == mini.sha256 != rulebook.sha256
+        assert after[call_id]["rulebook_sha256"] == edited_rules.sha256 != rulebook.sha256
         assert after[call_id]["asr_seconds"] == before[call_id]["asr_seconds"]
         assert after[call_id]["transcript_path"] == before[call_id]["transcript_path"]
 
     # 4. An audio file whose content changed is transcribed again; the other is skipped.
     make_recordings(rec, ["B02/0002.flac"], offset=2)
     with Store.open(out) as store:
-        s = run_batch(calls, store, mini, BatchOptions(workers=2))
+        s = run_batch(calls, store, edited_rules, options(edited_rules, workers=2))
     assert (s.skipped, s.transcribed, s.rescored, s.failed) == (1, 1, 0, 0)
     assert s.workers == 1  # no more workers than calls to transcribe, and it gets every core
     assert s.threads_per_worker == available_cores()
@@ -159,7 +169,7 @@ def test_batch_skips_rescores_retranscribes_and_isolates_failures(tmp_path):
 
     # 5. --force redoes everything.
     with Store.open(out) as store:
-        s = run_batch(calls, store, mini, BatchOptions(workers=1, force=True))
+        s = run_batch(calls, store, edited_rules, options(edited_rules, workers=1, force=True))
     assert (s.skipped, s.transcribed, s.rescored, s.failed) == (0, 2, 0, 0)
     assert list(s.model_loads.values()) == [1]  # one worker, the model loaded once for both
 

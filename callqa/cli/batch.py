@@ -11,6 +11,9 @@ from callqa.batch.discover import DEFAULT_AGENT_PATTERN, discover
 from callqa.batch.runner import DEFAULT_MAX_DURATION_S, BatchOptions, run_batch
 from callqa.batch.store import DEFAULT_OUT_DIR, Store
 from callqa.cli import app, fail
+from callqa.cli.transcribe import (AgentChannel, AgentChannelOpt, ComputeTypeOpt, Device,
+                                   DeviceOpt, HotwordsOpt, ModelDirOpt, ModelOpt,
+                                   asr_options_from_cli)
 from callqa.errors import CallqaError
 from callqa.scoring import load_rulebook
 
@@ -22,7 +25,7 @@ def batch(
     recordings_dir: Path = typer.Argument(
         ..., help="Directory tree of recordings (wav/flac/ogg/mp3/m4a)."),
     manifest: Optional[Path] = typer.Option(
-        None, "--manifest", "-m",
+        None, "--manifest",
         help="CSV with columns path, call_id, agent_id, agent_channel, started_at."),
     out: Path = typer.Option(DEFAULT_OUT_DIR, "--out", "-o",
                              help="Output directory (callqa.db, transcripts/, results/)."),
@@ -35,11 +38,12 @@ def batch(
         DEFAULT_AGENT_PATTERN, "--agent-pattern",
         help="Regex with a group (?P<agent>...), searched in the path relative to "
              "RECORDINGS_DIR, for calls the manifest gives no agent_id."),
-    model: str = typer.Option("base", "--model",
-                              help="'base' (embedded whisper-base) or a CTranslate2 model dir."),
-    agent_channel: str = typer.Option("left", "--agent-channel",
-                                      help="left or right: the agent's stereo channel, for "
-                                           "calls the manifest says nothing about."),
+    model: ModelOpt = "base",
+    model_dir: ModelDirOpt = None,
+    device: DeviceOpt = Device.cpu,
+    compute_type: ComputeTypeOpt = None,
+    agent_channel: AgentChannelOpt = AgentChannel.left,
+    hotwords: HotwordsOpt = None,
     max_duration_s: float = typer.Option(DEFAULT_MAX_DURATION_S, "--max-duration-s", min=1,
                                          help="Longer recordings fail instead of being "
                                               "transcribed."),
@@ -49,20 +53,19 @@ def batch(
     """Transcribe and score every call under RECORDINGS_DIR, resumably.
 
     Re-running skips finished calls; a changed rulebook re-scores from the stored transcripts
-    without ASR. Exit 0 when every call is scored, 1 when some failed (listed on stderr and in
-    the database), 2 on a usage or configuration error.
+    without ASR (unless its vocabulary, which biases the ASR like --hotwords, changed).
+    --agent-channel applies to calls the manifest says nothing about. Exit 0 when every call
+    is scored, 1 when some failed (listed on stderr and in the database), 2 on a usage or
+    configuration error.
     """
-    if agent_channel not in ("left", "right"):
-        typer.echo(f"callqa: error: --agent-channel must be left or right, not "
-                   f"{agent_channel!r}", err=True)
-        raise typer.Exit(2)
     try:
-        from callqa.asr.pipeline import AsrOptions
-
         rulebook = load_rulebook(rules)
         calls = discover(recordings_dir, manifest, agent_pattern)
+        # The same ASR options as `callqa score`: the rulebook's vocabulary joins --hotwords.
+        asr = asr_options_from_cli(model, model_dir, device, compute_type, agent_channel,
+                                   hotwords, tuple(rulebook.vocabulary))
         options = BatchOptions(workers=workers, force=force, max_duration_s=max_duration_s,
-                               asr=AsrOptions(model=model, agent_channel=agent_channel))
+                               asr=asr)
         with Store.open(out) as store:
             summary = run_batch(calls, store, rulebook, options, progress=progress)
     except CallqaError as exc:
