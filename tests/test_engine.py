@@ -283,3 +283,16 @@ def test_pinyin_folds_fuzzy_pairs():
     m = Matcher(["您贵姓"])
     hit = m.contains(UtteranceText("请问您贵心", m), ["您贵姓"], mode="pinyin")
     assert hit is not None and (hit.heard, hit.mode) == ("您贵心", "pinyin")
+
+
+def test_pinyin_hit_judged_on_the_phrase_written_right():
+    """A misheard character changes the word cut (是物业 → 事务业 cuts 事务|业); the sound match
+    is a whole word if it would be one with the phrase written in its place."""
+    from callqa.scoring.matching import Matcher, UtteranceText
+
+    m = Matcher(["物业"])
+    hit = m.contains(UtteranceText("事务业，哪个单人", m), ["物业"], mode="pinyin")
+    assert hit is not None and hit.heard == "务业"
+    # still whole words only: the phrase written in place must stand as a word
+    assert m.contains(UtteranceText("这是公务业务", m), ["物业"], mode="pinyin") is None
+    assert m.contains(UtteranceText("事务业", m), ["物业"], mode="exact") is None

@@ -232,7 +232,7 @@ class Matcher:
                 if sound is not None and sound in key:
                     exact_at = {h.begin for h in self._find_one(ut, phrase, needle, norm,
                                                                 "exact")} if exact else ()
-                    for hit in self._find_one(ut, phrase, sound, key, "pinyin"):
+                    for hit in self._find_one(ut, phrase, sound, key, "pinyin", needle):
                         if hit.begin not in exact_at:
                             yield hit
         if regex is not None:
@@ -242,13 +242,30 @@ class Matcher:
                     yield Hit(begin, end, m.group(0), regex.pattern, "regex")
 
     def _find_one(self, ut: UtteranceText, phrase: str, needle: str, hay: str,
-                  mode: str) -> Iterator[Hit]:
+                  mode: str, written: str | None = None) -> Iterator[Hit]:
         start = hay.find(needle)
         while start >= 0:
             end = start + len(needle)
-            if ut.whole(start, end):
+            if ut.whole(start, end) or (written is not None
+                                        and self._whole_if_heard_right(ut, start, end, written)):
                 yield Hit(start, end, ut.norm[start:end], phrase, mode)
             start = hay.find(needle, start + 1)
+
+    def _whole_if_heard_right(self, ut: UtteranceText, begin: int, end: int,
+                              written: str) -> bool:
+        """For a sound match: would the phrase be a whole word had the ASR written it right?
+
+        A misheard character also changes how the sentence is cut into words (是物业 heard as
+        事务业 cuts 事务|业), so the heard text's boundaries cannot judge a homophone; the clause
+        with the phrase written in its place can."""
+        if any(begin < b < end for b in ut.breaks):
+            return False
+        cuts = (0, *ut.breaks, len(ut.norm))
+        a = max(c for c in cuts if c <= begin)
+        z = min(c for c in cuts if c >= end)
+        fixed = ut.norm[a:begin] + written + ut.norm[end:z]
+        bounds = self.boundaries(fixed)
+        return begin - a in bounds and end - a in bounds
 
     def contains(self, ut: UtteranceText, phrases: Iterable[str], mode: str = "exact",
                  regex: re.Pattern[str] | None = None) -> Hit | None:
