@@ -98,11 +98,13 @@ class BatchSummary:
         return 1 if self.failed else 0
 
     def line(self) -> str:
-        wall = _hms(self.wall_seconds)
+        asr = (f"{_hms(self.audio_seconds)} of audio ({self.audio_seconds / 3600:.2f} h) "
+               f"transcribed in {_hms(self.wall_seconds)} wall ({self.workers} workers × "
+               f"{self.threads_per_worker} threads)" if self.workers else
+               f"no ASR needed; {_hms(self.wall_seconds)} wall")
         return (f"{self.total} calls: {self.scored} scored ({self.transcribed} transcribed, "
                 f"{self.rescored} re-scored from transcripts), {self.skipped} skipped, "
-                f"{self.failed} failed; {_hms(self.audio_seconds)} of audio "
-                f"({self.audio_seconds / 3600:.2f} h) transcribed in {wall} wall ({self.workers} workers × {self.threads_per_worker} threads)")
+                f"{self.failed} failed; {asr}")
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "scored": self.scored, "exit_code": self.exit_code}
