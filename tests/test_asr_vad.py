@@ -106,3 +106,20 @@ def test_join_words():
     assert join_words(["您好", "，", "我", "是"]) == "您好，我是"
     assert join_words(["WiFi", "密码", "是", "abc", "123"]) == "WiFi密码是abc 123"
     assert join_words(["call", "center"]) == "call center"
+
+
+def test_words_aligned_into_silence_go_back_to_the_empty_turn_before():
+    """Whisper aligned a short turn's 不知道 late, into the silence before the next turn
+    (samples/call_08): text order gives it back to the turn that heard nothing."""
+    from callqa.asr.transcribe import words_to_utterances
+    from callqa.transcript import Interval, Word
+
+    turns = [Interval(23.8, 24.58), Interval(28.28, 31.62)]
+    words = [Word("不知道,", 27.4, 27.92), Word("这个", 27.92, 28.44), Word("要", 28.44, 28.7)]
+    utts = words_to_utterances(words, turns, "agent")
+    assert [(u.start, u.text) for u in utts] == [(23.8, "不知道,"), (28.28, "这个要")]
+    assert utts[0].words[0].start == 23.8 and utts[0].words[0].end == 24.58
+    # when the turn before already heard words, a late first word stays where it landed
+    words = [Word("好的", 23.9, 24.3), *words]
+    utts = words_to_utterances(words, turns, "agent")
+    assert [u.text for u in utts] == ["好的", "不知道,这个要"]

@@ -324,6 +324,27 @@ def _clamp(w: Word, iv: Interval) -> Word:
     return w if (start, end) == (w.start, w.end) else Word(w.text, start, end, w.probability)
 
 
+def _reclaim_stray_words(turns: Sequence[Interval], buckets: list[list[Word]]) -> None:
+    """Give a turn that heard nothing the words Whisper aligned into the silence after it.
+
+    Whisper's word times drift late after a pause: the 0.8 s 不知道 of one turn can be aligned
+    into the silence just before the next turn and land there. Text order still places it:
+    words that end before the next turn's speech starts, when the turn before heard no words
+    at all, belong to that turn. They are spread over its span (their own times are wrong)."""
+    for i in range(1, len(turns)):
+        if buckets[i - 1] or not buckets[i]:
+            continue
+        ws = sorted(buckets[i], key=lambda w: (w.start, w.end))
+        stray = [w for w in ws if w.end <= turns[i].start]
+        if not stray:
+            continue
+        prev, n = turns[i - 1], len(stray)
+        buckets[i - 1] = [Word(w.text, round(prev.start + prev.duration * k / n, 3),
+                               round(prev.start + prev.duration * (k + 1) / n, 3), w.probability)
+                          for k, w in enumerate(stray)]
+        buckets[i] = ws[n:]
+
+
 def words_to_utterances(words: Sequence[Word], turns: Sequence[Interval],
                         speaker: str) -> list[Utterance]:
     """Place each word into the turn its time span overlaps most (nearest turn when none),
@@ -342,6 +363,7 @@ def words_to_utterances(words: Sequence[Word], turns: Sequence[Interval],
             return (overlap, -distance)
         best = max(range(len(turns)), key=lambda i: score(turns[i]))
         buckets[best].append(w)
+    _reclaim_stray_words(turns, buckets)
     utterances = []
     for iv, ws in zip(turns, buckets):
         if not ws:
