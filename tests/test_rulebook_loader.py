@@ -156,3 +156,19 @@ def test_generated_rule_reference_is_current():
 
     docs = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
     assert docs.read_text(encoding="utf-8") == rules_markdown(load_rulebook())
+
+
+def test_vocabulary_must_not_hold_rule_phrases():
+    """Hotwords bias the ASR; a hotword holding a phrase a rule checks would fake compliance."""
+    text = "vocabulary: [滨海新区, 光明不知道小区]\n" + RULE
+    errs = errors_of(text)
+    assert errs[0].startswith("book.yaml:1: vocabulary: '光明不知道小区' contains '不知道'")
+    rb = parse_rulebook("vocabulary: [滨海新区]\n" + RULE, "book.yaml")
+    assert rb.vocabulary == ("滨海新区",)
+
+
+def test_cli_refuses_hotwords_holding_rule_phrases(tmp_path):
+    for cmd in (["score"], ["transcribe"]):
+        res = runner.invoke(app, [*cmd, str(tmp_path / "any.wav"), "--hotwords", "滨海,光明物业"])
+        assert res.exit_code == 2
+        assert "--hotwords: '光明物业' contains '物业'" in res.output

@@ -63,7 +63,7 @@ def batch(
         calls = discover(recordings_dir, manifest, agent_pattern)
         # The same ASR options as `callqa score`: the rulebook's vocabulary joins --hotwords.
         asr = asr_options_from_cli(model, model_dir, device, compute_type, agent_channel,
-                                   hotwords, tuple(rulebook.vocabulary))
+                                   hotwords, rulebook=rulebook)
         options = BatchOptions(workers=workers, force=force, max_duration_s=max_duration_s,
                                asr=asr)
         with Store.open(out) as store:

@@ -104,10 +104,9 @@ def score(
     asr = None
     if call is not None:
         try:
-            vocabulary = tuple(load_rulebook(rules).vocabulary)
+            asr = asr_options_from_cli(model, model_dir, device, compute_type, agent_channel,
+                                       hotwords, rulebook=load_rulebook(rules))
         except CallqaError as exc:
             raise fail(exc) from None
-        asr = asr_options_from_cli(model, model_dir, device, compute_type, agent_channel,
-                                   hotwords, vocabulary)
     result, _ = score_call(call, transcript, rules, asr, agent_id=agent, use_cache=not no_cache)
     print_result(result, fmt)

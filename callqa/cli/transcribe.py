@@ -64,11 +64,22 @@ def asr_options_from_cli(model: str = "base", model_dir: Optional[Path] = None,
                          device: Device | str = Device.cpu, compute_type: Optional[str] = None,
                          agent_channel: AgentChannel | str = AgentChannel.left,
                          hotwords: Optional[list[str]] | tuple[str, ...] = None,
-                         vocabulary: tuple[str, ...] = ()):
+                         vocabulary: tuple[str, ...] = (), rulebook=None):
     """Build :class:`callqa.asr.pipeline.AsrOptions` from the shared CLI options (and a
-    rulebook's ``vocabulary:``, which is added to ``--hotwords``)."""
+    rulebook's ``vocabulary:``, which is added to ``--hotwords``).
+
+    With ``rulebook``, its vocabulary is used and every hotword is checked against the phrases
+    its rules listen for: a hotword holding one raises :class:`CallqaError` (exit 2)."""
     from callqa.asr.pipeline import AsrOptions
 
+    if rulebook is not None:
+        vocabulary = tuple(rulebook.vocabulary)
+        biased = rulebook.biased_hotwords(split_hotwords(list(hotwords or ())))
+        if biased:
+            word, phrase = biased[0]
+            raise CallqaError("--hotwords", f"{word!r} contains {phrase!r}, a phrase rule "
+                                            f"checks in {rulebook.path}: biasing the ASR toward "
+                                            f"it would fake compliance")
     return AsrOptions(
         model=model,
         model_dir=str(model_dir) if model_dir else None,
@@ -92,7 +103,8 @@ def transcribe(
     compute_type: ComputeTypeOpt = None,
     hotwords: HotwordsOpt = None,
     rules: Annotated[Optional[Path], typer.Option(
-        "--rules", "-r", help="Take hotwords from this rulebook's vocabulary: list.")] = None,
+        "--rules", "-r", help="Rulebook whose vocabulary: joins the hotwords, and whose phrases "
+                              "no hotword may contain (default: rules/default.yaml).")] = None,
     no_cache: NoCacheOpt = False,
 ) -> None:
     """Transcribe one call: VAD turns per channel, words from Whisper, as transcript JSON.
@@ -105,13 +117,13 @@ def transcribe(
     from callqa.transcript import save_transcript
 
     try:
-        vocabulary: tuple[str, ...] = ()
-        if rules is not None:
-            from callqa.scoring import load_rulebook
+        from callqa.scoring import load_rulebook
 
-            vocabulary = tuple(load_rulebook(rules).vocabulary)
+        # Always the rulebook (default when --rules is not given): its vocabulary joins the
+        # hotwords, and no hotword may hold a phrase its rules check.
+        rulebook = load_rulebook(rules)
         options = asr_options_from_cli(model, model_dir, device, compute_type, agent_channel,
-                                       hotwords, vocabulary)
+                                       hotwords, rulebook=rulebook)
         transcript = transcribe_call(call, options, agent_id=agent, use_cache=not no_cache,
                                      progress=sys.stderr.isatty())
     except CallqaError as exc:

@@ -10,7 +10,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import yaml
 
@@ -212,6 +212,21 @@ class Rulebook:
         """Whose utterances any rule compares by meaning; None: everybody's."""
         out = {s for rule in self.rules for s in rule.semantic_speakers()}
         return None if "any" in out else frozenset(out)
+
+    def biased_hotwords(self, hotwords: Iterable[str]) -> list[tuple[str, str]]:
+        """(hotword, rule phrase) pairs where a hotword holds a phrase some rule checks.
+
+        Biasing the ASR toward a phrase a rule listens for would fake compliance (a hotword
+        光明物业 makes 物业 — self-identification — easier to "hear"), so such hotwords are
+        refused."""
+        from callqa.text import normalize_match
+
+        phrases = {normalize_match(p): p for p in self.phrases() if normalize_match(p)}
+        pairs = []
+        for word in hotwords:
+            norm = normalize_match(word)
+            pairs += [(word, p) for n, p in phrases.items() if norm and n in norm]
+        return pairs
 
     def info(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "path": self.path,
@@ -535,13 +550,20 @@ def parse_rulebook(text: str, source: str = "<rulebook>") -> Rulebook:
         exc.errors = errors.items  # type: ignore[attr-defined]
         raise exc
     scoring = got.get("scoring") or {}
-    return Rulebook(
+    rulebook = Rulebook(
         name=got.get("name") or Path(source).stem, version=got.get("version"),
         rules=[r for r in rules if r.enabled], base=scoring.get("base") or 100.0,
         pass_mark=scoring.get("pass_mark") if scoring.get("pass_mark") is not None else 80.0,
         description=got.get("description") or "", vocabulary=got.get("vocabulary") or (),
         path=source, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
+    biased = rulebook.biased_hotwords(rulebook.vocabulary)
+    if biased:
+        word, phrase = biased[0]
+        raise RulebookError(source, f"vocabulary: {word!r} contains {phrase!r}, a phrase the "
+                                    f"rules check: biasing the ASR toward it would fake "
+                                    f"compliance", line=_line_of(data, "vocabulary"))
+    return rulebook
 
 
 def load_rulebook(path: str | Path | None = None) -> Rulebook:
