@@ -8,6 +8,10 @@ calls of 20–120 s, 10–30 turns, with their violations) as perfect transcript
 - warm: caches kept, as in a batch where agents repeat their scripted sentences.
 
     python bench/engine_throughput.py [--calls 3000] [--rules rules/default.yaml]
+                                      [--without-semantic]
+
+``--without-semantic`` strips matching by meaning (``semantic_examples``/``threshold``) from
+the rulebook first: the cost of the word-for-word and by-sound matching alone.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import json
 import time
 from pathlib import Path
 
-from callqa.scoring import Scorer, load_rulebook
+import yaml
+
+from callqa.scoring import DEFAULT_RULEBOOK, Rulebook, Scorer, load_rulebook, parse_rulebook
 from callqa.text import count_chars, normalize_display, normalize_match
 from callqa.transcript import Transcript, Utterance
 
@@ -33,6 +39,22 @@ def corpus_transcripts() -> list[Transcript]:
     if not out:
         raise SystemExit(f"no *.truth.json under {SAMPLES}")
     return out
+
+
+def without_semantic(path: str | None) -> "Rulebook":
+    """The rulebook with every semantic_examples/threshold key removed."""
+    def strip(node):
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items()
+                    if k not in ("semantic_examples", "threshold")}
+        if isinstance(node, list):
+            return [strip(v) for v in node]
+        return node
+
+    source = Path(path) if path else DEFAULT_RULEBOOK
+    data = strip(yaml.safe_load(source.read_text(encoding="utf-8")))
+    data["rules"] = [r for r in data["rules"] if r.get("match") != "semantic"]
+    return parse_rulebook(yaml.safe_dump(data, allow_unicode=True), str(source))
 
 
 def run(scorer: Scorer, calls: list[Transcript], n: int, cold: bool) -> float:
@@ -53,9 +75,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=3000)
     ap.add_argument("--rules", default=None)
+    ap.add_argument("--without-semantic", action="store_true")
     args = ap.parse_args()
     calls = corpus_transcripts()
-    rulebook = load_rulebook(args.rules)
+    rulebook = without_semantic(args.rules) if args.without_semantic else load_rulebook(args.rules)
     scorer = Scorer(rulebook)
     for c in calls:
         scorer.score(c)  # load jieba's dictionary and the pinyin table once
