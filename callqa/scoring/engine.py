@@ -90,6 +90,16 @@ class Scorer:
         )
 
 
+_SCORERS: dict[tuple[str, int], Scorer] = {}
+
+
 def score_transcript(transcript: Transcript, rulebook: Rulebook) -> CallResult:
-    """Score one transcript (builds a :class:`Scorer`; reuse a Scorer for many calls)."""
-    return Scorer(rulebook).score(transcript)
+    """Score one transcript. The :class:`Scorer` (its tokeniser takes a second or two to
+    build) is kept for the next call with the same rulebook."""
+    key = (rulebook.sha256, id(rulebook))
+    scorer = _SCORERS.get(key)
+    if scorer is None or scorer.rulebook is not rulebook:
+        if len(_SCORERS) >= 4:
+            _SCORERS.clear()
+        scorer = _SCORERS[key] = Scorer(rulebook)
+    return scorer.score(transcript)
