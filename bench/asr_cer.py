@@ -36,19 +36,9 @@ sys.path.insert(0, str(ROOT))
 from callqa.asr.audio import resample  # noqa: E402
 from callqa.asr.models import load_model, resolve_model  # noqa: E402
 from callqa.asr.pipeline import AsrOptions, transcribe_call  # noqa: E402
-from callqa.text import normalize_match  # noqa: E402
+from callqa.text import char_edits, normalize_match  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "audio" / "real"
-
-
-def edit_distance(ref: str, hyp: str) -> int:
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        cur = [i]
-        for j, h in enumerate(hyp, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h)))
-        prev = cur
-    return prev[-1]
 
 
 def clips() -> list[tuple[str, str]]:
@@ -101,7 +91,7 @@ def main() -> int:
 
     def record(column: str, name: str, ref: str, hyp: str, wall: float, cpu: float, audio: float):
         r, h = normalize_match(ref), normalize_match(hyp)
-        e = edit_distance(r, h)
+        e = char_edits(r, h)
         rows[name][column] = f"{e / len(r):.3f}"
         rows[name][column + ":text"] = h
         tot = totals.setdefault(column, [0, 0, 0.0, 0.0, 0.0])

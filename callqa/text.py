@@ -26,6 +26,8 @@ __all__ = [
     "normalize_display",
     "normalize_match",
     "count_chars",
+    "char_edits",
+    "cer",
 ]
 
 
@@ -114,3 +116,25 @@ _COUNTED = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[a-z0-9]+", re.IGNORECASE)
 def count_chars(text: str) -> int:
     """Spoken units for speech rate: each Han character, and each Latin word or number once."""
     return len(_COUNTED.findall(text))
+
+
+def char_edits(ref: str, hyp: str) -> int:
+    """Levenshtein distance between two strings, character by character."""
+    prev = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        cur = [i]
+        for j, h in enumerate(hyp, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h)))
+        prev = cur
+    return prev[-1]
+
+
+def cer(ref: str, hyp: str) -> float:
+    """Character error rate of ``hyp`` against ``ref``, both compared in match form
+    (Simplified, no punctuation or spaces), so only the words count.
+
+    >>> cer("您好，這裡是物業", "你好这里是物业")
+    0.14285714285714285
+    """
+    ref, hyp = normalize_match(ref), normalize_match(hyp)
+    return char_edits(ref, hyp) / max(len(ref), 1)

@@ -7,20 +7,10 @@ import soundfile as sf
 from callqa.asr.audio import resample
 from callqa.asr.models import load_model, resolve_model
 from callqa.asr.pipeline import transcribe_call
-from callqa.text import normalize_match
+from callqa.text import char_edits, normalize_match
 from conftest import REAL_AUDIO, reference_texts
 
 pytestmark = pytest.mark.slow
-
-
-def edits(ref: str, hyp: str) -> int:
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        cur = [i]
-        for j, h in enumerate(hyp, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h)))
-        prev = cur
-    return prev[-1]
 
 
 def test_cer_not_worse_than_raw_faster_whisper(tmp_path, asr_options):
@@ -39,8 +29,8 @@ def test_cer_not_worse_than_raw_faster_whisper(tmp_path, asr_options):
         ours = "".join(u.text for u in transcribe_call(path, asr_options, use_cache=False)
                        .utterances)
         r = normalize_match(ref)
-        total["raw"] += edits(r, normalize_match(raw))
-        total["callqa"] += edits(r, normalize_match(ours))
+        total["raw"] += char_edits(r, normalize_match(raw))
+        total["callqa"] += char_edits(r, normalize_match(ours))
         chars += len(r)
     assert chars > 150
     assert total["callqa"] <= total["raw"], {k: v / chars for k, v in total.items()}

@@ -8,25 +8,14 @@ from dataclasses import replace
 import pytest
 
 from callqa.asr import cache, pipeline
-from callqa.asr.pipeline import MONO_NOTE, AsrOptions, transcribe_call
-from callqa.text import normalize_match, to_simplified
+from callqa.asr.pipeline import MONO_NOTE, transcribe_call
+from callqa.text import cer, to_simplified
 from callqa.transcript import Transcript, load_transcript
 from conftest import REAL_AUDIO, build_call
 
 pytestmark = pytest.mark.slow
 
 TOLERANCE_S = 0.3
-
-
-def cer(ref: str, hyp: str) -> float:
-    ref, hyp = normalize_match(ref), normalize_match(hyp)
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        cur = [i]
-        for j, h in enumerate(hyp, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h)))
-        prev = cur
-    return prev[-1] / max(len(ref), 1)
 
 
 @pytest.fixture(scope="session")

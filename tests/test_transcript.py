@@ -91,3 +91,11 @@ def test_score_cli_errors_exit_2_naming_file(tmp_path):
     assert res.exit_code == 2 and "r.yaml:" in res.output
     res = runner.invoke(app, ["score"])
     assert res.exit_code == 2
+
+
+def test_cer():
+    from callqa.text import cer, char_edits
+
+    assert char_edits("物业中心", "物夜中西") == 2
+    assert cer("您好，這裡是物業", "你好这里是物业") == pytest.approx(1 / 7)
+    assert cer("", "") == 0.0
