@@ -20,10 +20,7 @@ runner = CliRunner()
 
 @pytest.fixture()
 def out(tmp_path):
-    out = make_store(tmp_path / "out")
-    (out / "review").mkdir()
-    (out / "review" / "c2.html").write_text("<html></html>", encoding="utf-8")
-    return out
+    return make_store(tmp_path / "out")
 
 
 def read_csv(path):
@@ -109,3 +106,24 @@ def test_parse_since():
     assert parse_since(None, today) is None
     with pytest.raises(ValueError):
         parse_since("last week", today)
+
+
+def test_report_writes_a_review_page_per_call(out, tmp_path, monkeypatch):
+    """The HTML report links one review page per call (OUT/review/<call>.html), written by
+    the report with the recording linked relatively; a call whose recording is gone still
+    gets a page, without a player."""
+    import numpy as np
+    import soundfile as sf
+
+    monkeypatch.chdir(tmp_path)  # the stored paths are relative: recordings/<call>.wav
+    (tmp_path / "recordings").mkdir()
+    sf.write(tmp_path / "recordings" / "c2.wav", np.zeros(8000, np.float32), 8000)
+    r = runner.invoke(app, ["report", "--out", str(out), "--format", "html"])
+    assert r.exit_code == 0, r.output
+    pages = sorted(p.name for p in (out / "review").glob("*.html"))
+    assert pages == sorted(f"{c}.html" for c in ("c1", "c2", "c3", "c4", "c5", "c6"))
+    c2 = (out / "review" / "c2.html").read_text(encoding="utf-8")
+    assert 'src="../../recordings/c2.wav"' in c2
+    assert "<audio" not in (out / "review" / "c1.html").read_text(encoding="utf-8")
+    html = (out / "report" / "report.html").read_text(encoding="utf-8")
+    assert 'href="../review/c2.html"' in html

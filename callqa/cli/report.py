@@ -92,6 +92,28 @@ def _rulebooks(results: Sequence[Any]) -> tuple[list[str], float | None]:
     return labels, pass_mark
 
 
+def write_review_pages(results: Sequence[Any], out_dir: Path) -> int:
+    """One review page per call, ``OUT/review/<call>.html``, with the recording linked (not
+    embedded: a day's pages would weigh as much as its audio). A call whose recording is gone
+    still gets its page, without a player. Returns the number of pages written."""
+    from callqa.errors import CallqaError
+    from callqa.report.explain import rulebook_for
+    from callqa.report.review import render_review
+
+    rulebooks: dict[str, Any] = {}  # one parse per rulebook, not per call
+    for s in results:
+        key = (s.result.rulebook or {}).get("sha256", "")
+        if key not in rulebooks:
+            rulebooks[key] = rulebook_for(s.result)
+        audio = Path(s.path) if s.path and Path(s.path).is_file() else None
+        try:
+            render_review(s.result, audio, out_dir / review_file(s.call_id), "link",
+                          rulebooks[key])
+        except CallqaError as exc:
+            typer.echo(f"callqa: warning: no review page for {s.call_id}: {exc}", err=True)
+    return len(results)
+
+
 def write_report(results: Sequence[Any], failures: Sequence[dict], *, out_dir: Path,
                  report_dir: Path, formats: Sequence[str], since: date | None = None,
                  worst_n: int = 3, title: str | None = None) -> ReportFiles:
@@ -100,6 +122,8 @@ def write_report(results: Sequence[Any], failures: Sequence[dict], *, out_dir: P
     Links to ``results/…json`` and ``review/…html`` in the HTML and XLSX are relative to
     ``report_dir`` and point into ``out_dir``; review links only for pages that exist.
     """
+    if "html" in formats:
+        write_review_pages(results, out_dir)
     reviews = {s.call_id for s in results if (out_dir / review_file(s.call_id)).is_file()}
     tables = build_tables(results, failures, worst_n=worst_n, review_ids=reviews, since=since)
     title = title or subject_for(tables)
