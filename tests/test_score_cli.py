@@ -65,3 +65,22 @@ def test_score_exit_codes(tmp_path, env):
     res = runner.invoke(app, ["score", str(SAMPLES / "call_12_aircon_refusal.flac"),
                               "--transcript", "x.json"])
     assert res.exit_code == 2
+
+
+@pytest.mark.slow
+def test_first_use_offline_in_a_fresh_process(tmp_path):
+    """A fresh user cache, HF_HUB_OFFLINE=1: the embedded model is assembled from the installed
+    packages (progress on stderr) and the call is scored, with nothing fetched."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    call = SAMPLES / "call_06_rude_pickup.flac"
+    proc = subprocess.run([sys.executable, "-m", "callqa", "score", str(call), "-f", "json"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "xdg" / "callqa" / "models" / "whisper-base" / "model.bin").stat().st_size \
+        == 145_217_607
+    data = json.loads(proc.stdout)
+    assert "GR01" in {f["rule_id"] for f in data["findings"]}
