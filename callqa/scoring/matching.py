@@ -9,6 +9,7 @@ utterance only when a candidate needs its word boundaries checked.
 from __future__ import annotations
 
 import logging
+from bisect import bisect_right
 import re
 import unicodedata
 from functools import lru_cache
@@ -137,8 +138,11 @@ class UtteranceText:
         clause: a phrase never spans punctuation (不知道，你等会儿 holds no 不知道你). A regex can
         match across punctuation where a rule needs it (喂，哪位)."""
         bounds = self._bounds if self._bounds is not None else self.bounds
-        return (begin in bounds and end in bounds
-                and not any(begin < b < end for b in self._breaks or ()))
+        if begin not in bounds or end not in bounds:
+            return False
+        breaks = self._breaks or ()
+        i = bisect_right(breaks, begin)  # the first break after ``begin`` must not be inside
+        return i == len(breaks) or breaks[i] >= end
 
 
 class Matcher:
