@@ -104,3 +104,11 @@ def asr_options(model_dir, tmp_path_factory):
 @pytest.fixture(scope="session")
 def test_call(tmp_path_factory) -> SyntheticCall:
     return build_call(tmp_path_factory.mktemp("calls") / "call_8k.wav")
+
+
+@pytest.fixture
+def env(asr_options, monkeypatch, tmp_path) -> list[str]:
+    """CLI arguments and environment for commands that transcribe: the session's assembled
+    model, and the default caches pointed at a temp dir (no writes to ~/.cache)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    return ["--model-dir", asr_options.model_dir]

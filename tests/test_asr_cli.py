@@ -15,13 +15,6 @@ from conftest import REAL_AUDIO
 runner = CliRunner()
 
 
-@pytest.fixture
-def env(asr_options, monkeypatch, tmp_path):
-    """Point the default caches at the session's temp dirs (no writes to ~/.cache)."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    return ["--model-dir", asr_options.model_dir]
-
-
 @pytest.mark.slow
 def test_transcribe_to_file_then_cache_then_stdout(env, test_call, tmp_path):
     out = tmp_path / "t.json"

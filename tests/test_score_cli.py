@@ -16,12 +16,6 @@ SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 runner = CliRunner()
 
 
-@pytest.fixture
-def env(asr_options, monkeypatch, tmp_path):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    return ["--model-dir", asr_options.model_dir]
-
-
 @pytest.mark.slow
 def test_score_recording_json_finds_refusal_without_apology(env):
     call = SAMPLES / "call_12_aircon_refusal.flac"
