@@ -188,14 +188,22 @@ def test_usage_errors_exit_2(tmp_path):
     assert r.exit_code == 2 and f"{manifest}:2:" in r.stderr
     r = runner.invoke(app, ["batch", str(tmp_path), "--agent-pattern", "(x)"])
     assert r.exit_code == 2 and "(?P<agent>" in r.stderr
+    r = runner.invoke(app, ["batch", str(tmp_path), "--ray-address", "127.0.0.1:6379"])
+    assert r.exit_code == 2 and "--ray-address: only applies with --executor ray" in r.stderr
 
 
 def test_sigkill_mid_batch_loses_nothing_finished(tmp_path):
     """Really start ``callqa batch``, SIGKILL it once a call is committed, run it again."""
+    sigkill_and_resume(tmp_path, ["--workers", "1"])
+
+
+def sigkill_and_resume(tmp_path: Path, options: list[str]) -> None:
+    """Start ``callqa batch ... OPTIONS``, SIGKILL it once a call is committed, run it again:
+    nothing finished is lost or transcribed again (tests/test_batch_ray.py reuses this)."""
     rec, out = tmp_path / "rec", tmp_path / "out"
     names = [f"A00{i}_20261121_000{i}.flac" for i in range(1, 5)]
     make_recordings(rec, names)
-    cmd = [*CALLQA, "batch", str(rec), "--out", str(out), "--workers", "1", "--no-progress"]
+    cmd = [*CALLQA, "batch", str(rec), "--out", str(out), *options, "--no-progress"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)

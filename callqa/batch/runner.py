@@ -9,9 +9,15 @@ Planning (parent, per call): hash the audio; the *ASR key* is the transcript-cac
   or the batch was killed between transcript and result): score it, no ASR;
 - ``asr``: anything else (new call, changed audio, changed model/options, ``--force``).
 
-Workers are spawned processes; each loads the model once (pool initializer) and uses
-``cores // workers`` CPU threads. They only transcribe and return the transcript; the parent
-writes files and the database and scores (pure, fast). Nothing is shared but pickled dicts.
+Workers only transcribe and return the transcript; the parent writes files and the database
+and scores (pure, fast). Nothing is shared but pickled dicts. Where the workers run is the
+*executor*'s business; the planning, the bounded window of calls in flight, the retry of calls
+lost with a dead worker and the commits are the same for every executor:
+
+- :class:`LocalPool` (default): spawned processes on this machine; each loads the model once
+  (pool initializer) and uses ``cores // workers`` CPU threads;
+- :class:`callqa.batch.ray_executor.RayPool` (``BatchOptions.ray``): Ray actors, one model each,
+  anywhere on a Ray cluster.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -33,8 +40,8 @@ from callqa.errors import CallqaError, ModelError, TranscriptError
 from callqa.scoring import Rulebook, Scorer
 from callqa.transcript import Transcript, load_transcript, save_transcript
 
-__all__ = ["DEFAULT_MAX_DURATION_S", "BatchOptions", "BatchSummary", "available_cores",
-           "run_batch", "threads_per_worker"]
+__all__ = ["DEFAULT_MAX_DURATION_S", "BatchOptions", "BatchSummary", "LocalPool",
+           "available_cores", "run_batch", "threads_per_worker"]
 
 logger = logging.getLogger("callqa.batch")
 
@@ -58,17 +65,21 @@ class BatchOptions:
     """How a batch runs.
 
     Attributes:
-        workers: ASR worker processes (each holds one copy of the model).
+        workers: ASR workers (each holds one copy of the model); with Ray, 0 means as many
+            actors as the cluster has room for.
         force: redo ASR and scoring for every call.
         max_duration_s: longer recordings fail with an error instead of being transcribed.
         asr: ASR options; ``agent_channel`` is the default for calls the manifest says nothing
             about; ``cpu_threads`` is set per worker by the runner.
+        ray: run the workers as Ray actors (:class:`callqa.batch.ray_executor.RayOptions`);
+            None: local processes.
     """
 
     workers: int = 1
     force: bool = False
     max_duration_s: float = DEFAULT_MAX_DURATION_S
     asr: Any = None  # callqa.asr.pipeline.AsrOptions (imported lazily: it loads faster-whisper)
+    ray: Any = None  # callqa.batch.ray_executor.RayOptions (imported lazily: Ray is an extra)
 
 
 @dataclass
@@ -134,6 +145,12 @@ def _init_worker(asr: dict[str, Any], threads: int) -> None:
     """Pool initializer: thread limits first, then load the model once for this process."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
+    from threadpoolctl import threadpool_limits
+
+    # The variables come too late for the BLAS/OpenMP pools already loaded (numpy's, imported
+    # with this module): limit those too, so that every executor computes the same way (a
+    # thread count changes float sums, and so now and then a decoded word).
+    threadpool_limits(threads)
     try:
         from callqa.asr.models import load_model, resolve_model
         from callqa.asr.pipeline import AsrOptions
@@ -171,9 +188,22 @@ def probe_duration_s(path: str) -> float | None:
 
 
 def _transcribe_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Worker: one call → ``{"transcript": dict, ...}`` or ``{"error": str}``."""
+    """Worker: one call → ``{"transcript": dict, ...}`` or ``{"error": str}``.
+
+    The audio is read from ``job["path"]``, or from ``job["audio"]`` (the file's bytes, for
+    workers that do not see the driver's storage), written to a private temporary file with the
+    same name; errors still name the original path.
+    """
     try:
-        return _transcribe(job)
+        if job.get("audio") is None:
+            return _transcribe(job)
+        with tempfile.TemporaryDirectory(prefix="callqa-audio-") as tmp:
+            local = Path(tmp) / Path(job["path"]).name
+            local.write_bytes(job["audio"])
+            out = _transcribe({**job, "path": str(local), "audio": None})
+            if "error" in out:
+                out["error"] = out["error"].replace(str(local), job["path"])
+            return out
     finally:
         _trim_heap()
 
@@ -355,61 +385,93 @@ class _Runner:
             self.summary.rescored += 1
         self.on_event(call.call_id, "scored")
 
-    # ---------------------------------------------------------------- the pool
+    # ---------------------------------------------------------------- the workers
+
+    def job(self, plan: _Plan) -> dict[str, Any]:
+        return {"call_id": plan.call.call_id, "path": plan.call.path,
+                "agent_id": plan.call.agent_id, "agent_channel": plan.agent_channel,
+                "max_duration_s": self.options.max_duration_s}
+
+    def executor(self, calls: int) -> "LocalPool":
+        """The pool the transcription runs in (a context manager; see :class:`LocalPool`)."""
+        asr = {k: v for k, v in asdict(self.options.asr).items() if k != "_not_keyed"}
+        if self.options.ray is not None:
+            from callqa.batch.ray_executor import RayPool
+
+            return RayPool(self.options.ray, self.options.workers, calls, asr)
+        return LocalPool(self.options.workers, calls, asr)
 
     def run_asr(self, plans: list[_Plan], advance: Callable[[], None]) -> None:
+        """Transcribe ``plans`` with at most ``2 × workers`` calls in flight; commit each as it
+        comes back. A call in flight when its worker died is retried once, then failed."""
         if not plans:
             return
-        workers = max(1, min(self.options.workers, len(plans)))
-        threads = threads_per_worker(workers)
-        self.summary.workers, self.summary.threads_per_worker = workers, threads
-        asr = {k: v for k, v in asdict(self.options.asr).items() if k != "_not_keyed"}
         queue = list(reversed(plans))
         retried: set[str] = set()
-        while queue:
-            broken = self._pool_pass(queue, workers, threads, asr, advance)
-            for plan in broken:  # in flight when a worker died: retry once, then fail
-                if plan.call.call_id in retried:
-                    self.fail(plan, f"{plan.call.path}: the worker process died while "
-                                    "transcribing it (out of memory?)")
-                    advance()
-                else:
-                    retried.add(plan.call.call_id)
-                    queue.append(plan)
-
-    def _pool_pass(self, queue: list[_Plan], workers: int, threads: int, asr: dict[str, Any],
-                   advance: Callable[[], None]) -> list[_Plan]:
-        ctx = multiprocessing.get_context("spawn")
         in_flight: dict[Future, _Plan] = {}
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(asr, threads)) as pool:
-            try:
-                while queue or in_flight:
-                    while queue and len(in_flight) < workers * 2:
-                        plan = queue.pop()
-                        job = {"call_id": plan.call.call_id, "path": plan.call.path,
-                               "agent_id": plan.call.agent_id,
-                               "agent_channel": plan.agent_channel,
-                               "max_duration_s": self.options.max_duration_s}
-                        in_flight[pool.submit(_transcribe_job, job)] = plan
-                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        plan = in_flight.pop(future)
-                        try:
-                            out = future.result()
-                        except BrokenProcessPool:
-                            return [plan, *in_flight.values()]
-                        if "fatal" in out:
-                            raise BatchAbort("ASR worker", out["fatal"])
-                        if "error" in out:
-                            self.fail(plan, out["error"])
+        with self.executor(len(plans)) as pool:
+            self.summary.workers, self.summary.threads_per_worker = pool.workers, pool.threads
+            while queue or in_flight:
+                while queue and len(in_flight) < pool.workers * 2:
+                    plan = queue.pop()
+                    in_flight[pool.submit(self.job(plan))] = plan
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in done:
+                    plan = in_flight.pop(future)
+                    try:
+                        out = future.result()
+                    except pool.lost:
+                        if plan.call.call_id in retried:
+                            self.fail(plan, f"{plan.call.path}: the worker process died while "
+                                            "transcribing it (out of memory?)")
+                            advance()
                         else:
-                            self.transcribed(plan, out)
-                        advance()
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
-        return []
+                            retried.add(plan.call.call_id)
+                            queue.append(plan)
+                        continue
+                    if "fatal" in out:
+                        raise BatchAbort("ASR worker", out["fatal"])
+                    if "error" in out:
+                        self.fail(plan, out["error"])
+                    else:
+                        self.transcribed(plan, out)
+                    advance()
+
+
+class LocalPool:
+    """The default executor: ``workers`` spawned processes on this machine, each loading the
+    model once and using ``cores // workers`` CPU threads.
+
+    Every executor has ``workers``, ``threads``, ``lost`` (the exceptions a future raises when
+    its worker died with the job) and ``submit(job) -> Future`` running
+    :func:`_transcribe_job`; it is a context manager that stops its workers on exit.
+    """
+
+    lost: tuple[type[BaseException], ...] = (BrokenProcessPool,)
+
+    def __init__(self, workers: int, calls: int, asr: dict[str, Any]):
+        self.workers = max(1, min(workers, calls))
+        self.threads = threads_per_worker(self.workers)
+        self._asr = asr
+        self._pool = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(self._asr, self.threads))
+
+    def submit(self, job: dict[str, Any]) -> Future:
+        try:
+            return self._pool.submit(_transcribe_job, job)
+        except BrokenProcessPool:  # a worker died: its jobs fail with `lost`; start afresh
+            self._pool.shutdown(wait=True)
+            self._pool = self._start()
+            return self._pool.submit(_transcribe_job, job)
+
+    def __enter__(self) -> "LocalPool":
+        return self
+
+    def __exit__(self, exc_type, *_) -> None:
+        self._pool.shutdown(wait=exc_type is None, cancel_futures=True)
 
 
 def run_batch(calls: list[CallSpec], store: Store, rulebook: Rulebook, options: BatchOptions,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
@@ -17,7 +18,13 @@ from callqa.cli.transcribe import (AgentChannel, AgentChannelOpt, ComputeTypeOpt
 from callqa.errors import CallqaError
 from callqa.scoring import load_rulebook
 
-__all__ = ["batch"]
+__all__ = ["Executor", "batch"]
+
+
+class Executor(str, Enum):
+    local = "local"
+    ray = "ray"
+
 
 
 @app.command("batch")
@@ -29,8 +36,10 @@ def batch(
         help="CSV with columns path, call_id, agent_id, agent_channel, started_at."),
     out: Path = typer.Option(DEFAULT_OUT_DIR, "--out", "-o",
                              help="Output directory (callqa.db, transcripts/, results/)."),
-    workers: int = typer.Option(1, "--workers", "-w", min=1,
-                                help="ASR worker processes (each loads the model once)."),
+    workers: Optional[int] = typer.Option(
+        None, "--workers", "-w", min=1,
+        help="ASR workers, each loads the model once (default: 1 local process; with Ray, as "
+             "many actors as the cluster holds)."),
     rules: Optional[Path] = typer.Option(None, "--rules", "-r",
                                          help="Rulebook YAML (default: rules/default.yaml)."),
     force: bool = typer.Option(False, "--force", help="Redo ASR and scoring for every call."),
@@ -49,6 +58,22 @@ def batch(
                                               "transcribed."),
     progress: bool = typer.Option(True, "--progress/--no-progress",
                                   help="Progress bar on stderr."),
+    executor: Executor = typer.Option(
+        Executor.local, "--executor",
+        help="Where the ASR workers run: local processes, or Ray actors (pip install "
+             "'callqa[ray]'; docs/scaling.md)."),
+    ray_address: Optional[str] = typer.Option(
+        None, "--ray-address", help="Ray cluster to use (HOST:PORT of the head, or auto); "
+                                    "default: RAY_ADDRESS, else a private local instance."),
+    ray_num_cpus: Optional[float] = typer.Option(
+        None, "--ray-num-cpus", min=0, help="CPUs per Ray actor, also its ASR threads "
+                                            "(default 1)."),
+    ray_num_gpus: Optional[float] = typer.Option(
+        None, "--ray-num-gpus", min=0, help="GPUs per Ray actor (default: 1 with --device "
+                                            "cuda, else 0)."),
+    ray_ship_audio: bool = typer.Option(
+        False, "--ray-ship-audio", help="Send the recordings' bytes to the Ray actors "
+                                        "(storage not shared with the cluster)."),
 ) -> None:
     """Transcribe and score every call under RECORDINGS_DIR, resumably.
 
@@ -59,13 +84,15 @@ def batch(
     configuration error.
     """
     try:
+        ray = _ray_options(executor, ray_address, ray_num_cpus, ray_num_gpus, ray_ship_audio,
+                           device)
         rulebook = load_rulebook(rules)
         calls = discover(recordings_dir, manifest, agent_pattern)
         # The same ASR options as `callqa score`: the rulebook's vocabulary joins --hotwords.
         asr = asr_options_from_cli(model, model_dir, device, compute_type, agent_channel,
                                    hotwords, rulebook=rulebook)
-        options = BatchOptions(workers=workers, force=force, max_duration_s=max_duration_s,
-                               asr=asr)
+        options = BatchOptions(workers=workers or (0 if ray else 1), force=force,
+                               max_duration_s=max_duration_s, asr=asr, ray=ray)
         with Store.open(out) as store:
             summary = run_batch(calls, store, rulebook, options, progress=progress)
     except CallqaError as exc:
@@ -74,3 +101,22 @@ def batch(
         typer.echo(f"callqa: failed: {f['error']}", err=True)
     typer.echo(f"callqa batch: {summary.line()}", err=True)
     raise typer.Exit(summary.exit_code)
+
+
+def _ray_options(executor: Executor, address: Optional[str], num_cpus: Optional[float],
+                 num_gpus: Optional[float], ship_audio: bool, device: Device):
+    """``RayOptions`` for ``--executor ray``; None for local (where --ray-* is an error)."""
+    if executor is Executor.local:
+        given = [name for name, value in (("--ray-address", address), ("--ray-num-cpus", num_cpus),
+                                          ("--ray-num-gpus", num_gpus),
+                                          ("--ray-ship-audio", ship_audio or None))
+                 if value is not None]
+        if given:
+            raise CallqaError(given[0], "only applies with --executor ray")
+        return None
+    from callqa.batch.ray_executor import RayOptions, import_ray
+
+    import_ray()  # a usage error now, not after the planning
+    return RayOptions(address=address, num_cpus=1.0 if num_cpus is None else num_cpus,
+                      num_gpus=(1.0 if device is Device.cuda else 0.0) if num_gpus is None
+                      else num_gpus, ship_audio=ship_audio)
