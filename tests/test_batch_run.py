@@ -247,3 +247,39 @@ def sigkill_and_resume(tmp_path: Path, options: list[str]) -> None:
     total, scored, transcribed, rescored, skipped = map(int, m.groups())
     assert total == len(names) and skipped == len(finished)
     assert transcribed + rescored == len(names) - len(finished)
+
+
+def test_killed_local_worker_is_replaced_and_its_calls_retried(tmp_path):
+    """SIGKILL a worker process once the first call is committed: the calls it (and the broken
+    pool) had in flight are transcribed by a new pool; nothing finished is lost."""
+    rec, out = tmp_path / "rec", tmp_path / "out"
+    make_recordings(rec, [f"A00{i}_20261121_000{i}.flac" for i in range(1, 5)])
+    rulebook = load_rulebook()
+    killed: list[int] = []
+    done_before_kill: dict[str, dict] = {}
+
+    def workers() -> list[int]:
+        children = []
+        for task in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{task}/children") as f:
+                children += [int(c) for c in f.read().split()]
+        return [pid for pid in children
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+    def on_event(call_id: str, what: str) -> None:
+        if what == "scored" and not killed:
+            done_before_kill.update(rows(out))
+            pid = workers()[0]
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    with Store.open(out) as store:
+        s = run_batch(discover(rec), store, rulebook, options(rulebook, workers=2),
+                      on_event=on_event)
+    assert killed
+    assert (s.transcribed, s.failed, s.exit_code) == (4, 0, 0)
+    final = rows(out)
+    assert all(r["status"] == "scored" for r in final.values()) and len(final) == 4
+    for call_id, row in done_before_kill.items():
+        if row["status"] == "scored":
+            assert final[call_id] == row
