@@ -5,9 +5,9 @@ in place, with its suggestion and standard); this module adds the standard's rec
 phrasings from the rulebook, colour on a terminal, and the "what would have raised it" table
 that the review page (:mod:`callqa.report.review`) shows too.
 
->>> imp = improvements(result, rulebook)            # doctest: +SKIP
->>> [(i.rule_id, i.points_lost, i.score_if_followed) for i in imp.rules]  # doctest: +SKIP
-[('FB01', 10.0, 95.0), ('GR01', 10.0, 95.0)]
+    imp = improvements(result, rulebook)
+    [(i.rule_id, i.points_lost, i.score_if_followed) for i in imp.rules]
+    # → [('FB01', 10.0, 95.0), ('GR01', 10.0, 95.0)]
 """
 
 from __future__ import annotations

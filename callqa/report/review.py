@@ -6,7 +6,7 @@ utterances, a findings panel, and the score with what would have raised it. Clic
 utterance or a finding seeks the audio to its start and plays. No network assets: CSS and JS
 are inline, and all call text is escaped by jinja2's autoescape.
 
->>> render_review(result, Path("call_0012.flac"), Path("out/review/call_0012.html"))  # doctest: +SKIP
+    render_review(result, Path("call_0012.flac"), Path("out/review/call_0012.html"))
 """
 
 from __future__ import annotations

@@ -15,9 +15,9 @@ listen to) in one batch, the first time a rule asks, and keeps the vectors for e
 :class:`SemanticMatcher` embeds each example set once per scorer and remembers the vectors of
 clauses it has seen (agents repeat their scripted sentences call after call).
 
-    >>> enc = get_encoder()                       # doctest: +SKIP
-    >>> float(enc.embed(["请问有什么可以帮您"]) @ enc.embed(["有什么需要我帮忙的吗"]).T)  # doctest: +SKIP
-    0.66
+        enc = get_encoder()
+        float(enc.embed(["请问有什么可以帮您"]) @ enc.embed(["有什么需要我帮忙的吗"]).T)
+        # → 0.66
 """
 
 from __future__ import annotations
