@@ -77,11 +77,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--conditions", default="16k,8k,call")
     ap.add_argument("--model-dir", default=None)
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="an AsrOptions field for callqa (repeatable), as in bench/asr_speed.py")
     args = ap.parse_args()
     conditions = args.conditions.split(",")
 
     tmp = Path(tempfile.mkdtemp(prefix="callqa-cer-"))
-    options = AsrOptions(model_dir=args.model_dir, cache_dir=str(tmp / "cache"))
+    from asr_speed import _parse_set
+
+    options = AsrOptions(model_dir=args.model_dir, cache_dir=str(tmp / "cache"),
+                         **_parse_set(args.set))
     model = load_model(resolve_model(options.model, options.model_dir))
     items = [(sf.read(REAL / name, dtype="float32")[0], ref) for name, ref in clips()]
     names = [name for name, _ in clips()]

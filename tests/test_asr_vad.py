@@ -123,3 +123,64 @@ def test_words_aligned_into_silence_go_back_to_the_empty_turn_before():
     words = [Word("好的", 23.9, 24.3), *words]
     utts = words_to_utterances(words, turns, "agent")
     assert [u.text for u in utts] == ["好的", "不知道,这个要"]
+
+
+def test_pack_windows_fill_needs_fewer_windows_and_keeps_time_order_inside():
+    rate = 16000
+    samples = np.random.default_rng(3).normal(0, 0.1, rate * 80).astype(np.float32)
+    intervals = [iv(1.0, 4.0), iv(10.0, 22.0), iv(30.0, 45.0), iv(50.0, 51.0), iv(60.0, 79.0)]
+    windows = pack_windows(samples, intervals, window_max_s=30.0, window_gap_s=0.5, fill=True)
+    assert len(windows) == 2  # [19 + 3 + 1] [12 + 15] instead of 3 windows in time order
+    chunks = [c for w in windows for c in w.chunks]
+    assert sorted((c.start_s, c.end_s) for c in chunks) == [(i.start, i.end) for i in intervals]
+    for w in windows:
+        assert len(w.audio) / rate <= 30.0
+        assert [c.start_s for c in w.chunks] == sorted(c.start_s for c in w.chunks)
+        for c in w.chunks:
+            a, n = int(round(c.offset_s * rate)), int(round(c.duration_s * rate))
+            src = samples[int(round(c.start_s * rate)): int(round(c.start_s * rate)) + n]
+            assert np.array_equal(w.audio[a:a + n], src)
+
+
+def test_pack_windows_two_channels_share_windows():
+    rate = 16000
+    left = np.full(rate * 20, 0.1, np.float32)
+    right = np.full(rate * 20, -0.2, np.float32)
+    items = [(0, iv(0.0, 5.0)), (1, iv(6.0, 9.0)), (0, iv(10.0, 12.0)), (1, iv(8.5, 11.0))]
+    windows = pack_windows([left, right], items, window_max_s=30.0, window_gap_s=0.5)
+    assert len(windows) == 1
+    w = windows[0]
+    assert [(c.source, c.start_s) for c in w.chunks] == [(0, 0.0), (1, 6.0), (1, 8.5), (0, 10.0)]
+    for c in w.chunks:
+        a = int(round(c.offset_s * rate))
+        assert w.audio[a] == pytest.approx(0.1 if c.source == 0 else -0.2)
+
+
+def test_hallucination_filter_drops_only_the_chunk_that_holds_the_phantom(monkeypatch):
+    """With one segment per window (no timestamps), a phantom in one turn must not take the
+    other turns of the window with it: the filters judge each chunk's words on their own."""
+    import callqa.asr.transcribe as tr
+
+    rate = 16000
+    left = np.zeros(rate * 30, np.float32)
+    right = np.zeros(rate * 30, np.float32)
+    channels = [("agent", left, [iv(1.0, 3.0)]), ("customer", right, [iv(5.0, 8.0)])]
+
+    def fake_decode(model, windows, options, batch_size):
+        (window,) = windows
+        out, raw = [], {}
+        texts = [(0, ["您好", "请讲"]), (1, ["字幕由", "Amara.org", "社群提供"])]
+        for idx, ws in texts:
+            c = window.chunks[idx]
+            step = c.duration_s / len(ws)  # the words fill the chunk: nothing left to re-decode
+            for k, t in enumerate(ws):
+                word = tr.Word(t, c.start_s + step * k, c.start_s + step * (k + 1), 0.9)
+                raw[id(word)] = t
+                out.append((idx, word))
+        return [[({"text": "", "raw": raw, "no_speech_prob": 0.1, "avg_logprob": -0.3}, out)]]
+
+    monkeypatch.setattr(tr, "_decode_windows", fake_decode)
+    words, dropped = tr.transcribe_channels(None, channels, tr.DecodeOptions(), decode_pad_s=0.0)
+    assert "".join(w.text for w in words["agent"]) == "您好请讲"
+    assert words["customer"] == []
+    assert [(d["speaker"], d["reason"]) for d in dropped] == [("customer", "phantom")]

@@ -23,7 +23,7 @@ from callqa.asr import cache
 from callqa.asr.audio import DecodedAudio, load_audio
 from callqa.asr.hallucinations import HallucinationFilter
 from callqa.asr.models import default_compute_type, load_model, resolve_model
-from callqa.asr.transcribe import DecodeOptions, transcribe_channel, words_to_utterances
+from callqa.asr.transcribe import DecodeOptions, transcribe_channels, words_to_utterances
 from callqa.asr.vad import PHONE_VAD, UTTERANCE_MERGE_GAP_S, group_turns, speech_intervals, \
     vad_options_dict
 
@@ -67,6 +67,14 @@ class AsrOptions:
         window_gap_s: silence inserted between packed speech chunks.
         decode_pad_s: recording context added around each speech interval for decoding only
             (never past the midpoint to the neighbouring interval); turn times are unaffected.
+        without_timestamps: decode windows without Whisper's timestamp tokens (word times
+            still come from alignment). Off: measured faster, but worse CER on the real clips
+            placed in a call (docs/benchmarks.md, "Speed").
+        channels_together: pack both parties' speech into shared windows (fewer encoder
+            passes). Off for the same reason.
+        pack_fill: pack windows first-fit decreasing instead of in time order (fewer windows).
+            Off for the same reason.
+        batch_size: windows decoded together by faster-whisper's batched pipeline.
         compression_ratio_max, no_speech_prob_max, avg_logprob_min: hallucination filters.
         cache_dir: transcript cache directory (default ``$XDG_CACHE_HOME/callqa/transcripts``).
     """
@@ -90,6 +98,10 @@ class AsrOptions:
     window_max_s: float = 30.0
     window_gap_s: float = 0.5
     decode_pad_s: float = 1.0
+    without_timestamps: bool = False
+    channels_together: bool = False
+    pack_fill: bool = False
+    batch_size: int = 4
     compression_ratio_max: float = 2.4
     no_speech_prob_max: float = 0.6
     avg_logprob_min: float = -1.0
@@ -121,6 +133,7 @@ class AsrOptions:
     def decode_options(self) -> DecodeOptions:
         return DecodeOptions(language=self.language, beam_size=self.beam_size,
                              initial_prompt=self.initial_prompt, hotwords=self.hotwords,
+                             without_timestamps=self.without_timestamps,
                              filter=HallucinationFilter(self.compression_ratio_max,
                                                         self.no_speech_prob_max,
                                                         self.avg_logprob_min))
@@ -209,22 +222,21 @@ def _transcribe(audio: DecodedAudio, options: AsrOptions, resolved, call_id: str
                        options.cpu_threads)
     decode = options.decode_options()
     utterances = []
-    dropped: list[dict[str, Any]] = []
     decode_stats: dict[str, int] = {}
     total_speech = sum(iv.duration for ivs in speech.values() for iv in ivs)
     with _progress(progress) as bar:
         task = bar.add_task(f"transcribing {audio.path}", total=total_speech) if bar else None
-        for role, ch in roles:
+        words, dropped = transcribe_channels(
+            model, [(role, audio.channels[ch], speech[role]) for role, ch in roles], decode,
+            together=options.channels_together, fill=options.pack_fill, window_max_s=options.window_max_s,
+            window_gap_s=options.window_gap_s, decode_pad_s=options.decode_pad_s,
+            batch_size=options.batch_size,
+            on_progress=(lambda s: bar.advance(task, s)) if bar else None,
+            stats=decode_stats)
+        for role, _ch in roles:
             others = [iv for r, ivs in speech.items() if r != role for iv in ivs]
             turns = group_turns(speech[role], others, options.utterance_merge_gap_s)
-            words, dropped_here = transcribe_channel(
-                model, audio.channels[ch], speech[role], decode, speaker=role,
-                window_max_s=options.window_max_s, window_gap_s=options.window_gap_s,
-                decode_pad_s=options.decode_pad_s,
-                on_progress=(lambda s: bar.advance(task, s)) if bar else None,
-                stats=decode_stats)
-            utterances += words_to_utterances(words, turns, role)
-            dropped += dropped_here
+            utterances += words_to_utterances(words[role], turns, role)
     stats["transcribed"] += 1
     elapsed = time.perf_counter() - started
 

@@ -11,6 +11,7 @@ which is also where Whisper hallucinates most.
 from __future__ import annotations
 
 import logging
+import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from faster_whisper import WhisperModel
 
 __all__ = ["NEUTRAL_PROMPT", "DecodeOptions", "Chunk", "Window", "pack_windows",
-           "transcribe_channel", "words_to_utterances", "join_words"]
+           "transcribe_channel", "transcribe_channels", "words_to_utterances", "join_words"]
 
 logger = logging.getLogger("callqa.asr")
 SAMPLE_RATE = 16000
@@ -49,6 +50,7 @@ class DecodeOptions:
     beam_size: int = 5
     initial_prompt: str | None = None
     hotwords: tuple[str, ...] = ()
+    without_timestamps: bool = False
     filter: HallucinationFilter = field(default_factory=HallucinationFilter)
 
     def transcribe_kwargs(self) -> dict[str, Any]:
@@ -58,7 +60,7 @@ class DecodeOptions:
             beam_size=self.beam_size,
             condition_on_previous_text=False,
             word_timestamps=True,
-            without_timestamps=False,
+            without_timestamps=self.without_timestamps,
             initial_prompt=self.initial_prompt or None,
             hotwords=" ".join(self.hotwords) or None,
             vad_filter=False,  # callqa's own VAD already chose the speech
@@ -69,11 +71,13 @@ class DecodeOptions:
 @dataclass(frozen=True)
 class Chunk:
     """One speech interval inside a window: ``[offset_s, offset_s + duration)`` in the window
-    is ``[start_s, end_s)`` on the recording."""
+    is ``[start_s, end_s)`` on the recording, on channel ``source`` (an index into the channels
+    being decoded together)."""
 
     start_s: float
     end_s: float
     offset_s: float
+    source: int = 0
 
     @property
     def duration_s(self) -> float:
@@ -98,56 +102,78 @@ class Window:
         return min(range(len(self.chunks)), key=distance)
 
 
-def _split_long(intervals: Sequence[Interval], max_s: float) -> list[Interval]:
+def _split_long(items: Sequence[tuple[int, Interval]], max_s: float) -> list[tuple[int, Interval]]:
     out = []
-    for iv in intervals:
+    for source, iv in items:
         start = iv.start
         while iv.end - start > max_s:
-            out.append(Interval(start, start + max_s))
+            out.append((source, Interval(start, start + max_s)))
             start += max_s
-        out.append(Interval(start, iv.end))
+        out.append((source, Interval(start, iv.end)))
     return out
 
 
-def pack_windows(samples: np.ndarray, intervals: Sequence[Interval], window_max_s: float = 30.0,
-                 window_gap_s: float = 0.5, normalize: bool = False) -> list[Window]:
-    """Pack speech intervals, in time order, into windows of at most ``window_max_s``.
+def pack_windows(samples: np.ndarray | Sequence[np.ndarray],
+                 intervals: Sequence[Interval] | Sequence[tuple[int, Interval]],
+                 window_max_s: float = 30.0, window_gap_s: float = 0.5,
+                 normalize: bool = False, fill: bool = False) -> list[Window]:
+    """Pack speech intervals into windows of at most ``window_max_s``.
 
+    Without ``fill``, in time order (a window is closed when the next interval does not fit);
+    with ``fill``, first-fit decreasing (longest first, each into the first window with room),
+    so a call needs close to the fewest windows; chunks inside a window are always in time
+    order.
+
+    ``samples`` is one channel, or several (then ``intervals`` are ``(channel index,
+    interval)`` pairs and the channels' speech is packed together, in time order).
     ``normalize`` peak-normalises each chunk (gain capped at ``_MAX_GAIN``). Off by default:
     Whisper's log-mel input is not level-normalised, and on the real clips normalising made
     the character error rate slightly worse (docs/asr.md).
     """
+    if isinstance(samples, np.ndarray):
+        samples = [samples]
+        intervals = [(0, iv) for iv in intervals]  # type: ignore[misc]
+    items = [(source, iv) for source, iv in _split_long(
+        sorted(intervals, key=lambda p: (p[1].start, p[0])), window_max_s)  # type: ignore
+        if int(round(iv.end * SAMPLE_RATE)) > int(round(iv.start * SAMPLE_RATE))]
+    # Which chunks share a window: in time order, a new window when the next one does not fit;
+    # or (fill) first-fit decreasing, so windows come out nearly full.
+    groups: list[list[tuple[int, Interval]]] = []
+    used: list[float] = []
+    order = sorted(items, key=lambda p: -p[1].duration) if fill else items
+    for item in order:
+        dur = item[1].duration
+        target = None
+        candidates = range(len(groups)) if fill else range(len(groups) - 1, len(groups))
+        for g in candidates:
+            if g >= 0 and used[g] + window_gap_s + dur <= window_max_s:
+                target = g
+                break
+        if target is None:
+            groups.append([item])
+            used.append(dur)
+        else:
+            groups[target].append(item)
+            used[target] += window_gap_s + dur
     gap = np.zeros(int(round(window_gap_s * SAMPLE_RATE)), np.float32)
     windows: list[Window] = []
-    pieces: list[np.ndarray] = []
-    chunks: list[Chunk] = []
-    used_s = 0.0
-
-    def flush() -> None:
-        nonlocal pieces, chunks, used_s
-        if chunks:
-            windows.append(Window(np.concatenate(pieces), chunks))
-        pieces, chunks, used_s = [], [], 0.0
-
-    for iv in _split_long(sorted(intervals, key=lambda i: i.start), window_max_s):
-        a, b = int(round(iv.start * SAMPLE_RATE)), int(round(iv.end * SAMPLE_RATE))
-        piece = samples[a:b]
-        if len(piece) == 0:
-            continue
-        peak = float(np.max(np.abs(piece)))
-        if normalize and peak > 0:
-            piece = piece * min(_TARGET_PEAK / peak, _MAX_GAIN)
-        dur = len(piece) / SAMPLE_RATE
-        needed = dur + (window_gap_s if chunks else 0.0)
-        if chunks and used_s + needed > window_max_s:
-            flush()
-            needed = dur
-        if chunks:
-            pieces.append(gap)
-        chunks.append(Chunk(a / SAMPLE_RATE, b / SAMPLE_RATE, used_s + needed - dur))
-        pieces.append(piece.astype(np.float32, copy=False))
-        used_s += needed
-    flush()
+    for group in groups:
+        pieces: list[np.ndarray] = []
+        chunks: list[Chunk] = []
+        offset = 0
+        for source, iv in sorted(group, key=lambda p: (p[1].start, p[0])):
+            a, b = int(round(iv.start * SAMPLE_RATE)), int(round(iv.end * SAMPLE_RATE))
+            piece = samples[source][a:b].astype(np.float32, copy=False)
+            peak = float(np.max(np.abs(piece)))
+            if normalize and peak > 0:
+                piece = piece * min(_TARGET_PEAK / peak, _MAX_GAIN)
+            if chunks:
+                pieces.append(gap)
+                offset += len(gap)
+            chunks.append(Chunk(a / SAMPLE_RATE, b / SAMPLE_RATE, offset / SAMPLE_RATE, source))
+            pieces.append(piece)
+            offset += len(piece)
+        windows.append(Window(np.concatenate(pieces)[: int(window_max_s * SAMPLE_RATE)], chunks))
     return windows
 
 
@@ -173,6 +199,21 @@ def transcribe_channel(
     options: DecodeOptions,
     *,
     speaker: str,
+    **kwargs: Any,
+) -> tuple[list[Word], list[dict[str, Any]]]:
+    """Recognise the speech of one channel (:func:`transcribe_channels` with one channel)."""
+    words, dropped = transcribe_channels(model, [(speaker, samples, intervals)], options,
+                                         **kwargs)
+    return words[speaker], dropped
+
+
+def transcribe_channels(
+    model: "WhisperModel",
+    channels: Sequence[tuple[str, np.ndarray, Sequence[Interval]]],
+    options: DecodeOptions,
+    *,
+    together: bool = False,
+    fill: bool = False,
     window_max_s: float = 30.0,
     window_gap_s: float = 0.5,
     batch_size: int = 4,
@@ -181,27 +222,48 @@ def transcribe_channel(
     normalize: bool = False,
     on_progress: Callable[[float], None] | None = None,
     stats: dict[str, int] | None = None,
-) -> tuple[list[Word], list[dict[str, Any]]]:
-    """Recognise the speech of one channel.
+) -> tuple[dict[str, list[Word]], list[dict[str, Any]]]:
+    """Recognise the speech of the channels ``(speaker, samples, intervals)`` of one call.
+
+    ``together`` packs the speech of all channels into shared windows, in time order (a call
+    then reads like a conversation, and two half-empty windows become one); otherwise each
+    channel gets windows of its own. Either way every chunk remembers its channel.
 
     Whisper may stop (end-of-text) after the first sentence or two of a packed window, so
     decoding goes in rounds: chunks after the last one that received words are packed again
     and decoded in the next round (so is the unheard tail of that last chunk, when it is longer
-    than ``_TAIL_MIN_S``). Every round consumes at least the first chunk of each window, so the
+    than ``_TAIL_MIN_S``, and, once, a chunk before it that received no words: Whisper
+    sometimes skips a turn in the middle of a window). Every round consumes at least the first chunk of each window, so the
     loop ends; in the worst case it costs what decoding every chunk alone would.
 
-    Returns the kept words (Simplified, on the recording's timeline) and a record of every
-    dropped segment (``speaker``, ``start``, ``end``, ``text``, ``reason`` and the scores).
+    Hallucination filters are applied per chunk: the words a segment put into one chunk are
+    judged as one piece of text (phantom strings, compression ratio; no-speech probability and
+    average log-probability are the window's), so a phantom in one turn never takes the rest of
+    the window with it.
+
+    Returns the kept words per speaker (Simplified, on the recording's timeline) and a record
+    of every dropped piece (``speaker``, ``start``, ``end``, ``text``, ``reason``, scores).
     """
-    words: list[Word] = []
+    speakers = [sp for sp, _, _ in channels]
+    sources = [x for _, x, _ in channels]
+    words: dict[str, list[Word]] = {sp: [] for sp in speakers}
     dropped: list[dict[str, Any]] = []
-    pending = [(iv, True) for iv in sorted(intervals, key=lambda i: i.start)]
-    total_s = len(samples) / SAMPLE_RATE
+    # pending: (source, interval, still to be padded)
+    pending = [(i, iv, True) for i, (_, _, ivs) in enumerate(channels) for iv in ivs]
+    groups = [None] if together else list(range(len(channels)))
+    retried: set[tuple[int, float]] = set()
     for _round in range(max_rounds):
         if not pending:
             break
-        padded = _pad_intervals(pending, decode_pad_s, total_s)
-        windows = pack_windows(samples, padded, window_max_s, window_gap_s, normalize)
+        windows: list[Window] = []
+        for g in groups:
+            mine = [p for p in pending if g is None or p[0] == g]
+            padded = [(i, iv) for i in range(len(sources)) for iv in _pad_intervals(
+                [(iv, pad) for s, iv, pad in mine if s == i], decode_pad_s,
+                len(sources[i]) / SAMPLE_RATE)]
+            if padded:
+                windows += pack_windows(sources, padded, window_max_s, window_gap_s, normalize,
+                                        fill)
         results = _decode_windows(model, windows, options, batch_size)
         if stats is not None:
             stats["windows"] = stats.get("windows", 0) + len(windows)
@@ -212,38 +274,54 @@ def transcribe_channel(
             for seg, mapped in segments:
                 for idx, w in mapped:
                     heard_until[idx] = max(heard_until.get(idx, 0.0), w.end)
-                kept = [w for _, w in mapped]
-                reason = options.filter.reason(SegmentInfo(
-                    seg["text"], seg["compression_ratio"], seg["no_speech_prob"],
-                    seg["avg_logprob"]))
-                if reason is None or reason == "empty":
-                    words.extend(kept)
-                    continue
-                dropped.append({
-                    "speaker": speaker,
-                    "start": kept[0].start if kept else seg["start"],
-                    "end": kept[-1].end if kept else seg["end"],
-                    "text": seg["text"], "reason": reason,
-                    "compression_ratio": round(seg["compression_ratio"], 3),
-                    "no_speech_prob": round(seg["no_speech_prob"], 4),
-                    "avg_logprob": round(seg["avg_logprob"], 4),
-                })
-                logger.info("dropped %s segment %r (%s)", speaker, seg["text"], reason)
+                by_chunk: dict[int, list[tuple[Word, str]]] = {}
+                for idx, w in mapped:
+                    by_chunk.setdefault(idx, []).append((w, seg["raw"][id(w)]))
+                for idx, pairs in by_chunk.items():
+                    speaker = speakers[window.chunks[idx].source]
+                    kept = [w for w, _ in pairs]
+                    text = to_simplified("".join(raw for _, raw in pairs).strip())
+                    info = SegmentInfo(text, _compression_ratio(text), seg["no_speech_prob"],
+                                       seg["avg_logprob"])
+                    reason = options.filter.reason(info)
+                    if reason is None or reason == "empty":
+                        words[speaker].extend(kept)
+                        continue
+                    dropped.append({
+                        "speaker": speaker, "start": kept[0].start, "end": kept[-1].end,
+                        "text": text, "reason": reason,
+                        "compression_ratio": round(info.compression_ratio, 3),
+                        "no_speech_prob": round(info.no_speech_prob, 4),
+                        "avg_logprob": round(info.avg_logprob, 4),
+                    })
+                    logger.info("dropped %s text %r (%s)", speaker, text, reason)
             last = max(heard_until, default=0)  # nothing heard: give up on the first chunk only
             for idx, chunk in enumerate(window.chunks):
-                if idx > last:
-                    pending.append((Interval(chunk.start_s, chunk.end_s), False))
+                if idx > last or (idx < last and idx not in heard_until
+                                  and (chunk.source, chunk.start_s) not in retried):
+                    # after the last chunk heard, or skipped before it (once: a cough or
+                    # noise is allowed to stay silent)
+                    retried.add((chunk.source, chunk.start_s))
+                    pending.append((chunk.source, Interval(chunk.start_s, chunk.end_s), False))
                 elif idx == last and idx in heard_until \
                         and chunk.end_s - heard_until[idx] >= _TAIL_MIN_S:
                     # the unheard tail: no padding before it, or the last word is heard twice
-                    pending.append((Interval(heard_until[idx], chunk.end_s), False))
+                    pending.append((chunk.source, Interval(heard_until[idx], chunk.end_s),
+                                    False))
             if on_progress is not None:
                 on_progress(sum(c.duration_s for c in window.chunks[: last + 1]))
     if pending:
-        logger.warning("%s: %d speech chunks left undecoded after %d rounds", speaker,
-                       len(pending), max_rounds)
-    words.sort(key=lambda w: (w.start, w.end))
+        logger.warning("%d speech chunks left undecoded after %d rounds", len(pending),
+                       max_rounds)
+    for ws in words.values():
+        ws.sort(key=lambda w: (w.start, w.end))
     return words, dropped
+
+
+def _compression_ratio(text: str) -> float:
+    """zlib compression ratio of ``text``, as faster-whisper computes it for a segment."""
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
 def _pad_intervals(pending: Sequence[tuple[Interval, bool]], pad_s: float,
@@ -273,6 +351,8 @@ def _decode_windows(model: "WhisperModel", windows: Sequence[Window], options: D
     The windows go to faster-whisper's batched pipeline at once, each as one clip in a 30 s
     slot of a virtual recording: one encoder pass and one decode per window, and no re-seeking
     into the silence after the last word (where the sequential decoder hallucinates).
+    Each segment dict carries ``raw``: the word's text as Whisper wrote it, by ``id`` of the
+    mapped :class:`Word`.
     """
     from faster_whisper import BatchedInferencePipeline
 
@@ -292,6 +372,7 @@ def _decode_windows(model: "WhisperModel", windows: Sequence[Window], options: D
         index = min(int(seg.start // 30.0), len(windows) - 1)
         window, offset = windows[index], index * 30.0
         mapped: list[tuple[int, Word]] = []
+        raw: dict[int, str] = {}
         for w in seg.words or ():
             start, end = float(w.start) - offset, float(w.end) - offset
             # Anchor on the word's end: after a pause Whisper's alignment lets the first word
@@ -301,17 +382,13 @@ def _decode_windows(model: "WhisperModel", windows: Sequence[Window], options: D
             chunk = window.chunks[idx]
             text = _clean_word(w.word)
             if text:
-                mapped.append((idx, Word(text, round(chunk.to_original(start), 3),
-                                         round(chunk.to_original(end), 3),
-                                         float(w.probability))))
-        seg_start, seg_end = float(seg.start) - offset, float(seg.end) - offset
-        first = window.chunks[window.chunk_index_at(seg_start)]
-        last = window.chunks[window.chunk_index_at(seg_end)]
+                word = Word(text, round(chunk.to_original(start), 3),
+                            round(chunk.to_original(end), 3), float(w.probability))
+                raw[id(word)] = w.word
+                mapped.append((idx, word))
         results[index].append(({
             "text": to_simplified(seg.text.strip()),
-            "start": round(first.to_original(seg_start), 3),
-            "end": round(last.to_original(seg_end), 3),
-            "compression_ratio": float(seg.compression_ratio),
+            "raw": raw,
             "no_speech_prob": float(seg.no_speech_prob),
             "avg_logprob": float(seg.avg_logprob),
         }, mapped))
