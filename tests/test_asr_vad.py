@@ -180,7 +180,8 @@ def test_hallucination_filter_drops_only_the_chunk_that_holds_the_phantom(monkey
         return [[({"text": "", "raw": raw, "no_speech_prob": 0.1, "avg_logprob": -0.3}, out)]]
 
     monkeypatch.setattr(tr, "_decode_windows", fake_decode)
-    words, dropped = tr.transcribe_channels(None, channels, tr.DecodeOptions(), decode_pad_s=0.0)
+    words, dropped = tr.transcribe_channels(None, channels, tr.DecodeOptions(), together=True,
+                                           decode_pad_s=0.0)
     assert "".join(w.text for w in words["agent"]) == "您好请讲"
     assert words["customer"] == []
     assert [(d["speaker"], d["reason"]) for d in dropped] == [("customer", "phantom")]
