@@ -185,3 +185,15 @@ def test_hallucination_filter_drops_only_the_chunk_that_holds_the_phantom(monkey
     assert "".join(w.text for w in words["agent"]) == "您好请讲"
     assert words["customer"] == []
     assert [(d["speaker"], d["reason"]) for d in dropped] == [("customer", "phantom")]
+
+
+def test_stray_words_that_repeat_the_turn_before_are_dropped():
+    """A short turn decoded again on its own (不知到) and also aligned late into the next turn
+    (不知道,): the late copy is the same speech heard twice, not new words."""
+    from callqa.asr.transcribe import words_to_utterances
+    from callqa.transcript import Interval, Word
+
+    turns = [Interval(23.8, 24.58), Interval(28.28, 31.62)]
+    words = [Word("不知到", 23.9, 24.4), Word("不知道,", 27.4, 27.92), Word("这个", 28.3, 28.44)]
+    utts = words_to_utterances(words, turns, "agent")
+    assert [u.text for u in utts] == ["不知到", "这个"]

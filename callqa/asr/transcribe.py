@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from callqa.asr.hallucinations import HallucinationFilter, SegmentInfo
-from callqa.text import to_simplified
+from callqa.text import normalize_match, to_simplified
 from callqa.transcript import Interval, Utterance, Word
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -401,6 +401,14 @@ def _clamp(w: Word, iv: Interval) -> Word:
     return w if (start, end) == (w.start, w.end) else Word(w.text, start, end, w.probability)
 
 
+def _sounds(text: str) -> str:
+    """Toneless pinyin of the words in ``text``: two hearings of one turn sound the same even
+    where the characters differ."""
+    from pypinyin import Style, lazy_pinyin
+
+    return " ".join(lazy_pinyin(normalize_match(text), style=Style.NORMAL))
+
+
 def _reclaim_stray_words(turns: Sequence[Interval], buckets: list[list[Word]]) -> None:
     """Give a turn that heard nothing the words Whisper aligned into the silence after it.
 
@@ -409,11 +417,18 @@ def _reclaim_stray_words(turns: Sequence[Interval], buckets: list[list[Word]]) -
     words that end before the next turn's speech starts, when the turn before heard no words
     at all, belong to that turn. They are spread over its span (their own times are wrong)."""
     for i in range(1, len(turns)):
-        if buckets[i - 1] or not buckets[i]:
+        if not buckets[i]:
             continue
         ws = sorted(buckets[i], key=lambda w: (w.start, w.end))
         stray = [w for w in ws if w.end <= turns[i].start]
         if not stray:
+            continue
+        if buckets[i - 1]:
+            # The turn before was heard on its own too (a re-decoded chunk): the stray words
+            # are that turn heard a second time (不知到 there, 不知道 here), not new speech.
+            said = _sounds("".join(w.text for w in buckets[i - 1]))
+            if said.endswith(_sounds("".join(w.text for w in stray))):
+                buckets[i] = ws[len(stray):]
             continue
         prev, n = turns[i - 1], len(stray)
         buckets[i - 1] = [Word(w.text, round(prev.start + prev.duration * k / n, 3),
