@@ -260,7 +260,10 @@ def main() -> int:
         calls += long_calls([float(v) for v in args.long.split(",")], tmp)
     scorer = Scorer(load_rulebook(ROOT / "rules" / "default.yaml")) if "baseline" in kinds \
         else None
-    workers = {k: Worker(k, settings if k == "callqa" else {}) for k in kinds}
+    # the baseline runs the same model on the same device with the same compute type
+    same = {k: v for k, v in settings.items()
+            if k in ("model", "model_dir", "device", "compute_type", "cpu_threads")}
+    workers = {k: Worker(k, settings if k == "callqa" else same) for k in kinds}
     for k, w in workers.items():
         print(f"{k}: model loaded in {w.info['load_s']:.1f} s", file=sys.stderr)
     if "callqa" in workers:
