@@ -1,10 +1,10 @@
-"""Plain-text views of a call result: linter-style finding lines and a trainer's timeline."""
+"""Plain-text views of a call result: a one-line summary and a trainer's timeline."""
 
 from __future__ import annotations
 
 from callqa.result import CallResult, Finding
 
-__all__ = ["clock", "finding_line", "timeline"]
+__all__ = ["clock", "summary_line", "timeline"]
 
 SPEAKER_LABEL = {"agent": "坐席", "customer": "客户"}
 
@@ -13,15 +13,6 @@ def clock(seconds: float) -> str:
     """``03:41.2`` for 221.2 s."""
     m, s = divmod(max(0.0, seconds), 60)
     return f"{int(m):02d}:{s:04.1f}"
-
-
-def finding_line(call_id: str, f: Finding) -> str:
-    """``call_0012 03:41.2 [agent] FB01 坐席使用禁用语“不知道” (-5)`` — one line per finding."""
-    how = ""
-    if f.matched.get("mode") == "pinyin":
-        how = f"（听到“{f.matched.get('heard')}”，按读音匹配“{f.matched.get('phrase')}”）"
-    return (f"{call_id} {clock(f.start)} [{f.speaker}] {f.rule_id} {f.message}{how} "
-            f"(-{f.deduction:g})")
 
 
 def summary_line(result: CallResult) -> str:
