@@ -99,7 +99,6 @@ class AsrOptions:
     window_gap_s: float = 0.5
     decode_pad_s: float = 1.0
     without_timestamps: bool = False
-    fit_encoder: bool = False
     channels_together: bool = False
     pack_fill: bool = False
     batch_size: int = 4
@@ -135,7 +134,6 @@ class AsrOptions:
         return DecodeOptions(language=self.language, beam_size=self.beam_size,
                              initial_prompt=self.initial_prompt, hotwords=self.hotwords,
                              without_timestamps=self.without_timestamps,
-                             fit_encoder=self.fit_encoder,
                              filter=HallucinationFilter(self.compression_ratio_max,
                                                         self.no_speech_prob_max,
                                                         self.avg_logprob_min))

@@ -33,7 +33,6 @@ _END_ANCHOR_S = 0.08
 _TARGET_PEAK = 0.5
 _MAX_GAIN = 20.0
 _TAIL_MIN_S = 1.5
-_FIT_QUANTUM_S = 2.0
 
 #: An optional prompt steering Whisper towards Simplified Chinese with punctuation
 #: (``AsrOptions(initial_prompt=NEUTRAL_PROMPT)``). Deliberately neutral: a prompt must not
@@ -52,7 +51,6 @@ class DecodeOptions:
     initial_prompt: str | None = None
     hotwords: tuple[str, ...] = ()
     without_timestamps: bool = False
-    fit_encoder: bool = False
     filter: HallucinationFilter = field(default_factory=HallucinationFilter)
 
     def transcribe_kwargs(self) -> dict[str, Any]:
@@ -350,94 +348,51 @@ def _decode_windows(model: "WhisperModel", windows: Sequence[Window], options: D
                     batch_size: int) -> list[list[tuple[dict[str, Any], list[tuple[int, Word]]]]]:
     """Decode windows; per window, its segments with their words mapped to the recording.
 
-    Each window is one item of faster-whisper's batched pipeline (``forward``: one encoder
-    pass, one beam search, word alignment), with no re-seeking into the silence after the last
-    word (where the sequential decoder hallucinates). With ``options.fit_encoder`` the encoder
-    sees only the window's own length (rounded up to ``_FIT_QUANTUM_S``) instead of 30 s
-    padded: its cost grows faster than linearly with input length, so a 10 s window costs
-    a seventh of a padded one. Windows are batched by length, each batch padded to its
-    longest. Each segment dict carries ``raw``: the word's text as Whisper wrote it, by ``id``
-    of the mapped :class:`Word`.
+    The windows go to faster-whisper's batched pipeline at once, each as one clip in a 30 s
+    slot of a virtual recording: one encoder pass and one decode per window, and no re-seeking
+    into the silence after the last word (where the sequential decoder hallucinates).
+    Each segment dict carries ``raw``: the word's text as Whisper wrote it, by ``id`` of the
+    mapped :class:`Word`.
     """
+    from faster_whisper import BatchedInferencePipeline
+
     if not windows:
         return []
-    pipeline, tokenizer, transcription = _batched(model, options)
-    extractor = model.feature_extractor
-    frames_per_s = extractor.sampling_rate // extractor.hop_length
-    full = extractor.nb_max_frames
+    slot = 30 * SAMPLE_RATE
+    virtual = np.zeros(slot * len(windows), np.float32)
+    clips = []
+    for i, window in enumerate(windows):
+        virtual[i * slot: i * slot + len(window.audio)] = window.audio[:slot]
+        clips.append({"start": i * 30.0, "end": i * 30.0 + min(len(window.audio), slot) /
+                      SAMPLE_RATE})
+    segments, _info = BatchedInferencePipeline(model).transcribe(
+        virtual, clip_timestamps=clips, batch_size=batch_size, **options.transcribe_kwargs())
     results: list[list[tuple[dict[str, Any], list[tuple[int, Word]]]]] = [[] for _ in windows]
-    order = sorted(range(len(windows)), key=lambda i: len(windows[i].audio))
-    for b in range(0, len(order), batch_size):
-        batch = order[b: b + batch_size]
-        feats = [extractor(windows[i].audio[: 30 * SAMPLE_RATE])[..., :-1] for i in batch]
-        if options.fit_encoder:
-            longest = max(f.shape[-1] for f in feats)
-            quantum = int(_FIT_QUANTUM_S * frames_per_s)
-            length = min(full, max(quantum, -(-(longest + 1) // quantum) * quantum))
-        else:
-            length = full
-        stacked = np.stack([_pad_frames(f, length) for f in feats])
-        # Each window in a 30 s slot of its own on a virtual timeline, in decoding order:
-        # faster-whisper's word-timing heuristics then see the silence before each window.
-        metadata = [{"offset": 30.0 * (b + k), "duration": min(len(windows[i].audio),
-                     30 * SAMPLE_RATE) / SAMPLE_RATE, "segments": []} for k, i in enumerate(batch)]
-        outputs = pipeline.forward(stacked, tokenizer, metadata, transcription)
-        for k, (i, segs) in enumerate(zip(batch, outputs)):
-            results[i] = [_map_segment(windows[i], seg, 30.0 * (b + k)) for seg in segs]
+    for seg in segments:
+        index = min(int(seg.start // 30.0), len(windows) - 1)
+        window, offset = windows[index], index * 30.0
+        mapped: list[tuple[int, Word]] = []
+        raw: dict[int, str] = {}
+        for w in seg.words or ():
+            start, end = float(w.start) - offset, float(w.end) - offset
+            # Anchor on the word's end: after a pause Whisper's alignment lets the first word
+            # of the next segment *start* inside the silence (often inside the padding between
+            # packed chunks), while its end stays on the speech.
+            idx = window.chunk_index_at(max(start, end - _END_ANCHOR_S))
+            chunk = window.chunks[idx]
+            text = _clean_word(w.word)
+            if text:
+                word = Word(text, round(chunk.to_original(start), 3),
+                            round(chunk.to_original(end), 3), float(w.probability))
+                raw[id(word)] = w.word
+                mapped.append((idx, word))
+        results[index].append(({
+            "text": to_simplified(seg.text.strip()),
+            "raw": raw,
+            "no_speech_prob": float(seg.no_speech_prob),
+            "avg_logprob": float(seg.avg_logprob),
+        }, mapped))
     return results
-
-
-def _pad_frames(features: np.ndarray, length: int) -> np.ndarray:
-    if features.shape[-1] >= length:
-        return features[..., :length]
-    return np.pad(features, [(0, 0), (0, length - features.shape[-1])])
-
-
-def _batched(model: "WhisperModel", options: DecodeOptions):
-    """faster-whisper's batched pipeline, tokenizer and options for ``options``, built as
-    ``BatchedInferencePipeline.transcribe`` builds them (no temperature fallback, no
-    thresholds: callqa's own filters judge each chunk)."""
-    from faster_whisper import BatchedInferencePipeline
-    from faster_whisper.tokenizer import Tokenizer
-    from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
-
-    kw = options.transcribe_kwargs()
-    tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task=kw["task"],
-                          language=kw["language"])
-    transcription = TranscriptionOptions(
-        beam_size=kw["beam_size"], best_of=5, patience=1.0, length_penalty=1.0,
-        repetition_penalty=1.0, no_repeat_ngram_size=0, log_prob_threshold=None,
-        no_speech_threshold=None, compression_ratio_threshold=None,
-        condition_on_previous_text=False, prompt_reset_on_temperature=0.5,
-        temperatures=[kw["temperature"]], initial_prompt=kw["initial_prompt"], prefix=None,
-        suppress_blank=True, suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
-        without_timestamps=kw["without_timestamps"], max_initial_timestamp=0.0,
-        word_timestamps=kw["word_timestamps"], prepend_punctuations="\"'“¿([{-",
-        append_punctuations="\"'.。,，!！?？:：”)]}、", multilingual=False, max_new_tokens=None,
-        clip_timestamps=[], hallucination_silence_threshold=None, hotwords=kw["hotwords"])
-    return BatchedInferencePipeline(model), tokenizer, transcription
-
-
-def _map_segment(window: Window, seg: dict[str, Any],
-                 offset: float) -> tuple[dict[str, Any], list[tuple[int, Word]]]:
-    mapped: list[tuple[int, Word]] = []
-    raw: dict[int, str] = {}
-    for w in seg.get("words") or ():
-        start, end = float(w["start"]) - offset, float(w["end"]) - offset
-        # Anchor on the word's end: after a pause Whisper's alignment lets the first word
-        # of the next segment *start* inside the silence (often inside the padding between
-        # packed chunks), while its end stays on the speech.
-        idx = window.chunk_index_at(max(start, end - _END_ANCHOR_S))
-        chunk = window.chunks[idx]
-        text = _clean_word(w["word"])
-        if text:
-            word = Word(text, round(chunk.to_original(start), 3),
-                        round(chunk.to_original(end), 3), float(w["probability"]))
-            raw[id(word)] = w["word"]
-            mapped.append((idx, word))
-    return ({"text": to_simplified(seg["text"].strip()), "raw": raw,
-             "no_speech_prob": float(seg["no_speech_prob"]),
-             "avg_logprob": float(seg["avg_logprob"])}, mapped)
 
 
 def _clamp(w: Word, iv: Interval) -> Word:
