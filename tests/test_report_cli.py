@@ -127,3 +127,25 @@ def test_report_writes_a_review_page_per_call(out, tmp_path, monkeypatch):
     assert "<audio" not in (out / "review" / "c1.html").read_text(encoding="utf-8")
     html = (out / "report" / "report.html").read_text(encoding="utf-8")
     assert 'href="../review/c2.html"' in html
+
+
+def test_pass_mark_line_only_for_the_unchanged_rulebook(out, tmp_path):
+    """The agent chart draws the pass mark of the rulebook the calls were scored with; when
+    that rulebook file has changed since (its sha256 no longer matches), the report does not
+    guess: no line, and the review pages fall back to their rulebook-free form."""
+    import dataclasses
+
+    from test_report_data import batch
+
+    r = runner.invoke(app, ["report", "--out", str(out), "--format", "html"])
+    assert r.exit_code == 0, r.output
+    html = (out / "report" / "report.html").read_text(encoding="utf-8")
+    assert "虚线为合格线 80" in html
+
+    changed = [dataclasses.replace(s, result=dataclasses.replace(
+        s.result, rulebook={**s.result.rulebook, "sha256": "0" * 64})) for s in batch()]
+    other = make_store(tmp_path / "changed", results=changed)
+    r = runner.invoke(app, ["report", "--out", str(other), "--format", "html"])
+    assert r.exit_code == 0, r.output
+    html = (other / "report" / "report.html").read_text(encoding="utf-8")
+    assert "合格线" not in html and "callqa-default v1 (00000000)" in html

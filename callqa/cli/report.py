@@ -71,7 +71,24 @@ def subject_for(tables: ReportTables, today: date | None = None) -> str:
     return f"callqa 质检日报 {span}"
 
 
-def _rulebooks(results: Sequence[Any]) -> tuple[list[str], float | None]:
+def recorded_rulebooks(results: Sequence[Any]) -> dict[str, Any]:
+    """Each rulebook the results were scored with, parsed once, by its sha256: the
+    :class:`~callqa.scoring.rulebook.Rulebook`, or None when its file is gone or has changed
+    since (``callqa.report.explain.rulebook_for``)."""
+    from callqa.report.explain import rulebook_for
+
+    loaded: dict[str, Any] = {}
+    for s in results:
+        key = (s.result.rulebook or {}).get("sha256", "")
+        if key not in loaded:
+            loaded[key] = rulebook_for(s.result)
+    return loaded
+
+
+def rulebook_labels(results: Sequence[Any],
+                    loaded: dict[str, Any]) -> tuple[list[str], float | None]:
+    """``name vVERSION (sha)`` of each rulebook the results were scored with, and the pass
+    mark to draw on the chart: only when all calls used one rulebook, still unchanged."""
     seen: dict[str, dict[str, Any]] = {}
     for s in results:
         rb = s.result.rulebook or {}
@@ -80,35 +97,25 @@ def _rulebooks(results: Sequence[Any]) -> tuple[list[str], float | None]:
             seen[key] = rb
     labels = [f"{rb.get('name', '?')} v{rb.get('version', '?')} ({str(rb.get('sha256', ''))[:8]})"
               for rb in seen.values()]
-    pass_mark = None
-    if len(seen) == 1:
-        path = next(iter(seen.values())).get("path")
-        if path and Path(path).is_file():
-            try:
-                from callqa.scoring import load_rulebook
-                pass_mark = load_rulebook(Path(path)).pass_mark
-            except Exception:  # the marker line on a chart is not worth failing a report for
-                pass_mark = None
-    return labels, pass_mark
+    only = next(iter(loaded.values())) if len(seen) == 1 and len(loaded) == 1 else None
+    return labels, (float(only.pass_mark) if only is not None else None)
 
 
-def write_review_pages(results: Sequence[Any], out_dir: Path) -> int:
+def write_review_pages(results: Sequence[Any], out_dir: Path,
+                       rulebooks: dict[str, Any] | None = None) -> int:
     """One review page per call, ``OUT/review/<call>.html``, with the recording linked (not
     embedded: a day's pages would weigh as much as its audio). A call whose recording is gone
-    still gets its page, without a player. Returns the number of pages written."""
+    still gets its page, without a player. ``rulebooks``: :func:`recorded_rulebooks` of
+    ``results``, if the caller has it. Returns the number of pages written."""
     from callqa.errors import CallqaError
-    from callqa.report.explain import rulebook_for
     from callqa.report.review import render_review
 
-    rulebooks: dict[str, Any] = {}  # one parse per rulebook, not per call
+    rulebooks = recorded_rulebooks(results) if rulebooks is None else rulebooks
     for s in results:
-        key = (s.result.rulebook or {}).get("sha256", "")
-        if key not in rulebooks:
-            rulebooks[key] = rulebook_for(s.result)
         audio = Path(s.path) if s.path and Path(s.path).is_file() else None
         try:
             render_review(s.result, audio, out_dir / review_file(s.call_id), "link",
-                          rulebooks[key])
+                          rulebooks.get((s.result.rulebook or {}).get("sha256", "")))
         except CallqaError as exc:
             typer.echo(f"callqa: warning: no review page for {s.call_id}: {exc}", err=True)
     return len(results)
@@ -122,8 +129,9 @@ def write_report(results: Sequence[Any], failures: Sequence[dict], *, out_dir: P
     Links to ``results/…json`` and ``review/…html`` in the HTML and XLSX are relative to
     ``report_dir`` and point into ``out_dir``; review links only for pages that exist.
     """
+    loaded = recorded_rulebooks(results) if "html" in formats else {}
     if "html" in formats:
-        write_review_pages(results, out_dir)
+        write_review_pages(results, out_dir, loaded)
     reviews = {s.call_id for s in results if (out_dir / review_file(s.call_id)).is_file()}
     tables = build_tables(results, failures, worst_n=worst_n, review_ids=reviews, since=since)
     title = title or subject_for(tables)
@@ -138,7 +146,7 @@ def write_report(results: Sequence[Any], failures: Sequence[dict], *, out_dir: P
         out.xlsx_path = write_xlsx(tables, report_dir / XLSX_NAME, link_base=link_base)
         out.paths.append(out.xlsx_path)
     if "html" in formats:
-        rulebooks, pass_mark = _rulebooks(results)
+        rulebooks, pass_mark = rulebook_labels(results, loaded)
         out.html = render_html(tables, title=title, link_base=link_base, rulebooks=rulebooks,
                                pass_mark=pass_mark)
         out.html_path = report_dir / HTML_NAME
