@@ -140,3 +140,27 @@ def test_no_cache_bypasses_the_cache(tmp_path, asr_options):
     assert not (tmp_path / "cache").exists()
     saved = transcribe_call(path, options)
     assert load_transcript(cache.cache_path(options.cache_dir, saved.asr["cache_key"]))
+
+
+@pytest.mark.parametrize("faster", [
+    {"without_timestamps": True},
+    {"channels_together": True, "pack_fill": True},
+], ids=["without_timestamps", "together_fill"])
+def test_faster_settings_keep_turns_and_speakers(faster, call_transcript, test_call,
+                                                 asr_options):
+    """The speed settings that are off by default (docs/benchmarks.md, "Speed") still give a
+    usable transcript: turns and speakers from the VAD, every word inside its turn, each
+    party's words on its own channel (no agent text in a customer turn). Packing both parties
+    and filling windows never needs more encoder passes than the default."""
+    options = replace(asr_options, **faster)
+    t = transcribe_call(test_call.path, options, use_cache=False)
+    assert t.asr["options"] == {**call_transcript.asr["options"], **faster}
+    assert [u.speaker for u in t.utterances] == [turn.speaker for turn in test_call.turns]
+    for utt, truth in zip(t.utterances, test_call.turns):
+        assert all(utt.start <= w.start <= w.end <= utt.end for w in utt.words)
+        assert cer(truth.reference, utt.text) < 0.6, (utt.text, truth.reference)
+    heard = "".join(u.text for u in t.utterances)
+    reference = "".join(turn.reference for turn in test_call.turns)
+    assert cer(reference, heard) < 0.3, heard
+    if options.channels_together:
+        assert t.asr["decode"]["windows"] <= call_transcript.asr["decode"]["windows"]
