@@ -269,3 +269,18 @@ def test_sigkill_of_the_ray_driver_loses_nothing_finished(tmp_path, head):
     address, _ = head
     sigkill_and_resume(tmp_path, ["--executor", "ray", "--ray-address", address,
                                   "--workers", "1"])
+
+
+def test_unreachable_cluster_fails_fast_with_exit_2(tmp_path):
+    """A wrong --ray-address (nothing listening) ends the batch with exit 2 and a message
+    naming the address, instead of Ray's minutes of retrying (a hung nightly cron job)."""
+    rec = tmp_path / "rec"
+    make_recordings(rec, ["A001_20261121_0001.flac"])
+    address = f"127.0.0.1:{_free_port()}"
+    env = {**os.environ, **ENV}
+    env.pop("RAY_ADDRESS", None)
+    r = subprocess.run([sys.executable, "-m", "callqa", "batch", str(rec), "--executor", "ray",
+                        "--ray-address", address, "--out", str(tmp_path / "out")],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert f"--ray-address {address}: cannot reach the Ray head" in r.stderr

@@ -26,9 +26,28 @@ from typing import Any
 from callqa.batch.runner import BatchAbort, _init_worker, _transcribe_job, available_cores
 from callqa.errors import CallqaError
 
-__all__ = ["RayOptions", "RayPool"]
+__all__ = ["CONNECT_TIMEOUT_S", "RayOptions", "RayPool"]
 
 logger = logging.getLogger("callqa.batch")
+
+#: How long to wait for a cluster's head to accept a connection. Ray itself keeps retrying an
+#: unreachable head for many minutes, which would hang a nightly cron job.
+CONNECT_TIMEOUT_S = 15.0
+
+
+def _probe(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """Fail fast when the head at ``HOST:PORT`` (or ``ray://HOST:PORT``) does not accept a
+    TCP connection. ``auto`` and other forms are left to Ray."""
+    import socket
+
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise CallqaError(f"--ray-address {address}", f"cannot reach the Ray head within "
+                          f"{timeout_s:g} s: {exc.strerror or exc}") from None
 
 
 @dataclass(frozen=True)
@@ -92,8 +111,11 @@ class RayPool:
 
     @staticmethod
     def _init(ray, address: str | None) -> None:
+        given = address or os.environ.get("RAY_ADDRESS")
+        if given:
+            _probe(given)
         try:
-            if address or os.environ.get("RAY_ADDRESS"):
+            if given:
                 ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
             else:  # a private instance on this machine, for as long as the batch runs
                 ray.init(address="local", num_cpus=available_cores(), include_dashboard=False,
