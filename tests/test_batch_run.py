@@ -283,3 +283,16 @@ def test_killed_local_worker_is_replaced_and_its_calls_retried(tmp_path):
     for call_id, row in done_before_kill.items():
         if row["status"] == "scored":
             assert final[call_id] == row
+
+
+@pytest.mark.parametrize(("workers", "threads", "said"), [
+    (1, 2, "(1 worker × 2 threads)"), (2, 1, "(2 workers × 1 thread)"),
+    (0, 0, "no ASR needed; 00:00:03 wall")])
+def test_summary_line_counts_in_words(workers, threads, said):
+    from callqa.batch.runner import BatchSummary
+
+    s = BatchSummary(total=3, transcribed=2 if workers else 0, rescored=0 if workers else 3,
+                     audio_seconds=125.0, wall_seconds=3.2, workers=workers,
+                     threads_per_worker=threads)
+    assert said in s.line()
+    assert s.line().startswith(f"3 calls: {s.scored} scored")

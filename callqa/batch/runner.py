@@ -110,8 +110,9 @@ class BatchSummary:
 
     def line(self) -> str:
         asr = (f"{_hms(self.audio_seconds)} of audio ({self.audio_seconds / 3600:.2f} h) "
-               f"transcribed in {_hms(self.wall_seconds)} wall ({self.workers} workers × "
-               f"{self.threads_per_worker} threads)" if self.workers else
+               f"transcribed in {_hms(self.wall_seconds)} wall "
+               f"({_count(self.workers, 'worker')} × {_count(self.threads_per_worker, 'thread')})"
+               if self.workers else
                f"no ASR needed; {_hms(self.wall_seconds)} wall")
         return (f"{self.total} calls: {self.scored} scored ({self.transcribed} transcribed, "
                 f"{self.rescored} re-scored from transcripts), {self.skipped} skipped, "
@@ -119,6 +120,10 @@ class BatchSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "scored": self.scored, "exit_code": self.exit_code}
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _hms(seconds: float) -> str:
