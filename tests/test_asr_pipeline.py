@@ -164,3 +164,24 @@ def test_faster_settings_keep_turns_and_speakers(faster, call_transcript, test_c
     assert cer(reference, heard) < 0.3, heard
     if options.channels_together:
         assert t.asr["decode"]["windows"] <= call_transcript.asr["decode"]["windows"]
+
+
+def test_batch_size_changes_memory_not_the_transcript(call_transcript, test_call, asr_options):
+    """One window at a time (what a single-threaded batch worker uses) gives the same words
+    and times as four at a time, so the batch size is not part of the cache key: a re-run
+    with another --workers count reuses the transcripts."""
+    one = replace(asr_options, batch_size=1, cpu_threads=1)
+    t = transcribe_call(test_call.path, one, use_cache=False)
+
+    def words(tr):
+        return [(u.speaker, u.start, u.end, [(w.text, w.start, w.end) for w in u.words])
+                for u in tr.utterances]
+
+    assert call_transcript.asr["options"].get("batch_size") is None
+    assert words(t) == words(call_transcript)
+    assert one.keyed() == asr_options.keyed()
+    assert replace(asr_options, cpu_threads=1).resolved_batch_size == 1
+    assert replace(asr_options, cpu_threads=2).resolved_batch_size == 4
+    assert replace(asr_options, cpu_threads=1, batch_size=3).resolved_batch_size == 3
+    with pytest.raises(ValueError, match="batch_size"):
+        replace(asr_options, batch_size=-1)
