@@ -143,3 +143,18 @@ def test_resample_keeps_channels_apart():
     assert out.shape[1] == 2 and out.shape[0] == pytest.approx(SAMPLE_RATE, abs=20)
     assert np.abs(out[:, 1]).max() == 0
     assert np.abs(out[:, 0]).max() == pytest.approx(1.0, abs=0.05)
+
+
+@pytest.mark.parametrize("rate", [8000, 44100])
+def test_resampling_in_blocks_equals_one_frame(clip, rate):
+    """load_audio resamples each channel as a stream of blocks (a long call no longer needs
+    several full-length copies at once); the stream gives exactly what one frame gives."""
+    from callqa.asr.audio import resample_channel
+
+    x = resample(clip, 16000, rate)[:, 0]
+    whole = resample_channel(x, rate, block=len(x) + 1)
+    for block in (1000, 4096, 1 << 16):
+        got = resample_channel(x, rate, block=block)
+        assert got.dtype == np.float32 and got.shape == whole.shape
+        assert np.array_equal(got, whole), block
+    assert abs(len(whole) - len(x) * 16000 / rate) < 64

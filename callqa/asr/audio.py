@@ -16,7 +16,8 @@ import numpy as np
 
 from callqa.errors import AudioError
 
-__all__ = ["SAMPLE_RATE", "DecodedAudio", "load_audio", "resample", "file_sha256"]
+__all__ = ["SAMPLE_RATE", "DecodedAudio", "file_sha256", "load_audio", "resample",
+           "resample_channel"]
 
 SAMPLE_RATE = 16000
 _SOUNDFILE_SUFFIXES = {".wav", ".flac", ".aiff", ".aif"}
@@ -56,21 +57,41 @@ def resample(samples: np.ndarray, rate_hz: int, target_hz: int = SAMPLE_RATE) ->
         samples = samples[:, None]
     if rate_hz == target_hz:
         return np.ascontiguousarray(samples, dtype=np.float32)
+    out = [resample_channel(samples[:, c], rate_hz, target_hz) for c in range(samples.shape[1])]
+    n = min(len(x) for x in out)
+    return np.stack([x[:n] for x in out], axis=1)
+
+
+def resample_channel(samples: np.ndarray, rate_hz: int, target_hz: int = SAMPLE_RATE,
+                     block: int = 1 << 16) -> np.ndarray:
+    """Resample one channel (1-D float array) with libswresample, fed in blocks: the
+    resampler is a stream, so the output is the same as for one frame, without the
+    several full-length temporaries one frame costs (a 20-minute call peaked near 1 GB)."""
+    if rate_hz == target_hz:
+        return np.ascontiguousarray(samples, dtype=np.float32)
     import av
 
-    n_channels = samples.shape[1]
-    out = []
-    for c in range(n_channels):  # channel by channel: any channel count, no layout guessing
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=target_hz)
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=target_hz)
+    out = np.empty(int(len(samples) * target_hz / rate_hz) + 2 * block, np.float32)
+    filled = 0
+
+    def take(frames) -> None:
+        nonlocal out, filled
+        for f in frames:
+            piece = f.to_ndarray().reshape(-1)
+            if filled + len(piece) > len(out):
+                out = np.concatenate([out, np.empty(len(piece) + block, np.float32)])
+            out[filled: filled + len(piece)] = piece
+            filled += len(piece)
+
+    for start in range(0, len(samples), block):
         frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(samples[:, c], dtype=np.float32)[None, :],
+            np.ascontiguousarray(samples[start: start + block], dtype=np.float32)[None, :],
             format="flt", layout="mono")
         frame.sample_rate = rate_hz
-        pieces = [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
-        pieces += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
-        out.append(np.concatenate(pieces) if pieces else np.zeros(0, np.float32))
-    n = min(len(x) for x in out)
-    return np.stack([x[:n] for x in out], axis=1).astype(np.float32, copy=False)
+        take(resampler.resample(frame))
+    take(resampler.resample(None))
+    return out[:filled].copy()
 
 
 def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
@@ -138,6 +159,7 @@ def load_audio(path: str | Path) -> DecodedAudio:
         raise AudioError(str(path), "empty recording (no audio samples)")
     if not np.any(data):
         raise AudioError(str(path), "empty recording (digital silence only)")
-    resampled = resample(data, rate)
-    channels = tuple(np.ascontiguousarray(resampled[:, c]) for c in range(n_channels))
-    return DecodedAudio(str(path), channels, rate, file_sha256(path))
+    channels = [resample_channel(data[:, c], rate) for c in range(n_channels)]
+    del data
+    n = min(len(x) for x in channels)
+    return DecodedAudio(str(path), tuple(x[:n] for x in channels), rate, file_sha256(path))
