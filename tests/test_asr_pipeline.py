@@ -185,3 +185,20 @@ def test_batch_size_changes_memory_not_the_transcript(call_transcript, test_call
     assert replace(asr_options, cpu_threads=1, batch_size=3).resolved_batch_size == 3
     with pytest.raises(ValueError, match="batch_size"):
         replace(asr_options, batch_size=-1)
+
+
+def test_decoding_windows_in_groups_changes_nothing(call_transcript, test_call, asr_options,
+                                                     monkeypatch):
+    """Windows go to faster-whisper a group at a time (memory stays bounded on long calls);
+    even one window per group gives the same words and times."""
+    from callqa.asr import transcribe
+
+    monkeypatch.setattr(transcribe, "DECODE_GROUP", 1)
+    t = transcribe_call(test_call.path, asr_options, use_cache=False)
+    assert t.asr["decode"]["windows"] > 1  # more than one group was decoded
+
+    def words(tr):
+        return [(u.speaker, u.start, u.end, [(w.text, w.start, w.end) for w in u.words])
+                for u in tr.utterances]
+
+    assert words(t) == words(call_transcript)

@@ -33,6 +33,8 @@ _END_ANCHOR_S = 0.08
 _TARGET_PEAK = 0.5
 _MAX_GAIN = 20.0
 _TAIL_MIN_S = 1.5
+#: Windows handed to faster-whisper per call (see ``_decode_windows``).
+DECODE_GROUP = 8
 
 #: An optional prompt steering Whisper towards Simplified Chinese with punctuation
 #: (``AsrOptions(initial_prompt=NEUTRAL_PROMPT)``). Deliberately neutral: a prompt must not
@@ -348,12 +350,22 @@ def _decode_windows(model: "WhisperModel", windows: Sequence[Window], options: D
                     batch_size: int) -> list[list[tuple[dict[str, Any], list[tuple[int, Word]]]]]:
     """Decode windows; per window, its segments with their words mapped to the recording.
 
-    The windows go to faster-whisper's batched pipeline at once, each as one clip in a 30 s
-    slot of a virtual recording: one encoder pass and one decode per window, and no re-seeking
-    into the silence after the last word (where the sequential decoder hallucinates).
+    The windows go to faster-whisper's batched pipeline ``DECODE_GROUP`` at a time, each as
+    one clip in a 30 s slot of a virtual recording: one encoder pass and one decode per
+    window, and no re-seeking into the silence after the last word (where the sequential
+    decoder hallucinates). Groups bound memory: the pipeline holds the virtual recording and
+    every clip's features at once (~3 MB per window, 0.35 GB for an hour of speech).
     Each segment dict carries ``raw``: the word's text as Whisper wrote it, by ``id`` of the
     mapped :class:`Word`.
     """
+    out: list[list[tuple[dict[str, Any], list[tuple[int, Word]]]]] = []
+    for start in range(0, len(windows), DECODE_GROUP):
+        out += _decode_group(model, windows[start: start + DECODE_GROUP], options, batch_size)
+    return out
+
+
+def _decode_group(model: "WhisperModel", windows: Sequence[Window], options: DecodeOptions,
+                  batch_size: int) -> list[list[tuple[dict[str, Any], list[tuple[int, Word]]]]]:
     from faster_whisper import BatchedInferencePipeline
 
     if not windows:
