@@ -138,9 +138,11 @@ class UtteranceText:
         clause: a phrase never spans punctuation (不知道，你等会儿 holds no 不知道你). A regex can
         match across punctuation where a rule needs it (喂，哪位)."""
         bounds = self._bounds if self._bounds is not None else self.bounds
-        if begin not in bounds or end not in bounds:
-            return False
-        breaks = self._breaks or ()
+        return begin in bounds and end in bounds and self.within_clause(begin, end)
+
+    def within_clause(self, begin: int, end: int) -> bool:
+        """True when no punctuation stands inside ``[begin, end)`` of ``norm``."""
+        breaks = self.breaks
         i = bisect_right(breaks, begin)  # the first break after ``begin`` must not be inside
         return i == len(breaks) or breaks[i] >= end
 
@@ -262,7 +264,7 @@ class Matcher:
         A misheard character also changes how the sentence is cut into words (是物业 heard as
         事务业 cuts 事务|业), so the heard text's boundaries cannot judge a homophone; the clause
         with the phrase written in its place can."""
-        if any(begin < b < end for b in ut.breaks):
+        if not ut.within_clause(begin, end):
             return False
         cuts = (0, *ut.breaks, len(ut.norm))
         a = max(c for c in cuts if c <= begin)
