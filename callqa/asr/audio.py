@@ -91,7 +91,7 @@ def resample_channel(samples: np.ndarray, rate_hz: int, target_hz: int = SAMPLE_
         frame.sample_rate = rate_hz
         take(resampler.resample(frame))
     take(resampler.resample(None))
-    return out[:filled].copy()
+    return out[:filled]
 
 
 def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:

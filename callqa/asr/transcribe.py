@@ -11,7 +11,6 @@ which is also where Whisper hallucinates most.
 from __future__ import annotations
 
 import logging
-import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -166,8 +165,8 @@ def pack_windows(samples: np.ndarray | Sequence[np.ndarray],
         for source, iv in sorted(group, key=lambda p: (p[1].start, p[0])):
             a, b = int(round(iv.start * SAMPLE_RATE)), int(round(iv.end * SAMPLE_RATE))
             piece = samples[source][a:b].astype(np.float32, copy=False)
-            peak = float(np.max(np.abs(piece)))
-            if normalize and peak > 0:
+            peak = float(np.max(np.abs(piece))) if normalize else 0.0
+            if peak > 0:
                 piece = piece * min(_TARGET_PEAK / peak, _MAX_GAIN)
             if chunks:
                 pieces.append(gap)
@@ -246,6 +245,8 @@ def transcribe_channels(
     Returns the kept words per speaker (Simplified, on the recording's timeline) and a record
     of every dropped piece (``speaker``, ``start``, ``end``, ``text``, ``reason``, scores).
     """
+    from faster_whisper.transcribe import get_compression_ratio
+
     speakers = [sp for sp, _, _ in channels]
     sources = [x for _, x, _ in channels]
     words: dict[str, list[Word]] = {sp: [] for sp in speakers}
@@ -283,7 +284,7 @@ def transcribe_channels(
                     speaker = speakers[window.chunks[idx].source]
                     kept = [w for w, _ in pairs]
                     text = to_simplified("".join(raw for _, raw in pairs).strip())
-                    info = SegmentInfo(text, _compression_ratio(text), seg["no_speech_prob"],
+                    info = SegmentInfo(text, get_compression_ratio(text), seg["no_speech_prob"],
                                        seg["avg_logprob"])
                     reason = options.filter.reason(info)
                     if reason is None or reason == "empty":
@@ -318,12 +319,6 @@ def transcribe_channels(
     for ws in words.values():
         ws.sort(key=lambda w: (w.start, w.end))
     return words, dropped
-
-
-def _compression_ratio(text: str) -> float:
-    """zlib compression ratio of ``text``, as faster-whisper computes it for a segment."""
-    data = text.encode("utf-8")
-    return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
 def _pad_intervals(pending: Sequence[tuple[Interval, bool]], pad_s: float,
