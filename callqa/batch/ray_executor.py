@@ -121,8 +121,8 @@ class RayPool:
                 ray.init(address="local", num_cpus=available_cores(), include_dashboard=False,
                          log_to_driver=False, logging_level=logging.WARNING)
         except Exception as exc:  # ConnectionError, auth, version mismatch …
-            raise CallqaError(f"--ray-address {address or os.environ.get('RAY_ADDRESS', '')}"
-                              .strip(), f"cannot start or reach Ray: {exc}") from None
+            raise CallqaError(f"--ray-address {given or ''}".strip(),
+                              f"cannot start or reach Ray: {exc}") from None
 
     def _room(self, ray, workers: int) -> int:
         """Actors the cluster can run at once; more would wait forever for resources."""
