@@ -129,8 +129,9 @@ def write_report(results: Sequence[Any], failures: Sequence[dict], *, out_dir: P
     Links to ``results/…json`` and ``review/…html`` in the HTML and XLSX are relative to
     ``report_dir`` and point into ``out_dir``; review links only for pages that exist.
     """
-    loaded = recorded_rulebooks(results) if "html" in formats else {}
+    loaded: dict[str, Any] = {}
     if "html" in formats:
+        loaded = recorded_rulebooks(results)
         write_review_pages(results, out_dir, loaded)
     reviews = {s.call_id for s in results if (out_dir / review_file(s.call_id)).is_file()}
     tables = build_tables(results, failures, worst_n=worst_n, review_ids=reviews, since=since)
