@@ -65,7 +65,10 @@ class CallResult:
 
     ``vetoed`` lists critical rules that failed the call outright (一票否决) whatever the score;
     ``not_applicable`` lists rules that could not be checked (e.g. interruption on a mono
-    recording), so a missing finding is never mistaken for compliance.
+    recording), so a missing finding is never mistaken for compliance. ``unscored`` is the
+    reason a call was not scored (no conversation: a misdial, no agent speech, too short), None
+    for a scored call; an unscored call stays out of agents' averages and pass rates. ``roles``
+    is the transcript's (how the parties were told apart, ``callqa.transcript.ROLES``).
     """
 
     call_id: str
@@ -80,6 +83,8 @@ class CallResult:
     notes: list[str] = field(default_factory=list)
     rulebook: dict[str, Any] = field(default_factory=dict)
     asr: dict[str, Any] = field(default_factory=dict)
+    unscored: str | None = None
+    roles: str = "channels"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +93,8 @@ class CallResult:
             "duration": round(self.duration, 3),
             "score": self.score,
             "passed": self.passed,
+            "unscored": self.unscored,
+            "roles": self.roles,
             "vetoed": self.vetoed,
             "findings": [f.to_dict() for f in self.findings],
             "not_applicable": self.not_applicable,
@@ -112,4 +119,6 @@ class CallResult:
             notes=list(d.get("notes", [])),
             rulebook=dict(d.get("rulebook", {})),
             asr=dict(d.get("asr", {})),
+            unscored=d.get("unscored"),
+            roles=d.get("roles", "channels"),
         )

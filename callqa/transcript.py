@@ -19,6 +19,11 @@ __all__ = [
     "CUSTOMER",
     "SPEAKERS",
     "SCHEMA_VERSION",
+    "ROLES",
+    "ROLES_CHANNELS",
+    "ROLES_SINGLE",
+    "ROLES_SEPARATED",
+    "ROLES_UNCERTAIN",
     "Interval",
     "Word",
     "Utterance",
@@ -31,6 +36,12 @@ SCHEMA_VERSION = 1
 AGENT = "agent"
 CUSTOMER = "customer"
 SPEAKERS = (AGENT, CUSTOMER)
+# How the parties in a transcript were told apart (``Transcript.roles``):
+ROLES_CHANNELS = "channels"    # stereo: one party per channel (agent left unless told otherwise)
+ROLES_SINGLE = "single"        # mono with one voice: the agent alone (a trainee's own recording)
+ROLES_SEPARATED = "separated"  # mono with two voices, split and assigned with confidence
+ROLES_UNCERTAIN = "uncertain"  # mono with two voices whose roles could not be told apart
+ROLES = (ROLES_CHANNELS, ROLES_SINGLE, ROLES_SEPARATED, ROLES_UNCERTAIN)
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,10 @@ class Transcript:
         dropped: segments the ASR produced but callqa discarded (hallucination filters), kept
             so a reviewer can see what was removed and why.
         notes: human-readable remarks about the call (e.g. "mono recording").
+        roles: how agent and customer were told apart (one of ``ROLES``). With
+            ``uncertain`` no phrase may be charged to either party.
+        roles_confidence: for ``separated``/``uncertain``, how sure the role assignment is
+            (0..1); None where the channels say who is who.
     """
 
     call_id: str
@@ -97,8 +112,12 @@ class Transcript:
     asr: dict[str, Any] = field(default_factory=dict)
     dropped: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    roles: str = ROLES_CHANNELS
+    roles_confidence: float | None = None
 
     def __post_init__(self) -> None:
+        if self.roles == ROLES_CHANNELS and CUSTOMER not in self.speakers:
+            self.roles = ROLES_SINGLE
         self.utterances = sorted(self.utterances, key=lambda u: (u.start, u.end))
         # Hand-written transcripts (rule tests, other ASRs) may omit VAD intervals: the
         # utterances themselves are then the best estimate of when each party spoke.
@@ -126,6 +145,8 @@ class Transcript:
             "asr": self.asr,
             "dropped": self.dropped,
             "notes": self.notes,
+            "roles": self.roles,
+            "roles_confidence": self.roles_confidence,
         }
 
     @classmethod
@@ -143,6 +164,10 @@ class Transcript:
                 s: [Interval(float(a), float(b)) for a, b in ivs]
                 for s, ivs in (data.get("speech") or {}).items()
             }
+            roles = data.get("roles") or (ROLES_CHANNELS if CUSTOMER in speakers else ROLES_SINGLE)
+            if roles not in ROLES:
+                raise TranscriptError(source, f"unknown roles {roles!r} (one of {', '.join(ROLES)})")
+            confidence = data.get("roles_confidence")
             duration = data.get("duration")
             if duration is None:
                 duration = max((u.end for u in utterances), default=0.0)
@@ -156,6 +181,8 @@ class Transcript:
                 asr=dict(data.get("asr") or {}),
                 dropped=list(data.get("dropped") or []),
                 notes=list(data.get("notes") or []),
+                roles=roles,
+                roles_confidence=None if confidence is None else float(confidence),
             )
         except TranscriptError:
             raise

@@ -10,12 +10,15 @@ model and options (:mod:`callqa.asr.cache`).
 from __future__ import annotations
 
 import logging
+import os
+import platform
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import ctranslate2
 from faster_whisper.vad import VadOptions
 
 from callqa import __version__
@@ -214,6 +217,24 @@ def transcribe_call(
     return transcript
 
 
+def cpu_description() -> dict[str, str]:
+    """The CPU model and the instruction set CTranslate2 dispatches to on it."""
+    model, flags = "", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and not model:
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:  # not Linux
+        pass
+    isa = next((name for flag, name in (("avx512f", "AVX512"), ("avx2", "AVX2"), ("avx", "AVX"),
+                                        ("sse4_1", "SSE4.1")) if flag in flags), "unknown")
+    return {"model": model or platform.processor() or "unknown",
+            "isa": os.environ.get("CT2_FORCE_CPU_ISA") or isa}
+
+
 def _channel_roles(audio: DecodedAudio, agent_channel: str) -> list[tuple[str, int]]:
     if len(audio.channels) == 1:
         return [(AGENT, 0)]
@@ -259,6 +280,10 @@ def _transcribe(audio: DecodedAudio, options: AsrOptions, resolved, call_id: str
 
     asr = {
         "engine": f"faster-whisper {faster_whisper.__version__}",
+        # Whisper's exact words differ between CPU instruction sets: recorded so a disputed
+        # score can be traced to the machine that heard it.
+        "ctranslate2": ctranslate2.__version__,
+        "cpu": cpu_description(),
         "callqa_version": __version__,
         "model": resolved.model_id,
         "device": options.device,

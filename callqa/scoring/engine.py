@@ -75,7 +75,7 @@ class Scorer:
             passed=score >= rb.pass_mark and not vetoed, findings=findings,
             utterances=list(transcript.utterances), vetoed=vetoed,
             not_applicable=not_applicable, notes=notes, rulebook=rb.info(),
-            asr=dict(transcript.asr),
+            asr=dict(transcript.asr), roles=transcript.roles,
         )
 
     @staticmethod
