@@ -68,7 +68,8 @@ class CallResult:
     recording), so a missing finding is never mistaken for compliance. ``unscored`` is the
     reason a call was not scored (no conversation: a misdial, no agent speech, too short), None
     for a scored call; an unscored call stays out of agents' averages and pass rates. ``roles``
-    is the transcript's (how the parties were told apart, ``callqa.transcript.ROLES``).
+    is the transcript's (how the parties were told apart, ``callqa.transcript.ROLES``);
+    ``metrics`` the call's conversation metrics (talk time, overtalk, silence, response time).
     """
 
     call_id: str
@@ -85,6 +86,7 @@ class CallResult:
     asr: dict[str, Any] = field(default_factory=dict)
     unscored: str | None = None
     roles: str = "channels"
+    metrics: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +97,7 @@ class CallResult:
             "passed": self.passed,
             "unscored": self.unscored,
             "roles": self.roles,
+            "metrics": self.metrics,
             "vetoed": self.vetoed,
             "findings": [f.to_dict() for f in self.findings],
             "not_applicable": self.not_applicable,
@@ -121,4 +124,5 @@ class CallResult:
             asr=dict(d.get("asr", {})),
             unscored=d.get("unscored"),
             roles=d.get("roles", "channels"),
+            metrics=dict(d.get("metrics") or {}),
         )
