@@ -67,7 +67,8 @@ class CallResult:
     ``not_applicable`` lists rules that could not be checked (e.g. interruption on a mono
     recording), so a missing finding is never mistaken for compliance. ``unscored`` is the
     reason a call was not scored (no conversation: a misdial, no agent speech, too short), None
-    for a scored call; an unscored call stays out of agents' averages and pass rates. ``roles``
+    for a scored call; an unscored call has no findings, ``score`` None and ``passed`` False, and
+    stays out of agents' averages and pass rates. ``roles``
     is the transcript's (how the parties were told apart, ``callqa.transcript.ROLES``);
     ``metrics`` the call's conversation metrics (talk time, overtalk, silence, response time).
     """
@@ -75,7 +76,7 @@ class CallResult:
     call_id: str
     agent_id: str | None
     duration: float
-    score: float
+    score: float | None
     passed: bool
     findings: list[Finding]
     utterances: list[Utterance]
@@ -113,7 +114,7 @@ class CallResult:
             call_id=d["call_id"],
             agent_id=d.get("agent_id"),
             duration=float(d["duration"]),
-            score=float(d["score"]),
+            score=None if d.get("score") is None else float(d["score"]),
             passed=bool(d["passed"]),
             findings=[Finding.from_dict(f) for f in d.get("findings", [])],
             utterances=[utterance_from_dict(u, d["call_id"]) for u in d.get("utterances", [])],
