@@ -6,11 +6,15 @@ misdial."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import json
-import shutil
+import socket
+import threading
+import time
 from pathlib import Path
+from typing import Iterator
 
 from callqa.batch.store import Store
 from callqa.result import CallResult
@@ -21,6 +25,8 @@ from callqa.transcript import ROLES_UNCERTAIN, Transcript, Utterance
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 UNCERTAIN = "mono_uncertain_roles"
 MISDIAL = "misdial"
+XSS_CALL = "xss_call"
+XSS = "<img src=x onerror=alert(1)>"
 
 
 def _transcript(call_id: str, agent_id: str | None, truth: dict, **kw) -> Transcript:
@@ -51,6 +57,13 @@ def _scored() -> tuple[tuple[CallResult, str, str], ...]:
                          [Utterance("customer", 0.5, 1.5, "喂？")],
                          unscored="没有坐席语音（可能是误拨）", rulebook=rb.info())
     out.append((misdial, str(SAMPLES / rows[0]["path"]), "2026-11-22T08:05:00"))
+    # Markup in what people said must reach the page as text.
+    xss = Transcript(XSS_CALL, "A002", 12.0, [
+        Utterance("agent", 0.5, 3.0, "您好，光明物业客服中心。"),
+        Utterance("customer", 3.5, 7.0, f"楼道灯坏了 {XSS} 谁管？"),
+        Utterance("agent", 7.5, 11.0, "这个不归我们管，您找电力公司吧。")])
+    out.append((score_transcript(xss, rb), str(SAMPLES / rows[1]["path"]),
+                "2026-11-22T09:00:00"))
     return tuple(out)
 
 
@@ -68,6 +81,29 @@ def build_store(out: Path) -> list[CallResult]:
     return results
 
 
-def fresh_copy(src: Path, dst: Path) -> Path:
-    shutil.copytree(src, dst)
-    return dst
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def live_server(app) -> Iterator[str]:
+    """Run ``app`` in a real uvicorn on a free loopback port; yields its base URL."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
