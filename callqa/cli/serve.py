@@ -16,8 +16,7 @@ from callqa.reviews import ROLES, ReviewStore, hash_secret
 __all__ = ["serve", "adduser"]
 
 serve_app = typer.Typer(
-    help="The QA workbench: review findings, appeals, search, sampling, rule precision.",
-    invoke_without_command=True, no_args_is_help=False,
+    invoke_without_command=True, no_args_is_help=False, rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]})
 app.add_typer(serve_app, name="serve")
 
@@ -39,12 +38,15 @@ def serve(
 ) -> None:
     """Start the workbench on OUT (http://127.0.0.1:8000 by default).
 
-    Calls list with filters, transcript search, call pages with the recording where reviewers
-    confirm or reject findings and add missed ones, agents' appeals, sampling queues, rule
-    precision and per-agent metrics. See docs/workbench.md.
+    Calls list with filters, search across transcripts, call pages with the recording.
 
-    Exit codes: 0 stopped normally, 2 no batch database in OUT, a bad users file, or a
-    non-loopback --host without users.
+    Reviewers confirm or reject findings and add missed ones; agents appeal their own calls.
+
+    Sampling queues, rule precision and per-agent metrics. See docs/workbench.md.
+
+    Users: [bold]callqa serve adduser[/bold] or --users FILE.
+
+    Exit codes: 0 stopped (Ctrl-C), 2 no batch database in OUT, bad users file, unsafe --host.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -75,10 +77,11 @@ def adduser(
         False, "--print-hash", help="Do not touch the database: print a users-file entry "
                                     "(with the hash) for --users."),
 ) -> None:
-    """Add (or replace) a user. A token is generated and printed once, unless --password.
+    """Add (or replace) a user; a token is printed once (stderr), unless --password.
 
-    Only a scrypt hash of the secret is stored. Exit codes: 0 added, 2 bad role or no batch
-    database in OUT.
+    Only a scrypt hash of the secret is stored.
+
+    Exit codes: 0 added, 2 bad role or no batch database in OUT.
     """
     if role not in ROLES:
         typer.echo(f"callqa: error: --role must be one of {', '.join(ROLES)}, not {role!r}",
