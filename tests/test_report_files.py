@@ -134,7 +134,7 @@ def test_html_is_self_contained_and_well_formed(html):
 
 
 def test_html_content(html):
-    for text in ("callqa 质检日报 2026-11-21", "坐席汇总", "81.7", "66.7%", "A1", "B7",
+    for text in ("callqa 质检日报 2026-11-21", "坐席排名", "81.7", "66.7%", "A1", "B7",
                  "（未知坐席）/unknown", "每日趋势", "处理失败的文件", "callqa-default v1"):
         assert text in html, text
     assert 'href="../results/c2.json"' in html and 'href="../review/c2.html"' in html

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from callqa.errors import CallqaError
+from callqa.report.files import records
 
 if TYPE_CHECKING:
     from callqa.report.write import ReportFiles
@@ -82,9 +83,8 @@ def text_summary(files: "ReportFiles") -> str:
     lines = [files.title, ""]
     if not len(t.calls):
         lines.append("所选范围内没有通话。")
-    for a in t.agents.to_dict(orient="records"):
-        rank = a.get("rank")
-        rank = f"{int(rank)}. " if rank is not None and rank == rank else ""  # NaN: unranked
+    for a in records(t.agents):
+        rank = f"{a['rank']}. " if a["rank"] is not None else ""
         if a["calls"]:
             line = (f"{rank}{a['agent_id']}: {a['calls']} 通, 平均分 {a['mean_score']:.1f}, "
                     f"最低分 {a['min_score']:g}, 合格率 {a['pass_rate']:.1%}")

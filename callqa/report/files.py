@@ -30,6 +30,7 @@ __all__ = [
     "write_json",
     "write_xlsx",
     "xlsx_bytes",
+    "records",
 ]
 
 CATEGORY_ZH = {
@@ -158,7 +159,8 @@ RATE_COLUMNS = {"pass_rate", "hit_rate", "overall", "precision", "agent_talk_rat
 LINK_COLUMNS = {"result_link", "review_link"}
 
 
-def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """A table's rows as plain Python values (None, never NaN)."""
     out = []
     for rec in df.to_dict(orient="records"):
         out.append({k: _plain(v) for k, v in rec.items()})
@@ -201,7 +203,7 @@ def write_json(tables: ReportTables, out_dir: str | Path) -> list[Path]:
     paths = []
     for name, df in tables.items():
         path = out_dir / f"{name}.json"
-        path.write_text(json.dumps(_records(df), ensure_ascii=False, indent=1) + "\n",
+        path.write_text(json.dumps(records(df), ensure_ascii=False, indent=1) + "\n",
                         encoding="utf-8")
         paths.append(path)
     return paths
@@ -221,7 +223,7 @@ def _fill_sheet(ws, df: pd.DataFrame, link_base: str, headers: dict[str, str]) -
         cell.font, cell.fill = head_font, head_fill
         cell.alignment = Alignment(vertical="center")
     widths = [_width(headers.get(c, c)) for c in columns]
-    for i, rec in enumerate(_records(df), start=2):
+    for i, rec in enumerate(records(df), start=2):
         for j, col in enumerate(columns, start=1):
             value = rec[col]
             if isinstance(value, bool):

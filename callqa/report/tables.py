@@ -318,6 +318,7 @@ def build_tables(
         })
     agent_rows = _ranked(agent_rows)
     agents = _frame("agents", agent_rows)
+    agents["rank"] = agents["rank"].astype("Int64")  # unranked: empty, not NaN
     agents_order = [a["agent_id"] for a in agent_rows]
     position = {a: i for i, a in enumerate(agents_order)}
     order = sorted(range(len(calls_rows)), key=lambda i: position[calls_rows[i]["agent_id"]])
