@@ -94,11 +94,14 @@ def report(
     smtp_cafile: Optional[Path] = typer.Option(
         None, "--smtp-cafile", help=f"PEM CA file to trust for STARTTLS (or env {ENV_CAFILE})."),
 ) -> None:
-    """Per-agent report of a batch: calls, mean/min score, pass rate, violations per category
-    and rule, talk time, worst calls, rule hit rates, trend by day, failed files.
+    """Per-agent report of a batch: agents ranked by mean score, pass rate, violations per
+    category and rule, rule hit rates and reviewer precision, conversation metrics (talk time,
+    silence, overtalk, response time), worst calls, every call (unscored ones with their
+    reason), trend by day, failed files, reviews.
 
-    Writes OUT/report/ (one CSV/JSON per table, report.xlsx, report.html) and prints the
-    files written on stdout."""
+    Writes OUT/report/ (one CSV/JSON per table, report.xlsx, report.html) and the review
+    pages OUT/review/ (recordings found from any directory; a missing one is warned about),
+    and prints the files written on stdout."""
     formats = [f.lower() for f in _split([fmt])]
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
