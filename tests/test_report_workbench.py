@@ -120,6 +120,7 @@ def test_unscored_calls_stay_out_of_averages_and_say_why(tmp_path):
     out = make_store(tmp_path / "out", results=unscored_and_uncertain())
     r = runner.invoke(app, ["report", "--out", str(out)])
     assert r.exit_code == 0, r.output
+    assert "8 calls (1 unscored), 3 agents" in r.stderr
     rep = out / "report"
     a1 = by(read_csv(rep / "agents.csv"), "agent_id")["A1"]
     # the same as without u1: 3 scored calls, mean 81.67, pass rate 2/3
@@ -147,7 +148,10 @@ def test_unscored_calls_stay_out_of_averages_and_say_why(tmp_path):
     u1_page = (out / "review" / "u1.html").read_text(encoding="utf-8")
     assert '<span class="verdict">未评分</span><span class="reason">无坐席语音（疑似空号）' \
         in u1_page
-    assert 'id="roles"' in (out / "review" / "r1.html").read_text(encoding="utf-8")
+    assert "未评分：无坐席语音（疑似空号）。不计入坐席的平均分与合格率" in u1_page
+    assert "没有扣分项" not in u1_page
+    r1_page = (out / "review" / "r1.html").read_text(encoding="utf-8")
+    assert 'id="roles"' in r1_page and "角色不确定：单声道录音中两个声音无法可靠区分" in r1_page
     assert 'id="roles"' not in (out / "review" / "c1.html").read_text(encoding="utf-8")
 
 

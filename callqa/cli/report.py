@@ -140,10 +140,12 @@ def report(
     for path in files.paths:
         typer.echo(str(path))
     t = files.tables
-    typer.echo(f"callqa report: {len(t.calls)} calls, {len(t.agents)} agents, "
-               f"{len(t.failures)} failed files → {files.html_path or files.paths[0].parent}",
-               err=True)
-    if not len(t.calls):
+    unscored = int((t.calls["unscored"].fillna("") != "").sum()) if len(t.calls) else 0
+    typer.echo(f"callqa report: {len(t.calls)} calls"
+               + (f" ({unscored} unscored)" if unscored else "")
+               + f", {len(t.agents)} agents, {len(t.failures)} failed files → "
+                 f"{files.html_path or files.paths[0].parent}", err=True)
+    if len(t.calls) == unscored:
         typer.echo("callqa report: warning: no scored calls"
                    + (f" since {since_day}" if since_day else ""), err=True)
 
