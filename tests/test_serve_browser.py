@@ -37,13 +37,21 @@ def site(tmp_path_factory):
         yield url, results
 
 
-def shot(browser, name: str) -> None:
-    targets = [ROOT / "artifacts"]
-    if os.environ.get("CALLQA_DOCS_IMG"):
-        targets.append(ROOT / "docs" / "img")
-    for d in targets:
-        d.mkdir(parents=True, exist_ok=True)
-        browser.save_screenshot(str(d / f"workbench-{name}.png"))
+def shot(browser, name: str, at: str | None = None) -> None:
+    """Screenshots, scrolled so that element ``at`` (an id) is at the top."""
+    scroll = f"document.getElementById('{at}').scrollIntoView({{block: 'start'}});"
+    (ROOT / "artifacts").mkdir(exist_ok=True)
+    if at:
+        browser.execute_script(scroll)
+    browser.save_screenshot(str(ROOT / "artifacts" / f"workbench-{name}.png"))
+    if os.environ.get("CALLQA_DOCS_IMG"):  # smaller, for docs/workbench.md
+        size = browser.get_window_size()
+        browser.set_window_size(1200, 720)
+        if at:
+            browser.execute_script(scroll)
+        (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(ROOT / "docs" / "img" / f"workbench-{name}.png"))
+        browser.set_window_size(size["width"], size["height"])
 
 
 def wait(browser, condition, message: str, timeout: float = 20):
@@ -208,7 +216,7 @@ def test_agent_appeals_and_reviewer_resolves(browser, site):
     assert appeal.get_attribute("data-status") == "overturned"
     assert "撤销" in appeal.text and REVIEWER[0] in appeal.text and "听录音确有道歉" in appeal.text
     assert "v-rejected" in _finding(browser, 0).get_attribute("class")
-    shot(browser, "appeal")
+    shot(browser, "appeal", at="appeals")
     assert console_errors(browser) == []
 
 
