@@ -143,7 +143,9 @@ def test_unscored_calls_stay_out_of_averages_and_say_why(tmp_path):
     head = [c.value for c in ws[1]]
     rows = {row[0].value: {h: c.value for h, c in zip(head, row)}
             for row in ws.iter_rows(min_row=2)}
-    assert rows["u1"]["未评分原因"] == "无坐席语音（疑似空号）" and rows["u1"]["得分"] is None
+    assert rows["u1"]["未评分原因"] == "无坐席语音（疑似空号）"
+    assert rows["u1"]["得分"] == rows["u1"]["是否合格"] == "未评分"           # not 否
+    assert rows["c1"]["得分"] == 100 and rows["c1"]["是否合格"] == "是"
     assert rows["r1"]["角色区分"] == "角色不确定" and rows["c1"]["角色区分"] == "双声道"
     u1_page = (out / "review" / "u1.html").read_text(encoding="utf-8")
     assert '<span class="verdict">未评分</span><span class="reason">无坐席语音（疑似空号）' \

@@ -19,6 +19,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from callqa.report.tables import ReportTables, rule_matrix
+from callqa.report.text import UNSCORED_LABEL
 
 __all__ = [
     "CATEGORY_ZH",
@@ -226,7 +227,9 @@ def _fill_sheet(ws, df: pd.DataFrame, link_base: str, headers: dict[str, str]) -
     for i, rec in enumerate(records(df), start=2):
         for j, col in enumerate(columns, start=1):
             value = rec[col]
-            if isinstance(value, bool):
+            if col in ("score", "passed") and rec.get("unscored"):
+                value = UNSCORED_LABEL  # not 否: an unscored call neither passed nor failed
+            elif isinstance(value, bool):
                 value = "是" if value else "否"
             elif col in CODE_ZH and isinstance(value, str):
                 value = CODE_ZH[col].get(value, value)
