@@ -207,23 +207,28 @@ def test_rule_precision_and_reviews_exported_with_the_report(tmp_path):
         reviews.set_verdict(lead, "c2", fb01[1], "rejected", "客户说的，不是坐席")
         reviews.set_verdict(lead, "c2", gr02, "rejected", "<b>误报</b>")
         reviews.add_missed(lead, "c4", "FB01", "agent", 15.0, 16.0, 5.0, "漏检“不知道”")
+        reviews.add_missed(lead, "c6", "FB01", "agent", 1.0, 2.0, 5.0, "")  # no agent id
     r = runner.invoke(app, ["report", "--out", str(out)])
     assert r.exit_code == 0, r.output
     rep = out / "report"
     rules = by(read_csv(rep / "rules.csv"), "rule_id")
     assert (rules["FB01"]["confirmed"], rules["FB01"]["rejected"], rules["FB01"]["precision"],
-            rules["FB01"]["missed"]) == ("1", "1", "0.5", "1")
+            rules["FB01"]["missed"]) == ("1", "1", "0.5", "2")
     assert rules["GR02"]["precision"] == "0.0" and rules["CL01"]["precision"] == ""
     agent_rules = {(a["agent_id"], a["rule_id"]): a for a in read_csv(rep / "agent_rules.csv")}
     assert agent_rules[("A1", "FB01")]["precision"] == "0.5"
     assert agent_rules[("B7", "FB01")]["missed"] == "1"
+    # rule_precision gives both the all-agents row and the no-agent-id calls agent_id None
+    assert agent_rules[("（未知坐席）/unknown", "FB01")]["missed"] == "1"
+    assert agent_rules[("A1", "FB01")]["missed"] == "0"
     agents = by(read_csv(rep / "agents.csv"), "agent_id")
     assert (agents["A1"]["confirmed"], agents["A1"]["rejected"], agents["A1"]["precision"]) \
         == ("1", "2", "0.3333")
     assert agents["B7"]["precision"] == ""
     exported = read_csv(rep / "reviews.csv")
     assert sorted((e["kind"], e["call_id"], e["rule_id"], e["verdict"]) for e in exported) == [
-        ("missed", "c4", "FB01", ""), ("verdict", "c2", "FB01", "confirmed"),
+        ("missed", "c4", "FB01", ""), ("missed", "c6", "FB01", ""),
+        ("verdict", "c2", "FB01", "confirmed"),
         ("verdict", "c2", "FB01", "rejected"), ("verdict", "c2", "GR02", "rejected")]
     assert json.loads((rep / "reviews.json").read_text("utf-8"))[0]["reviewer"] == "王组长"
     ws = load_workbook(rep / "report.xlsx")["复核记录"]
