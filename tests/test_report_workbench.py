@@ -248,3 +248,15 @@ def test_no_reviews_no_precision_column_in_html(tmp_path):
     assert runner.invoke(app, ["report", "--out", str(out)]).exit_code == 0
     assert "复核准确率" not in (out / "report" / "report.html").read_text(encoding="utf-8")
     assert read_csv(out / "report" / "reviews.csv") == []
+
+
+def test_findings_say_the_suggestion_and_the_standard_by_title(tmp_path):
+    out = make_store(tmp_path / "out")
+    assert runner.invoke(app, ["report", "--out", str(out), "--format", "csv,xlsx"]).exit_code == 0
+    gr01 = next(f for f in read_csv(out / "report" / "findings.csv") if f["rule_id"] == "GR01")
+    assert gr01["standard"].endswith("（《客服工作礼仪规范》）")
+    assert "000_e20797404e905f3f" not in gr01["standard"]
+    assert gr01["suggestion"].startswith("您好，这里是")
+    ws = load_workbook(out / "report" / "report.xlsx")["问题明细"]
+    head = [c.value for c in ws[1]]
+    assert "依据" in head and "建议" in head

@@ -106,6 +106,8 @@ HEADER_ZH = {
     "error": "错误",
     "overall": "全部坐席",
     "total": "合计",
+    "suggestion": "建议",
+    "standard": "依据",
     "unscored": "未评分原因",
     "roles": "角色区分",
     "agent_talk_rate": "坐席说话占比",

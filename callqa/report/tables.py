@@ -87,7 +87,8 @@ COLUMNS: dict[str, list[str]] = {
               "findings", "deduction", "duration_s", "agent_talk_s", "path", "unscored", "roles",
               *METRIC_COLUMNS, "result_link", "review_link"],
     "findings": ["call_id", "agent_id", "day", "rule_id", "title", "category", "severity",
-                 "speaker", "start", "end", "deduction", "message", "evidence"],
+                 "speaker", "start", "end", "deduction", "message", "evidence", "suggestion",
+                 "standard"],
     "failures": ["call_id", "agent_id", "path", "status", "error"],
     "reviews": list(REVIEW_COLUMNS),
 }
@@ -417,7 +418,7 @@ def build_tables(
                 "rule_id": f.rule_id, "title": f.title, "category": f.category,
                 "severity": f.severity, "speaker": f.speaker, "start": round(f.start, 3),
                 "end": round(f.end, 3), "deduction": f.deduction, "message": f.message,
-                "evidence": f.evidence,
+                "evidence": f.evidence, "suggestion": f.suggestion, "standard": f.standard,
             })
     findings = _frame("findings", finding_rows)
 
