@@ -96,6 +96,16 @@ def a3(server):
     return Client(server, AGENT3)
 
 
+def findings(detail: dict) -> list[dict]:
+    """A call's findings from ``/api/calls/{id}``, each with its review's fields beside."""
+    out = []
+    for fo in detail["findings"]:
+        review = fo["review"] or {}
+        out.append({**fo["finding"], "index": fo["index"], "verdict": review.get("verdict"),
+                    "reason": review.get("reason"), "reviewer": review.get("reviewer")})
+    return out
+
+
 def q(path: str, **params) -> str:
     return path + "?" + urllib.parse.urlencode(params)
 
@@ -171,14 +181,14 @@ def test_verdicts_missed_findings_and_reviewed_score(qa, batch):
     d = qa.get(f"/api/calls/{cid}")
     assert d["score"] == r.score and d["reviewed_score"] == r.score
     assert d["metrics"] == r.metrics and d["audio"] == f"/calls/{cid}/audio"
-    f0, f1 = d["findings"][0], d["findings"][1]
+    f0, f1 = findings(d)[0], findings(d)[1]
     d = qa.json("POST", f"/api/calls/{cid}/verdicts",
                 {"rule_id": f0["rule_id"], "start": f0["start"], "verdict": "confirmed"})
     d = qa.json("POST", f"/api/calls/{cid}/verdicts",
                 {"rule_id": f1["rule_id"], "start": f1["start"], "verdict": "rejected",
                  "reason": "客户说的"})
-    v = {f["index"]: (f["verdict"], f["reason"], f["reviewer"]) for f in d["findings"]}
-    assert v[0] == ("confirmed", "", REVIEWER[0]) and v[1] == ("rejected", "客户说的", REVIEWER[0])
+    v = {f["index"]: (f["verdict"], f["reason"], f["reviewer"]) for f in findings(d)}
+    assert v[0] == ("confirmed", "", REVIEWER[0]) and v[2] == (None, None, None) and v[1] == ("rejected", "客户说的", REVIEWER[0])
     assert d["reviewed_score"] == pytest.approx(r.score + f1["deduction"])
 
     d = qa.json("POST", f"/api/calls/{cid}/missed",
@@ -209,7 +219,7 @@ def test_verdicts_missed_findings_and_reviewed_score(qa, batch):
 
 def test_appeal_and_resolution(qa, a3, batch):
     cid = "call_06_rude_pickup"  # agent A003's
-    f = qa.get(f"/api/calls/{cid}")["findings"][2]
+    f = findings(qa.get(f"/api/calls/{cid}"))[2]
     ap = a3.json("POST", f"/api/calls/{cid}/appeals",
                  {"rule_id": f["rule_id"], "start": f["start"], "comment": "我说了您好"})
     assert (ap["status"], ap["agent"]) == ("open", "A003") and ap["created_at"]
@@ -221,7 +231,7 @@ def test_appeal_and_resolution(qa, a3, batch):
     done = qa.json("POST", f"/api/appeals/{ap['id']}/resolve",
                    {"outcome": "overturned", "resolution": "录音里确有问候"})
     assert (done["status"], done["resolver"]) == ("overturned", REVIEWER[0]) and done["resolved_at"]
-    after = qa.get(f"/api/calls/{cid}")["findings"][2]
+    after = findings(qa.get(f"/api/calls/{cid}"))[2]
     assert after["verdict"] == "rejected" and "录音里确有问候" in after["reason"]
     qa.json("POST", f"/api/appeals/{ap['id']}/resolve", {"outcome": "upheld"}, expect=400)
 
@@ -252,7 +262,7 @@ def test_sampling_queue(qa, batch):
 def test_reviews_survive_rescoring(qa, batch):
     out, results = batch
     cid = "call_14_garbage_abusive"
-    before = qa.get(f"/api/calls/{cid}")["findings"]
+    before = findings(qa.get(f"/api/calls/{cid}"))
     for f in before:
         qa.json("POST", f"/api/calls/{cid}/verdicts",
                 {"rule_id": f["rule_id"], "start": f["start"], "verdict": "confirmed"})
@@ -268,8 +278,8 @@ def test_reviews_survive_rescoring(qa, batch):
         store.update(cid, path=store.get(cid)["path"], result_path=store.relative(path),
                      score=rescored.score)
     d = qa.get(f"/api/calls/{cid}")
-    assert gone not in [f["rule_id"] for f in d["findings"]]
-    assert all(f["verdict"] == "confirmed" for f in d["findings"])
+    assert gone not in [f["rule_id"] for f in findings(d)]
+    assert all(f["verdict"] == "confirmed" for f in findings(d))
     assert [h["rule_id"] for h in d["history"]] == [gone]
 
 
@@ -307,7 +317,7 @@ def test_agent_sees_only_own_calls(a3, batch):
 
 def test_agent_cannot_change_verdicts_or_act_as_reviewer(a3, qa, server):
     own = "call_09_elevator_interruption"  # A003's
-    f = qa.get(f"/api/calls/{own}")["findings"][0]
+    f = findings(qa.get(f"/api/calls/{own}"))[0]
     before = f["verdict"]
     body = {"rule_id": f["rule_id"], "start": f["start"], "verdict": "rejected"}
     a3.json("POST", f"/api/calls/{own}/verdicts", body, expect=403)
@@ -315,9 +325,9 @@ def test_agent_cannot_change_verdicts_or_act_as_reviewer(a3, qa, server):
     a3.json("POST", f"/api/calls/{own}/reviewed", {}, expect=403)
     a3.json("POST", "/api/queues", {"per_agent": 1}, expect=403)
     a3.get("/api/precision", expect=403)
-    assert qa.get(f"/api/calls/{own}")["findings"][0]["verdict"] == before
+    assert findings(qa.get(f"/api/calls/{own}"))[0]["verdict"] == before
     # an appeal on another agent's call is not found; a reviewer cannot appeal
-    other = qa.get("/api/calls/call_12_aircon_refusal")["findings"][0]
+    other = findings(qa.get("/api/calls/call_12_aircon_refusal"))[0]
     a3.json("POST", "/api/calls/call_12_aircon_refusal/appeals",
             {"rule_id": other["rule_id"], "start": other["start"], "comment": "x"}, expect=404)
     qa.json("POST", f"/api/calls/{own}/appeals",
@@ -325,7 +335,7 @@ def test_agent_cannot_change_verdicts_or_act_as_reviewer(a3, qa, server):
     ap = a3.json("POST", f"/api/calls/{own}/appeals",
                  {"rule_id": f["rule_id"], "start": f["start"], "comment": "插话是在确认地址"})
     a3.json("POST", f"/api/appeals/{ap['id']}/resolve", {"outcome": "overturned"}, expect=403)
-    assert qa.get(f"/api/calls/{own}")["findings"][0]["verdict"] == before
+    assert findings(qa.get(f"/api/calls/{own}"))[0]["verdict"] == before
 
 
 def test_no_or_wrong_credentials(server):
@@ -352,15 +362,15 @@ def _login(server: str, user) -> tuple[Client, str]:
 def test_forms_need_the_csrf_token(server, qa):
     c, csrf = _login(server, REVIEWER)
     cid = "call_16_after_hours_repair"
-    f = qa.get(f"/api/calls/{cid}")["findings"][0]
+    f = findings(qa.get(f"/api/calls/{cid}"))[0]
     form = {"rule_id": f["rule_id"], "start": f["start"], "verdict": "rejected"}
     status, body, _ = c.request("POST", f"/calls/{cid}/verdict", form=form)
     assert status == 403 and "CSRF" in body
     status, _, _ = c.request("POST", f"/calls/{cid}/verdict", form={**form, "csrf": "forged"})
     assert status == 403
-    assert qa.get(f"/api/calls/{cid}")["findings"][0]["verdict"] is None
+    assert findings(qa.get(f"/api/calls/{cid}"))[0]["verdict"] is None
     status, body, _ = c.request("POST", f"/calls/{cid}/verdict", form={**form, "csrf": csrf})
-    assert status == 200 and qa.get(f"/api/calls/{cid}")["findings"][0]["verdict"] == "rejected"
+    assert status == 200 and findings(qa.get(f"/api/calls/{cid}"))[0]["verdict"] == "rejected"
     # the JSON API takes JSON only (a cross-site form cannot send it)
     status, _, _ = qa.request("POST", f"/api/calls/{cid}/reviewed", body={}, ctype="text/plain")
     assert status == 415

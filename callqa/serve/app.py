@@ -107,7 +107,8 @@ def create_app(out_dir: Path, users_file: Path | None = None,
     settings = Settings(out_dir=out_dir, db_path=db_path, file_users=file_users,
                         auth_required=auth_required, local_user=local)
 
-    app = FastAPI(title="callqa workbench", docs_url="/api/docs", redoc_url=None,
+    # no Swagger UI: it loads its scripts from a CDN, and the workbench uses no network assets
+    app = FastAPI(title="callqa workbench", docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json")
     app.state.settings = settings
     for area in (auth, calls, search, appeals, sampling, stats):

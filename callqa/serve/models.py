@@ -7,8 +7,11 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticUseDefault
 
+from callqa.result import Finding
+from callqa.reviews import Appeal, MissedFinding, Review
+
 __all__ = ["SORTS", "REVIEW_STATES", "CallFilter", "CallRow", "CallPage", "SearchHit",
-           "SearchPage", "FindingOut", "MissedOut", "AppealOut", "CallDetail", "VerdictIn",
+           "SearchPage", "FindingOut", "CallDetail", "VerdictIn",
            "MissedIn", "AppealIn", "ResolveIn", "QueueIn", "PrecisionOut"]
 
 SORTS = ("started_at", "score", "agent_id", "n_findings", "call_id", "duration")
@@ -88,50 +91,11 @@ class SearchPage(BaseModel):
 
 
 class FindingOut(BaseModel):
+    """An automatic finding (its ``index`` on the call page) and its review, if any."""
+
     index: int
-    rule_id: str
-    title: str
-    category: str
-    severity: str
-    speaker: str
-    start: float
-    end: float
-    evidence: str
-    message: str
-    suggestion: str
-    deduction: float
-    verdict: Optional[str] = None
-    reason: str = ""
-    reviewer: Optional[str] = None
-    reviewed_at: Optional[str] = None
-
-
-class MissedOut(BaseModel):
-    id: int
-    rule_id: str
-    speaker: str
-    start: float
-    end: float
-    deduction: float
-    note: str
-    reviewer: str
-    created_at: str
-    withdrawn_at: Optional[str]
-
-
-class AppealOut(BaseModel):
-    id: int
-    call_id: str
-    rule_id: str
-    start: float
-    missed_id: Optional[int]
-    agent: str
-    comment: str
-    created_at: str
-    status: str
-    resolver: Optional[str]
-    resolution: str
-    resolved_at: Optional[str]
+    finding: Finding
+    review: Optional[Review] = None
 
 
 class CallDetail(BaseModel):
@@ -147,9 +111,9 @@ class CallDetail(BaseModel):
     metrics: dict[str, Any]
     audio: Optional[str] = Field(None, description="URL of the recording, None when not found")
     findings: list[FindingOut]
-    missed: list[MissedOut]
-    appeals: list[AppealOut]
-    history: list[dict[str, Any]] = Field(
+    missed: list[MissedFinding]
+    appeals: list[Appeal]
+    history: list[Review] = Field(
         default_factory=list, description="reviews whose finding vanished after re-scoring")
     reviewed_by: Optional[str] = None
 

@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from callqa.errors import CallqaError
-from callqa.reviews import (Review, ReviewStore, match_reviews, reviewed_score,
-                            rule_precision)
+from callqa.reviews import ReviewStore, match_reviews, reviewed_score, rule_precision
 from callqa.result import CallResult
 from callqa.serve.index import load_result, metrics_of
-from callqa.serve.models import (AppealOut, CallDetail, CallFilter, CallPage, CallRow,
-                                 FindingOut, MissedOut, PrecisionOut, SearchHit, SearchPage)
+from callqa.serve.models import (CallDetail, CallFilter, CallPage, CallRow, FindingOut,
+                                 PrecisionOut, SearchHit, SearchPage)
 
 __all__ = ["NotFound", "list_calls", "search", "get_call", "call_detail", "precision",
            "agents", "filter_options", "find_finding", "mark", "audio_path", "rulebook_of"]
@@ -236,16 +235,7 @@ def call_detail(conn: sqlite3.Connection, rs: ReviewStore, row: sqlite3.Row,
     missed = rs.missed(result.call_id)
     rb = rulebook_of(result)
     base = float(result.rulebook.get("base") or (rb.base if rb else 100.0))
-    out = []
-    for i, f in enumerate(findings):
-        r: Review | None = matched.get(i)
-        out.append(FindingOut(
-            index=i, rule_id=f.rule_id, title=f.title, category=f.category,
-            severity=f.severity, speaker=f.speaker, start=f.start, end=f.end,
-            evidence=f.evidence, message=f.message, suggestion=f.suggestion,
-            deduction=f.deduction, verdict=r.verdict if r else None,
-            reason=r.reason if r else "", reviewer=r.reviewer if r else None,
-            reviewed_at=r.reviewed_at if r else None))
+    out = [FindingOut(index=i, finding=f, review=matched.get(i)) for i, f in enumerate(findings)]
     done = rs.call_review(result.call_id)
     return CallDetail(
         call_id=result.call_id, agent_id=row["agent_id"], started_at=row["started_at"],
@@ -253,9 +243,7 @@ def call_detail(conn: sqlite3.Connection, rs: ReviewStore, row: sqlite3.Row,
         reviewed_score=reviewed_score(result.score, base, findings, matched, missed),
         passed=result.passed, unscored=result.unscored, roles=result.roles,
         metrics=result.metrics, audio=audio_url, findings=out,
-        missed=[MissedOut(**vars(m)) for m in missed],
-        appeals=[AppealOut(**vars(a)) for a in rs.appeals(call_id=result.call_id)],
-        history=[vars(h) for h in history],
+        missed=missed, appeals=rs.appeals(call_id=result.call_id), history=history,
         reviewed_by=done["reviewer"] if done else None)
 
 

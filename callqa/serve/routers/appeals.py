@@ -12,7 +12,7 @@ from callqa.reviews import Appeal, ReviewStore, User
 from callqa.serve import queries
 from callqa.serve.deps import (Settings, agent_scope, csrf_form, current_user, db, json_body,
                                reviewer, reviews, settings)
-from callqa.serve.models import AppealIn, AppealOut, ResolveIn
+from callqa.serve.models import AppealIn, ResolveIn
 from callqa.serve.pages import render
 
 router = APIRouter()
@@ -49,26 +49,26 @@ def resolve(conn, rs, s, user: User, appeal_id: int, r: ResolveIn) -> Appeal:
     return rs.resolve_appeal(user, appeal_id, r.outcome, r.resolution, finding)
 
 
-@router.post("/api/calls/{call_id}/appeals", response_model=AppealOut, tags=["appeals"],
+@router.post("/api/calls/{call_id}/appeals", response_model=Appeal, tags=["appeals"],
              dependencies=[Depends(json_body)])
 def api_appeal(call_id: str, a: AppealIn, conn: sqlite3.Connection = Depends(db),
                rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
-               user: User = Depends(agent)) -> AppealOut:
-    return AppealOut(**vars(file_appeal(conn, rs, s, user, call_id, a)))
+               user: User = Depends(agent)) -> Appeal:
+    return file_appeal(conn, rs, s, user, call_id, a)
 
 
-@router.post("/api/appeals/{appeal_id}/resolve", response_model=AppealOut, tags=["appeals"],
+@router.post("/api/appeals/{appeal_id}/resolve", response_model=Appeal, tags=["appeals"],
              dependencies=[Depends(json_body)])
 def api_resolve(appeal_id: int, r: ResolveIn, conn: sqlite3.Connection = Depends(db),
                 rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
-                user: User = Depends(reviewer)) -> AppealOut:
-    return AppealOut(**vars(resolve(conn, rs, s, user, appeal_id, r)))
+                user: User = Depends(reviewer)) -> Appeal:
+    return resolve(conn, rs, s, user, appeal_id, r)
 
 
-@router.get("/api/appeals", response_model=list[AppealOut], tags=["appeals"])
+@router.get("/api/appeals", response_model=list[Appeal], tags=["appeals"])
 def api_appeals(status: str | None = None, rs: ReviewStore = Depends(reviews),
-                scope: str | None = Depends(agent_scope)) -> list[AppealOut]:
-    return [AppealOut(**vars(a)) for a in rs.appeals(status=status or None, agent_id=scope)]
+                scope: str | None = Depends(agent_scope)) -> list[Appeal]:
+    return rs.appeals(status=status or None, agent_id=scope)
 
 
 @router.get("/appeals", include_in_schema=False)

@@ -77,16 +77,17 @@ def _timeline(result, detail: CallDetail) -> list[dict]:
     utts = [{"kind": "utt", "i": i, "u": u, "findings": [], "missed": []}
             for i, u in enumerate(result.utterances)]
     extra = []
-    for key, items in (("findings", detail.findings), ("missed", detail.missed)):
-        for f in items:
-            home = next((row for row in utts if row["u"].speaker == f.speaker
-                         and row["u"].start - 0.05 <= f.start < row["u"].end), None)
-            if home is not None:
-                home[key].append(f)
-            else:
-                extra.append({"kind": "gap", "start": f.start, "speaker": f.speaker,
-                              "findings": [f] if key == "findings" else [],
-                              "missed": [f] if key == "missed" else []})
+    placed = [("findings", fo, fo.finding) for fo in detail.findings] + \
+        [("missed", m, m) for m in detail.missed]
+    for key, item, at in placed:
+        home = next((row for row in utts if row["u"].speaker == at.speaker
+                     and row["u"].start - 0.05 <= at.start < row["u"].end), None)
+        if home is not None:
+            home[key].append(item)
+        else:
+            extra.append({"kind": "gap", "start": at.start, "speaker": at.speaker,
+                          "findings": [item] if key == "findings" else [],
+                          "missed": [item] if key == "missed" else []})
     rows = utts + extra
     return sorted(rows, key=lambda r: (r["u"].start if r["kind"] == "utt" else r["start"],
                                        r["kind"] != "utt"))
