@@ -2,8 +2,9 @@
 
 The timeline itself is :func:`callqa.report.text.timeline` (utterances with each finding printed
 in place, with its suggestion and standard); this module adds the standard's recommended
-phrasings from the rulebook, colour on a terminal, and the "what would have raised it" table
-that the review page (:mod:`callqa.report.review`) shows too.
+phrasings (from the rulebook when at hand, else as the result recorded them when it was
+scored), colour on a terminal, and the "what would have raised it" table that the review page
+(:mod:`callqa.report.review`) shows too.
 
     imp = improvements(result, rulebook)
     [(i.rule_id, i.points_lost, i.score_if_followed) for i in imp.rules]
