@@ -8,6 +8,7 @@ import csv
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -191,7 +192,13 @@ def test_conversation_metrics_per_call_and_per_agent(tmp_path):
                    column=head.index("坐席说话占比") + 1)
     assert cell.value == 0.68 and cell.number_format == "0.0%"
     html = (rep / "report.html").read_text(encoding="utf-8")
-    assert "会话指标（按坐席平均）" in html and "68.0% / 16.0%" in html
+    assert "会话指标（按坐席平均）" in html
+    row = html[html.index("全部通话（"):]
+    row = row[row.index('href="../review/c1.html"'):]
+    row = row[:row.index("</tr>")]
+    # c1 in the list of every call: talk shares, non-talk, overtalk, longest silence, response
+    assert ["68.0% / 16.0%", "16.0%", "0.0%", "0.5s", "0.5s"] == re.findall(
+        r'<td style="[^"]*">([^<]*)</td>', row)[-5:]
 
 
 # ---------------------------------------------------------------- reviewer precision
