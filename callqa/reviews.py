@@ -20,8 +20,9 @@ Two functions are the stable interface for ``callqa report`` (their signatures d
 ``rule_precision(db_path, since=None, until=None) -> list[PrecisionRow]``
     Per rule (``agent_id`` None) and per rule and agent: ``confirmed``, ``rejected``,
     ``precision`` = confirmed / (confirmed + rejected) (None when nothing was reviewed) and
-    ``missed`` (findings of that rule reviewers added). Rows sorted by rule, the all-agents row
-    first. ``since``/``until`` (date, datetime or ISO string, both inclusive days) filter on the
+    ``missed`` (findings of that rule reviewers added). Rows sorted by rule; a rule's all-agents
+    row always comes first, then its agents by id, and calls without an agent id last (their row
+    also has ``agent_id`` None: the first None row of a rule is the all-agents one). ``since``/``until`` (date, datetime or ISO string, both inclusive days) filter on the
     call's ``started_at``. Every verdict counts, including those whose finding later vanished.
 
 ``review_rows(db_path, since=None, until=None) -> list[ReviewRow]``
@@ -731,9 +732,12 @@ def rule_precision(db_path: str | Path, since: Any = None,
     for (rule, _), (c, j, m) in counts.items():
         t = totals.setdefault(rule, [0, 0, 0])
         t[0], t[1], t[2] = t[0] + c, t[1] + j, t[2] + m
-    rows = [PrecisionRow(rule, None, *t) for rule, t in totals.items()]
-    rows += [PrecisionRow(rule, agent, *v) for (rule, agent), v in counts.items()]
-    return sorted(rows, key=lambda r: (r.rule_id, r.agent_id is not None, r.agent_id or ""))
+    rows = []
+    for rule in sorted(totals):
+        rows.append(PrecisionRow(rule, None, *totals[rule]))
+        agents = sorted((a for r, a in counts if r == rule), key=lambda a: (a is None, a or ""))
+        rows += [PrecisionRow(rule, a, *counts[rule, a]) for a in agents]
+    return rows
 
 
 def review_rows(db_path: str | Path, since: Any = None, until: Any = None) -> list[ReviewRow]:

@@ -209,8 +209,9 @@ def test_verdicts_missed_findings_and_reviewed_score(qa, batch):
     qa.json("POST", f"/api/calls/{cid}/verdicts",
             {"rule_id": f0["rule_id"], "start": f0["start"], "verdict": "maybe"}, expect=422)
 
-    prec = {(p["rule_id"], p["agent_id"]): p for p in qa.get("/api/precision")}
-    p = prec[f1["rule_id"], None]
+    prec = {(p["rule_id"], "*" if p["all_agents"] else p["agent_id"]): p
+            for p in qa.get("/api/precision")}
+    p = prec[f1["rule_id"], "*"]
     assert p["rejected"] >= 1 and p["fired"] >= 1
     assert prec[f1["rule_id"], "A002"]["precision"] == p["confirmed"] / (
         p["confirmed"] + p["rejected"])

@@ -128,3 +128,14 @@ def test_report_interface_on_a_database_without_reviews(tmp_path):
     assert rule_precision(tmp_path / "missing.db") == []
     Store.open(tmp_path).close()
     assert review_rows(tmp_path / "callqa.db") == []
+
+
+def test_precision_rows_of_calls_without_an_agent_come_after_the_agents(rs, db):
+    with Store.open(db.parent) as store:
+        store.update("nobody", path="n.wav", status="scored", started_at="2026-11-21T10:00:00")
+    qa = rs.add_user("qa", "reviewer", "s")
+    rs.set_verdict(qa, "nobody", finding("FB01", 1.0), "rejected")
+    rs.set_verdict(qa, "c2", finding("FB01", 1.0), "confirmed")
+    rs.set_verdict(qa, "c0", finding("FB01", 1.0), "confirmed")
+    rows = [(r.agent_id, r.confirmed, r.rejected) for r in rule_precision(db)]
+    assert rows == [(None, 2, 1), ("A1", 1, 0), ("A2", 1, 0), (None, 0, 1)]

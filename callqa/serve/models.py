@@ -155,8 +155,12 @@ class QueueIn(BaseModel):
 
 
 class PrecisionOut(BaseModel):
+    """Per rule over all agents (``all_agents``), then per rule and agent (``agent_id`` None:
+    calls without an agent id)."""
+
     rule_id: str
     agent_id: Optional[str]
+    all_agents: bool
     title: str
     fired: int
     confirmed: int

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from callqa.errors import CallqaError
-from callqa.reviews import ReviewStore, match_reviews, reviewed_score, rule_precision
+from callqa.reviews import (PrecisionRow, ReviewStore, match_reviews, reviewed_score,
+                            rule_precision)
 from callqa.result import CallResult
 from callqa.serve.index import load_result, metrics_of
 from callqa.serve.models import (CallDetail, CallFilter, CallPage, CallRow, FindingOut,
@@ -267,24 +268,39 @@ def precision(conn: sqlite3.Connection, db_path: Path, since: str | None = None,
     if until:
         cond, args = cond + " AND s.started_at < ?", [*args, _next_day(until)]
     fired: dict[tuple[str, str | None], int] = {}
+    fired_all: dict[str, int] = {}
     titles: dict[str, str] = {}
     for rule, agent, title, n in conn.execute(
             "SELECT f.rule_id, s.agent_id, MAX(f.title), COUNT(*) FROM serve_findings f "
             "JOIN serve_calls s ON s.call_id = f.call_id WHERE 1=1" + cond +
             " GROUP BY f.rule_id, s.agent_id", args):
         fired[rule, agent] = n
-        fired[rule, None] = fired.get((rule, None), 0) + n
+        fired_all[rule] = fired_all.get(rule, 0) + n
         titles[rule] = title or ""
-    reviewed = {(p.rule_id, p.agent_id): p for p in rule_precision(db_path, since, until)}
+    # rule_precision's first row of a rule without an agent is the all-agents row; a later one
+    # is the calls without an agent id
+    totals: dict[str, PrecisionRow] = {}
+    by_agent: dict[tuple[str, str | None], PrecisionRow] = {}
+    for p in rule_precision(db_path, since, until):
+        if p.agent_id is None and p.rule_id not in totals:
+            totals[p.rule_id] = p
+        else:
+            by_agent[p.rule_id, p.agent_id] = p
+
+    def row(rule: str, agent: str | None, p: PrecisionRow | None, n: int,
+            all_agents: bool) -> PrecisionOut:
+        return PrecisionOut(rule_id=rule, agent_id=agent, all_agents=all_agents,
+                            title=titles.get(rule, ""), fired=n,
+                            confirmed=p.confirmed if p else 0, rejected=p.rejected if p else 0,
+                            missed=p.missed if p else 0, precision=p.precision if p else None)
+
     out = []
-    for key in sorted(set(fired) | set(reviewed),
-                      key=lambda k: (k[0], k[1] is not None, k[1] or "")):
-        p = reviewed.get(key)
-        out.append(PrecisionOut(
-            rule_id=key[0], agent_id=key[1], title=titles.get(key[0], ""),
-            fired=fired.get(key, 0), confirmed=p.confirmed if p else 0,
-            rejected=p.rejected if p else 0, missed=p.missed if p else 0,
-            precision=p.precision if p else None))
+    for rule in sorted(set(fired_all) | set(totals)):
+        out.append(row(rule, None, totals.get(rule), fired_all.get(rule, 0), True))
+        agents_ = {a for r, a in fired if r == rule} | {a for r, a in by_agent if r == rule}
+        for agent in sorted(agents_, key=lambda a: (a is None, a or "")):
+            out.append(row(rule, agent, by_agent.get((rule, agent)),
+                           fired.get((rule, agent), 0), False))
     return out
 
 
