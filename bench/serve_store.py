@@ -68,7 +68,8 @@ def write_store(out: Path, n: int, seed: int = 7) -> None:
         for i in range(0, n, 20):
             r = base[i % len(base)]
             for f in r.findings:
-                rs.set_verdict(qa, f"c{i:05d}", f, rng.choice(["confirmed", "rejected"]))
+                rs.set_verdict(qa, f"c{i:05d}", f, rng.choice(["confirmed", "rejected"]),
+                               "bench")
             rs.mark_reviewed(qa, f"c{i:05d}")
 
 

@@ -505,12 +505,15 @@ class ReviewStore:
     def set_verdict(self, user: User, call_id: str, finding: Any, verdict: str,
                     reason: str = "") -> Review:
         """Record ``user``'s verdict on a finding (``rule_id``, ``start``, ``end``, ``speaker``,
-        ``evidence``). A review already matched to it (:func:`match_reviews`) is updated in
+        ``evidence``); a rejection needs a reason. A review already matched to it (:func:`match_reviews`) is updated in
         place, so its key stays the moment first reviewed."""
         if not user.is_reviewer:
             raise ReviewError(call_id, f"{user.name} is not a reviewer")
         if verdict not in VERDICTS:
             raise ReviewError(call_id, f"verdict must be confirmed or rejected, not {verdict!r}")
+        if verdict == "rejected" and not reason.strip():
+            # a rejection is what tells the team how a rule misfires
+            raise ReviewError(call_id, "误报需要填写理由 (a rejection needs a reason)")
         matched, _ = match_reviews([finding], self.reviews(call_id))
         start = matched[0].start if matched else round(float(finding.start), 3)
         self.conn.execute(

@@ -208,6 +208,8 @@ def test_verdicts_missed_findings_and_reviewed_score(qa, batch):
             {"rule_id": "XX99", "start": 1.0, "verdict": "confirmed"}, expect=404)
     qa.json("POST", f"/api/calls/{cid}/verdicts",
             {"rule_id": f0["rule_id"], "start": f0["start"], "verdict": "maybe"}, expect=422)
+    qa.json("POST", f"/api/calls/{cid}/verdicts",
+            {"rule_id": f0["rule_id"], "start": f0["start"], "verdict": "rejected"}, expect=400)
 
     prec = {(p["rule_id"], "*" if p["all_agents"] else p["agent_id"]): p
             for p in qa.get("/api/precision")}
@@ -364,7 +366,8 @@ def test_forms_need_the_csrf_token(server, qa):
     c, csrf = _login(server, REVIEWER)
     cid = "call_16_after_hours_repair"
     f = findings(qa.get(f"/api/calls/{cid}"))[0]
-    form = {"rule_id": f["rule_id"], "start": f["start"], "verdict": "rejected"}
+    form = {"rule_id": f["rule_id"], "start": f["start"], "verdict": "rejected",
+            "reason": "非坐席用语"}
     status, body, _ = c.request("POST", f"/calls/{cid}/verdict", form=form)
     assert status == 403 and "CSRF" in body
     status, _, _ = c.request("POST", f"/calls/{cid}/verdict", form={**form, "csrf": "forged"})

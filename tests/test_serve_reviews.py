@@ -54,6 +54,8 @@ def test_verdict_survives_rescoring_and_vanished_finding_is_history(rs):
     from callqa.reviews import match_reviews
     matched, history = match_reviews(now, rs.reviews("c0"))
     assert list(matched) == [1] and matched[1].verdict == "rejected" and history == []
+    with pytest.raises(ReviewError, match="reason"):
+        rs.set_verdict(qa, "c0", now[1], "rejected", "  ")
     # reviewing the moved finding again updates the same review, not a second one
     rs.set_verdict(qa, "c0", now[1], "confirmed")
     assert [(r.start, r.verdict) for r in rs.reviews("c0")] == [(10.0, "confirmed")]
@@ -134,7 +136,7 @@ def test_precision_rows_of_calls_without_an_agent_come_after_the_agents(rs, db):
     with Store.open(db.parent) as store:
         store.update("nobody", path="n.wav", status="scored", started_at="2026-11-21T10:00:00")
     qa = rs.add_user("qa", "reviewer", "s")
-    rs.set_verdict(qa, "nobody", finding("FB01", 1.0), "rejected")
+    rs.set_verdict(qa, "nobody", finding("FB01", 1.0), "rejected", "客户说的")
     rs.set_verdict(qa, "c2", finding("FB01", 1.0), "confirmed")
     rs.set_verdict(qa, "c0", finding("FB01", 1.0), "confirmed")
     rows = [(r.agent_id, r.confirmed, r.rejected) for r in rule_precision(db)]
