@@ -687,11 +687,13 @@ class ReviewStore:
         return dict(q), items
 
     def events(self, call_id: str | None = None, limit: int = 200) -> list[dict]:
+        """The audit trail, newest first: ``at``, ``user``, ``action``, ``call_id`` and
+        ``detail`` (a dict: rule, moment, reason, comment ... as the action recorded them)."""
         sql, args = "SELECT * FROM review_events", []
         if call_id is not None:
             sql, args = sql + " WHERE call_id = ?", [call_id]
-        return [dict(r) for r in self.conn.execute(sql + " ORDER BY id DESC LIMIT ?",
-                                                   [*args, limit])]
+        return [{**dict(r), "detail": json.loads(r["detail"])} for r in
+                self.conn.execute(sql + " ORDER BY id DESC LIMIT ?", [*args, limit])]
 
 
 # --------------------------------------------------------------------------- report interface

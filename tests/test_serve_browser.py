@@ -181,6 +181,9 @@ def test_confirm_reject_add_missed_and_finish(browser, site):
 
     submit_and_wait(browser, browser.find_element("css selector", "#mark-reviewed button"))
     assert REVIEWER[0] in browser.find_element("id", "reviewed-by").text
+    trail = [e.text for e in browser.find_elements("css selector", "#events li")]
+    assert len(trail) == 4 and "标记复核完成" in trail[0] and "补充问题 GR01" in trail[1]
+    assert "判定误报" in trail[2] and "是客户说的" in trail[2] and "判定属实" in trail[3]
     shot(browser, "call")
     browser.get(f"{base}/calls?review=reviewed")
     assert rows(browser) == [cid]

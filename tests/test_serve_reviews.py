@@ -79,6 +79,9 @@ def test_only_reviewers_judge_and_only_agents_appeal(rs):
     done = rs.resolve_appeal(qa, ap.id, "overturned", "确为客户", finding=finding("FB01", 1.0))
     assert (done.status, done.resolver) == ("overturned", "qa") and done.resolved_at
     assert rs.reviews("c0")[0].verdict == "rejected"
+    trail = [(e["user"], e["action"]) for e in rs.events("c0")]
+    assert trail[:3] == [("qa", "rejected"), ("qa", "appeal_overturned"), ("A1", "appeal")]
+    assert rs.events("c0")[2]["detail"]["comment"] == "这是客户说的"
     with pytest.raises(ReviewError, match="already overturned"):
         rs.resolve_appeal(qa, ap.id, "upheld")
 

@@ -21,6 +21,9 @@ STATE_LABELS = {"unreviewed": "未复核", "in_progress": "复核中", "reviewed
                 "appealed": "申诉中"}
 VERDICT_LABELS = {"confirmed": "属实", "rejected": "误报"}
 APPEAL_LABELS = {"open": "待处理", "upheld": "维持", "overturned": "撤销"}
+EVENT_LABELS = {"confirmed": "判定属实", "rejected": "判定误报", "missed": "补充问题",
+                "call_reviewed": "标记复核完成", "appeal": "提交申诉", "appeal_upheld": "维持原判",
+                "appeal_overturned": "撤销（申诉成立）"}
 SEVERITY_LABELS = {"critical": "严重", "major": "一般", "minor": "轻微"}
 #: Conversation metrics (``CallResult.metrics``, callqa.scoring.metrics) by their keys: label and
 #: kind (a rate 0..1 shown as %, seconds, a count). A metric not listed shows under its key.
@@ -65,7 +68,8 @@ def _env() -> jinja2.Environment:
     env.globals["metric_value"] = metric_value
     env.globals["metric_keys"] = METRIC_KEYS
     env.globals.update(speakers=SPEAKER_LABEL, states=STATE_LABELS, verdicts=VERDICT_LABELS,
-                       appeal_labels=APPEAL_LABELS, severities=SEVERITY_LABELS)
+                       appeal_labels=APPEAL_LABELS, severities=SEVERITY_LABELS,
+                       event_labels=EVENT_LABELS)
     return env
 
 

@@ -67,8 +67,9 @@ def page_call(request: Request, call_id: str, conn: sqlite3.Connection = Depends
     _, tried = queries.audio_path(row, s.out_dir)
     rb = queries.rulebook_of(result)
     rules = [(r.id, r.title, r.points) for r in rb.rules] if rb else []
+    events = rs.events(call_id, limit=50) if user.is_reviewer else []
     return render(request, "call.html.j2", user=user, d=detail, r=result, path=row["path"],
-                  tried=tried, rules=rules, rows=_timeline(result, detail))
+                  tried=tried, rules=rules, rows=_timeline(result, detail), events=events)
 
 
 def _timeline(result, detail: CallDetail) -> list[dict]:
