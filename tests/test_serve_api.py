@@ -146,6 +146,12 @@ def test_calls_filter_sort_and_paginate(qa, batch):
     assert day["total"] > 0 and all(c["started_at"].startswith("2026-11-21")
                                     for c in day["calls"])
 
+    # a day that is not one is refused, not a server error
+    qa.get(q("/api/calls", since="yesterday"), expect=422)
+    qa.get(q("/api/search", q="您好", until="2026-13-01"), expect=400)
+    qa.get(q("/api/precision", since="21/11/2026"), expect=400)
+    qa.json("POST", "/api/queues", {"per_agent": 1, "since": "soon"}, expect=422)
+
     # pages: 7 per page, in call order, no call twice, none missing
     seen = []
     for page in (1, 2, 3):

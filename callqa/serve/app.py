@@ -26,7 +26,7 @@ from callqa.reviews import ROLES, ReviewError, ReviewStore, User
 from callqa.serve import index
 from callqa.serve.deps import LOOPBACK, LoginRequired, Settings
 from callqa.serve.pages import render
-from callqa.serve.queries import NotFound
+from callqa.serve.queries import BadRequest, NotFound
 from callqa.serve.routers import appeals, auth, calls, sampling, search, stats
 
 __all__ = ["ServeError", "create_app", "load_users_file"]
@@ -137,7 +137,8 @@ def create_app(out_dir: Path, users_file: Path | None = None,
         return _error(request, 404, f"找不到：{exc}")
 
     @app.exception_handler(ReviewError)
-    def _review_error(request: Request, exc: ReviewError):
+    @app.exception_handler(BadRequest)
+    def _bad_request(request: Request, exc: Exception):
         return _error(request, 400, str(exc))
 
     @app.exception_handler(HTTPException)

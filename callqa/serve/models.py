@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, Field, field_validator
@@ -45,6 +46,11 @@ class CallFilter(BaseModel):
         if value == "":
             raise PydanticUseDefault()
         return value
+
+    @field_validator("since", "until")
+    @classmethod
+    def _day(cls, value: Optional[str]) -> Optional[str]:
+        return None if value is None else date.fromisoformat(value).isoformat()
 
 
 class CallRow(BaseModel):
@@ -149,8 +155,8 @@ class ResolveIn(BaseModel):
 class QueueIn(BaseModel):
     name: str = "抽检"
     per_agent: int = Field(5, ge=1, le=1000)
-    since: Optional[str] = None
-    until: Optional[str] = None
+    since: Optional[date] = None
+    until: Optional[date] = None
     seed: Optional[int] = None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from callqa.serve.index import load_result, metrics_of
 from callqa.serve.models import (CallDetail, CallFilter, CallPage, CallRow, FindingOut,
                                  PrecisionOut, SearchHit, SearchPage)
 
-__all__ = ["NotFound", "list_calls", "search", "get_call", "call_detail", "precision",
+__all__ = ["NotFound", "BadRequest", "check_day", "list_calls", "search", "get_call", "call_detail", "precision",
            "agents", "filter_options", "find_finding", "mark", "audio_path", "rulebook_of"]
 
 #: A call's review state, computed from the review tables (see models.REVIEW_STATES).
@@ -36,9 +37,25 @@ class NotFound(LookupError):
     """No such call (or not one this user may see)."""
 
 
-def _next_day(day: str) -> str:
-    from datetime import date, timedelta
+class BadRequest(ValueError):
+    """A parameter that cannot be used (answered 400)."""
 
+
+def check_day(text: str | None) -> str | None:
+    """A ``YYYY-MM-DD`` day from a form or query string ('' → None).
+
+    >>> check_day("2026-11-21"), check_day("")
+    ('2026-11-21', None)
+    """
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text.strip()).isoformat()
+    except ValueError:
+        raise BadRequest(f"日期应写成 YYYY-MM-DD，而不是 {text!r}") from None
+
+
+def _next_day(day: str) -> str:
     return (date.fromisoformat(day[:10]) + timedelta(days=1)).isoformat()
 
 
@@ -147,6 +164,7 @@ def search(conn: sqlite3.Connection, query: str, agent_scope: str | None,
 
     3+ characters use the trigram index; shorter queries scan the utterances."""
     q = query.strip()
+    since, until = check_day(since), check_day(until)
     if not q:
         return SearchPage(query=q, speaker=speaker, total=0, page=page, per_page=per_page,
                           hits=[])
@@ -262,6 +280,7 @@ def find_finding(result: CallResult, rule_id: str, start: float, tolerance_s: fl
 def precision(conn: sqlite3.Connection, db_path: Path, since: str | None = None,
               until: str | None = None) -> list[PrecisionOut]:
     """Reviewer precision per rule and per rule and agent, beside how often each rule fired."""
+    since, until = check_day(since), check_day(until)
     cond, args = "", []
     if since:
         cond, args = cond + " AND s.started_at >= ?", [*args, since]

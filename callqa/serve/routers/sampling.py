@@ -8,6 +8,7 @@ from fastapi.responses import RedirectResponse
 from callqa.reviews import ReviewStore, User
 from callqa.serve.deps import csrf_form, json_body, reviewer, reviews
 from callqa.serve.models import QueueIn
+from callqa.serve.queries import check_day
 from callqa.serve.pages import render
 
 router = APIRouter()
@@ -46,7 +47,7 @@ def page_queues(request: Request, rs: ReviewStore = Depends(reviews),
 def form_create(name: str = Form("抽检"), per_agent: int = Form(5), since: str = Form(""),
                 until: str = Form(""), rs: ReviewStore = Depends(reviews),
                 user: User = Depends(reviewer)):
-    q = QueueIn(name=name, per_agent=per_agent, since=since or None, until=until or None)
+    q = QueueIn(name=name, per_agent=per_agent, since=check_day(since), until=check_day(until))
     qid = rs.create_queue(user, q.name, q.per_agent, q.since, q.until)
     return RedirectResponse(f"/queues/{qid}", status_code=303)
 
