@@ -150,7 +150,7 @@ def render_html(tables: ReportTables, *, title: str, link_base: str = "",
     ``../``), prepended to the ``results/…json`` and ``review/…html`` links.
     """
     agents = records(tables.agents)
-    ranked = [a for a in agents if a["mean_score"] is not None]
+    scored_agents = [a for a in agents if a["mean_score"] is not None]
     all_calls = records(tables.calls)
     calls = tables.calls[tables.calls["score"].notna()] if len(tables.calls) else tables.calls
     n_calls = len(calls)
@@ -172,13 +172,13 @@ def render_html(tables: ReportTables, *, title: str, link_base: str = "",
         c["roles_label"] = ROLES_LABEL.get(c["roles"], "")
 
     charts = {}
-    if ranked:
-        charts["score"] = bar_chart([(a["agent_id"], a["mean_score"]) for a in ranked],
+    if scored_agents:
+        charts["score"] = bar_chart([(a["agent_id"], a["mean_score"]) for a in scored_agents],
                                     max_value=100, fmt="{:.1f}",
                                     title="平均分（按坐席）" if pass_mark is None else
                                     f"平均分（按坐席，虚线为合格线 {pass_mark:g}）",
                                     marker=pass_mark)
-        charts["pass_rate"] = bar_chart([(a["agent_id"], a["pass_rate"]) for a in ranked],
+        charts["pass_rate"] = bar_chart([(a["agent_id"], a["pass_rate"]) for a in scored_agents],
                                         max_value=1.0, fmt="{:.0%}", title="合格率（按坐席）",
                                         color=PALETTE[2])
     cat_totals = [(CATEGORY_ZH.get(c, c), int(tables.agent_categories[c].sum()))
@@ -196,10 +196,10 @@ def render_html(tables: ReportTables, *, title: str, link_base: str = "",
         series = [("全部坐席", [float(overall.loc[d, "mean_score"]) if d in overall.index
                                 else None for d in days])]
         by_agent = tables.trend.set_index(["agent_id", "day"])["mean_score"].to_dict()
-        shown = ranked
+        shown = scored_agents
         chart_title = "每日平均分"
-        if len(ranked) > MAX_TREND_LINES:  # a legible chart: the lowest-scoring agents only
-            shown = sorted(ranked, key=lambda a: (a["mean_score"], a["agent_id"]))
+        if len(scored_agents) > MAX_TREND_LINES:  # a legible chart: the lowest-scoring agents only
+            shown = sorted(scored_agents, key=lambda a: (a["mean_score"], a["agent_id"]))
             shown = shown[:MAX_TREND_LINES]
             chart_title = f"每日平均分（全部坐席及平均分最低的 {MAX_TREND_LINES} 位坐席）"
         for a in shown:
