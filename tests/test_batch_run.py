@@ -296,3 +296,31 @@ def test_summary_line_counts_in_words(workers, threads, said):
                      threads_per_worker=threads)
     assert said in s.line()
     assert s.line().startswith(f"3 calls: {s.scored} scored")
+
+
+def test_second_batch_on_the_same_out_while_one_runs_exits_4(tmp_path):
+    """Two real `callqa batch` processes on one --out: while the first transcribes, the second
+    exits 4 at once, naming the first one's pid, and transcribes nothing; the first finishes
+    unharmed."""
+    rec = tmp_path / "rec"
+    make_recordings(rec, [f"A001_{i:04d}.flac" for i in range(3)])
+    out = tmp_path / "out"
+    first = subprocess.Popen([*CALLQA, "batch", str(rec), "--out", str(out), "--no-progress"],
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        lock = out / "callqa.lock"
+        while not (lock.is_file() and lock.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert f'"pid": {first.pid}' in lock.read_text()
+        second = subprocess.run([*CALLQA, "batch", str(rec), "--out", str(out), "--no-progress"],
+                                capture_output=True, text=True, timeout=120)
+        assert first.poll() is None, "the first batch ended before the second one started"
+        assert second.returncode == 4, second.stderr
+        assert f"another callqa batch is writing to this output directory (pid {first.pid} " \
+            in second.stderr
+        assert "transcribed" not in second.stderr
+    finally:
+        _, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err
+    assert "3 scored (3 transcribed" in err

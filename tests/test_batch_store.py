@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import socket
 import sqlite3
+import subprocess
+import sys
 from datetime import date
 
 import pytest
 
-from callqa.batch.store import DB_NAME, Store, StoreError, StoredResult, safe_name
+from callqa.batch.store import (DB_NAME, EXIT_LOCKED, LOCK_NAME, OutputLocked, Store,
+                                StoreError, StoredResult, lock_output, safe_name)
 from callqa.result import CallResult, Finding
 
 
@@ -81,3 +88,82 @@ def test_safe_name():
     assert safe_name("A001_20261121_0001") == "A001_20261121_0001"
     assert safe_name("../x y/z") == "x_y_z"
     assert safe_name("通话/01") == "通话_01"
+
+
+# ---------------------------------------------------------------------- the output lock
+
+CALLQA = [sys.executable, "-c", "from callqa.cli import main; main()"]
+HOLD = ("import sys, time\n"
+        "from callqa.batch.store import lock_output\n"
+        "lock = lock_output(sys.argv[1])\n"
+        "print('locked', flush=True)\n"
+        "time.sleep(120)\n")
+
+
+def test_second_batch_on_a_locked_out_exits_4_naming_the_holder(tmp_path):
+    """Two real processes: one holds OUT's lock, a real `callqa batch` on the same --out exits
+    4 at once naming the holder's pid, host and start time, and writes nothing; once the holder
+    is SIGKILLed the lock is free again (flock dies with its process: no stale lock)."""
+    out, recordings = tmp_path / "out", tmp_path / "rec"
+    recordings.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        r = subprocess.run([*CALLQA, "batch", str(recordings), "--out", str(out),
+                            "--no-progress"], capture_output=True, text=True, timeout=120)
+        assert r.returncode == EXIT_LOCKED == 4, r.stderr
+        assert f"pid {holder.pid} on {socket.gethostname()}, started 20" in r.stderr
+        assert str(out) in r.stderr and "another callqa batch" in r.stderr
+        assert not (out / DB_NAME).exists()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    lock = lock_output(out)  # free again after a kill -9
+    assert json.loads((out / LOCK_NAME).read_text())["pid"] == os.getpid()
+    lock.close()
+
+
+def test_lock_in_the_same_process_is_refused_too(tmp_path):
+    first = lock_output(tmp_path)
+    try:
+        with pytest.raises(OutputLocked, match=f"pid {os.getpid()}"):
+            lock_output(tmp_path)
+    finally:
+        first.close()
+
+
+def test_recording_found_from_another_directory(tmp_path, monkeypatch):
+    """The store keeps the recording's absolute path beside the path as given, so a report
+    run elsewhere still finds it; a recording that is gone resolves to None."""
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    (work / "rec").mkdir(parents=True)
+    elsewhere.mkdir()
+    (work / "rec" / "a.flac").write_bytes(b"x")
+    monkeypatch.chdir(work)
+    with Store.open("out") as store:
+        for cid in ("a", "gone"):
+            store.update(cid, path=f"rec/{cid}.flac", status="scored",
+                         result_path=store.relative(store.write_result(_result(cid, "A1"))))
+    monkeypatch.chdir(elsewhere)
+    with Store.open(work / "out") as store:
+        got = {s.call_id: s for s in store.results()}
+    assert got["a"].path == "rec/a.flac" and got["a"].audio == work / "rec" / "a.flac"
+    assert got["gone"].audio is None
+
+
+def test_old_store_gains_the_abs_path_column(tmp_path):
+    out = tmp_path / "old"
+    out.mkdir()
+    conn = sqlite3.connect(out / DB_NAME)
+    conn.execute("CREATE TABLE calls (call_id TEXT PRIMARY KEY, path TEXT NOT NULL, "
+                 "status TEXT NOT NULL DEFAULT 'pending', updated_at TEXT NOT NULL, "
+                 "result_path TEXT, agent_id TEXT, started_at TEXT, error TEXT)")
+    conn.execute("INSERT INTO calls (call_id, path, status, updated_at) VALUES "
+                 "('x', 'x.wav', 'failed', 'now')")
+    conn.commit()
+    conn.close()
+    with Store.open(out) as store:
+        assert store.get("x")["abs_path"] is None
+        store.update("x", path="x.wav", status="failed")
+        assert store.get("x")["abs_path"] == os.path.abspath("x.wav")

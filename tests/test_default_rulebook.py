@@ -154,3 +154,18 @@ def test_mono_recording_skips_two_party_rules(scorer):
                                 speakers=("agent",)))
     assert {"DA01", "IN01", "RL02"} <= set(result.not_applicable)
     assert result.passed
+
+
+def test_standards_titles_name_each_cited_document():
+    """依据 names the document by its title (rulebook ``standards:``), never by the hashed file
+    name, and the title is the document's own (it appears in the seed)."""
+    from callqa.scoring import load_rulebook
+
+    rb = load_rulebook()
+    for rule in rb.rules:
+        assert rule.standard_title, f"{rule.id}: {rule.standard_file} has no title in standards:"
+        assert rule.standard == f"{rule.standard_text}（《{rule.standard_title}》）"
+        assert rule.standard_file not in rule.standard
+        if SEEDS.is_dir():
+            seed = (SEEDS / rule.standard_file).read_text(encoding="utf-8")
+            assert rule.standard_title.split("与")[0] in seed, rule.standard_title

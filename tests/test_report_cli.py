@@ -24,7 +24,7 @@ def out(tmp_path):
 
 
 def read_csv(path):
-    with open(path, encoding="utf-8", newline="") as fh:
+    with open(path, encoding="utf-8-sig", newline="") as fh:
         return list(csv.DictReader(fh))
 
 
@@ -129,10 +129,10 @@ def test_report_writes_a_review_page_per_call(out, tmp_path, monkeypatch):
     assert 'href="../review/c2.html"' in html
 
 
-def test_pass_mark_line_only_for_the_unchanged_rulebook(out, tmp_path):
-    """The agent chart draws the pass mark of the rulebook the calls were scored with; when
-    that rulebook file has changed since (its sha256 no longer matches), the report does not
-    guess: no line, and the review pages fall back to their rulebook-free form."""
+def test_pass_mark_comes_from_the_results_not_the_rulebook_file(out, tmp_path):
+    """The pass mark (chart line, review pages) is the one recorded in each result when it was
+    scored: a rulebook file changed or gone since changes nothing. No line when the calls were
+    scored with different pass marks, or before results recorded it."""
     import dataclasses
 
     from test_report_data import batch
@@ -141,11 +141,28 @@ def test_pass_mark_line_only_for_the_unchanged_rulebook(out, tmp_path):
     assert r.exit_code == 0, r.output
     html = (out / "report" / "report.html").read_text(encoding="utf-8")
     assert "虚线为合格线 80" in html
+    assert "及格线 80" in (out / "review" / "c1.html").read_text(encoding="utf-8")
 
-    changed = [dataclasses.replace(s, result=dataclasses.replace(
-        s.result, rulebook={**s.result.rulebook, "sha256": "0" * 64})) for s in batch()]
-    other = make_store(tmp_path / "changed", results=changed)
-    r = runner.invoke(app, ["report", "--out", str(other), "--format", "html"])
-    assert r.exit_code == 0, r.output
+    def restamp(s, **rb):
+        return dataclasses.replace(s, result=dataclasses.replace(
+            s.result, rulebook={**s.result.rulebook, **rb}))
+
+    gone = [restamp(s, path=str(tmp_path / "deleted.yaml"), sha256="0" * 64) for s in batch()]
+    other = make_store(tmp_path / "gone", results=gone)
+    assert runner.invoke(app, ["report", "--out", str(other), "--format", "html"]).exit_code == 0
+    assert "虚线为合格线 80" in (other / "report" / "report.html").read_text(encoding="utf-8")
+    assert "标准话术" in (other / "review" / "c2.html").read_text(encoding="utf-8")
+
+    mixed = [restamp(s, sha256=f"{i % 2}" * 64, pass_mark=80 + i % 2)
+             for i, s in enumerate(batch())]
+    other = make_store(tmp_path / "mixed", results=mixed)
+    assert runner.invoke(app, ["report", "--out", str(other), "--format", "html"]).exit_code == 0
     html = (other / "report" / "report.html").read_text(encoding="utf-8")
     assert "合格线" not in html and "callqa-default v1 (00000000)" in html
+
+    old = [dataclasses.replace(s, result=dataclasses.replace(s.result, rulebook={
+        k: v for k, v in s.result.rulebook.items() if k not in ("pass_mark", "base")}))
+        for s in batch()]
+    other = make_store(tmp_path / "old", results=old)
+    assert runner.invoke(app, ["report", "--out", str(other), "--format", "html"]).exit_code == 0
+    assert "合格线" not in (other / "report" / "report.html").read_text(encoding="utf-8")

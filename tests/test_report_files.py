@@ -11,13 +11,13 @@ import xml.etree.ElementTree as ET
 import pytest
 from openpyxl import load_workbook
 
-from callqa.report.files import MATRIX_SHEET, SHEET_ZH, write_csv, write_json, write_xlsx
+from callqa.report.files import CATEGORY_ZH, MATRIX_SHEET, SHEET_ZH, write_csv, write_json, write_xlsx
 from callqa.report.html import bar_chart, line_chart, render_html, talk_time
 from callqa.report.tables import COLUMNS, UNKNOWN_AGENT, build_tables
 from test_report_data import FAILURES, batch
 
 EXPECTED_SHEETS = ["坐席汇总", "问题类别", "坐席规则", "规则命中率", MATRIX_SHEET, "最差通话",
-                   "每日趋势", "通话明细", "问题明细", "处理失败"]
+                   "每日趋势", "通话明细", "问题明细", "处理失败", "复核记录"]
 
 
 @pytest.fixture(scope="module")
@@ -34,15 +34,17 @@ def html(tables):
 def test_csv_one_file_per_table_with_english_columns(tables, tmp_path):
     paths = write_csv(tables, tmp_path)
     assert sorted(p.name for p in paths) == sorted(f"{n}.csv" for n in COLUMNS)
-    with open(tmp_path / "agents.csv", encoding="utf-8", newline="") as fh:
+    with open(tmp_path / "agents.csv", encoding="utf-8-sig", newline="") as fh:
         reader = csv.DictReader(fh)
         assert reader.fieldnames == COLUMNS["agents"]
         got = {r["agent_id"]: r for r in reader}
     assert got["A1"]["mean_score"] == "81.67" and got["A1"]["pass_rate"] == "0.6667"
     assert UNKNOWN_AGENT in got
     raw = (tmp_path / "findings.csv").read_bytes()
-    assert not raw.startswith(b"\xef\xbb\xbf")              # plain UTF-8 for machines
-    assert "<script>alert('x')</script> & 不知道" in raw.decode("utf-8")
+    assert raw.startswith(b"\xef\xbb\xbf")  # the BOM: Excel on Chinese Windows reads UTF-8
+    assert "<script>alert('x')</script> & 不知道" in raw.decode("utf-8-sig")
+    assert all(p.read_bytes().startswith(b"\xef\xbb\xbfcall_id") for p in paths
+               if p.name in ("calls.csv", "findings.csv"))
 
 
 def test_json_records_with_nulls(tables, tmp_path):
@@ -65,7 +67,8 @@ def test_xlsx_sheets_headers_widths_and_links(tables, tmp_path):
     assert set(SHEET_ZH.values()) | {MATRIX_SHEET} == set(wb.sheetnames)
     ws = wb["坐席汇总"]
     headers = [c.value for c in ws[1]]
-    assert headers[:7] == ["坐席", "通话数", "平均分", "最低分", "最高分", "合格数", "合格率"]
+    assert headers[:7] == ["坐席", "已评分通话数", "平均分", "最低分", "最高分", "合格数",
+                           "合格率"]
     assert "坐席说话时长(秒)" in headers
     assert [ws.cell(row=i, column=1).value for i in (2, 3, 4)] == ["A1", "B7", UNKNOWN_AGENT]
     rate = ws.cell(row=2, column=headers.index("合格率") + 1)
@@ -89,6 +92,29 @@ def test_xlsx_sheets_headers_widths_and_links(tables, tmp_path):
     assert wb["处理失败"].cell(row=2, column=1).value == "bad1"
 
 
+def test_xlsx_codes_in_chinese_filters_and_verdict_column(tables, tmp_path):
+    """People read the workbook: category/severity/speaker in Chinese, every sheet filterable,
+    and a call's pass/fail column is 是否合格 (是/否), not the 合格数 count of the agents sheet."""
+    wb = load_workbook(write_xlsx(tables, tmp_path / "r.xlsx"))
+    for ws in wb.worksheets:
+        assert ws.auto_filter.ref and ws.auto_filter.ref.startswith("A1:"), ws.title
+    assert wb["坐席汇总"].auto_filter.ref == "A1:{}4".format(
+        wb["坐席汇总"].cell(row=1, column=wb["坐席汇总"].max_column).column_letter)
+    f = wb["问题明细"]
+    head = [c.value for c in f[1]]
+    rows = [{h: c.value for h, c in zip(head, r)} for r in f.iter_rows(min_row=2)]
+    fb01 = next(r for r in rows if r["规则"] == "FB01")
+    assert (fb01["类别"], fb01["严重程度"], fb01["说话方"]) == ("禁用语", "一般", "坐席")
+    assert {r["严重程度"] for r in rows} <= {"轻微", "一般", "严重"}
+    assert {r["类别"] for r in rows} <= set(CATEGORY_ZH.values())
+    calls = wb["通话明细"]
+    ch = [c.value for c in calls[1]]
+    assert "是否合格" in ch and "合格数" not in ch
+    assert {calls.cell(row=i, column=ch.index("是否合格") + 1).value
+            for i in range(2, calls.max_row + 1)} == {"是", "否"}
+    assert [c.value for c in wb["坐席规则"][1]].count("类别") == 1
+
+
 def test_html_escapes_all_text(html):
     assert "<script" not in html.lower()
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; 不知道" in html
@@ -108,7 +134,7 @@ def test_html_is_self_contained_and_well_formed(html):
 
 
 def test_html_content(html):
-    for text in ("callqa 质检日报 2026-11-21", "坐席汇总", "81.7", "66.7%", "A1", "B7",
+    for text in ("callqa 质检日报 2026-11-21", "坐席排名", "81.7", "66.7%", "A1", "B7",
                  "（未知坐席）/unknown", "每日趋势", "处理失败的文件", "callqa-default v1"):
         assert text in html, text
     assert 'href="../results/c2.json"' in html and 'href="../review/c2.html"' in html

@@ -5,6 +5,7 @@ Layout of an output directory::
     OUT/callqa.db                   table ``calls`` (one row per call, committed per call)
     OUT/transcripts/<call_id>.json  transcripts (:func:`callqa.transcript.save_transcript`)
     OUT/results/<call_id>.json      results (:meth:`callqa.result.CallResult.to_dict`)
+    OUT/callqa.lock                 held (``flock``) by the ``callqa batch`` writing here
 
 Readers (``callqa report``) use :meth:`Store.results` and :meth:`Store.failures`; the batch
 runner uses the write methods. Only one process writes (the batch parent); WAL lets reports read
@@ -17,9 +18,11 @@ file written); any step can end in ``failed`` with ``error`` set.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
+import socket
 import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -29,10 +32,14 @@ from typing import Any
 from callqa.errors import CallqaError
 from callqa.result import CallResult
 
-__all__ = ["DB_NAME", "DEFAULT_OUT_DIR", "STATUSES", "SCHEMA_VERSION", "StoreError",
-           "StoredResult", "Store", "mtime_iso", "safe_name"]
+__all__ = ["DB_NAME", "DEFAULT_OUT_DIR", "EXIT_LOCKED", "LOCK_NAME", "STATUSES",
+           "SCHEMA_VERSION", "OutputLocked", "StoreError", "StoredResult", "Store", "lock_output",
+           "mtime_iso", "safe_name"]
 
 DB_NAME = "callqa.db"
+LOCK_NAME = "callqa.lock"
+#: Exit code of a ``callqa batch`` that finds another batch writing to the same ``--out``.
+EXIT_LOCKED = 4
 #: ``--out`` default of ``callqa batch`` and ``callqa report``.
 DEFAULT_OUT_DIR = Path("callqa-out")
 STATUSES = ("pending", "transcribed", "scored", "failed")
@@ -59,7 +66,8 @@ CREATE TABLE IF NOT EXISTS calls (
     updated_at       TEXT NOT NULL,
     asr_key          TEXT,
     score            REAL,
-    passed           INTEGER
+    passed           INTEGER,
+    abs_path         TEXT
 );
 CREATE INDEX IF NOT EXISTS calls_status ON calls (status);
 CREATE INDEX IF NOT EXISTS calls_started_at ON calls (started_at);
@@ -69,11 +77,19 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 _COLUMNS = ("call_id", "path", "audio_sha256", "agent_id", "agent_channel", "started_at",
             "status", "error", "asr_seconds", "score_seconds", "audio_seconds", "model",
             "rulebook_sha256", "transcript_path", "result_path", "updated_at", "asr_key",
-            "score", "passed")
+            "score", "passed", "abs_path")
+# Columns added after a store's first release: ``ALTER TABLE`` adds them to an older database.
+_ADDED_COLUMNS = {"abs_path": "TEXT"}
 
 
 class StoreError(CallqaError):
     """The output directory or its database cannot be used (exit code 2)."""
+
+
+class OutputLocked(StoreError):
+    """Another ``callqa batch`` holds the output directory's lock (exit code 4)."""
+
+    exit_code = EXIT_LOCKED
 
 
 @dataclass(frozen=True)
@@ -86,6 +102,9 @@ class StoredResult:
         agent_id: the agent, or None when neither the manifest nor the filename said.
         started_at: ISO date or datetime from the manifest, else the file's mtime (ISO).
         result: the scored call.
+        audio: the recording as an absolute path that exists now (the absolute path the batch
+            recorded, else ``path`` as given when it resolves from here), or None when the
+            recording cannot be found.
     """
 
     call_id: str
@@ -93,6 +112,7 @@ class StoredResult:
     agent_id: str | None
     started_at: str | None
     result: CallResult
+    audio: Path | None = None
 
 
 def _now() -> str:
@@ -130,6 +150,10 @@ class Store:
             conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across a crash
             conn.execute("PRAGMA busy_timeout=30000")
             conn.executescript(_SCHEMA)
+            have = {r["name"] for r in conn.execute("PRAGMA table_info(calls)")}
+            for name, kind in _ADDED_COLUMNS.items():
+                if name not in have:
+                    conn.execute(f"ALTER TABLE calls ADD COLUMN {name} {kind}")
             row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:
                 conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
@@ -170,7 +194,8 @@ class Store:
             result = self._load_result(row)
             if result is not None:
                 out.append(StoredResult(row["call_id"], row["path"], row["agent_id"],
-                                        row["started_at"], result))
+                                        row["started_at"], result,
+                                        _recording(row["abs_path"], row["path"])))
         return out
 
     def failures(self) -> list[dict]:
@@ -207,7 +232,11 @@ class Store:
                 self.conn.execute("SELECT status, COUNT(*) FROM calls GROUP BY status")}
 
     def update(self, call_id: str, **fields: Any) -> None:
-        """Insert or update one call's row and commit (``path`` is required on insert)."""
+        """Insert or update one call's row and commit (``path`` is required on insert). The
+        recording's absolute path is recorded beside ``path`` (as given, maybe relative), so a
+        report run from another directory still finds it."""
+        if fields.get("path") and "abs_path" not in fields:
+            fields["abs_path"] = os.path.abspath(fields["path"])
         bad = set(fields) - set(_COLUMNS)
         if bad:
             raise ValueError(f"unknown columns {sorted(bad)}")
@@ -251,6 +280,58 @@ class Store:
                        encoding="utf-8")
         os.replace(tmp, path)
         return path
+
+
+def _recording(abs_path: str | None, path: str | None) -> Path | None:
+    """The recording if it can be found: the absolute path recorded by the batch, else the
+    path as given (relative to the current directory, for stores written before ``abs_path``)."""
+    for candidate in (abs_path, path):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate).resolve()
+    return None
+
+
+def lock_output(out_dir: str | Path):
+    """Take the output directory's lock (``OUT/callqa.lock``, an exclusive ``flock``) for one
+    batch run; returns the open lock file, which holds the lock until closed (or the process
+    ends, however it ends: a killed batch never leaves a stale lock).
+
+    The file records who holds it (pid, host, start time) for the next one to read.
+
+    Raises:
+        OutputLocked: another process holds the lock; the message names it.
+        StoreError: the directory or lock file cannot be created.
+    """
+    out_dir = Path(out_dir)
+    path = out_dir / LOCK_NAME
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fh = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - kept open as the lock
+    except OSError as exc:
+        raise StoreError(str(path), f"cannot create lock file: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = _holder(fh.read())
+        fh.close()
+        raise OutputLocked(str(out_dir), f"another callqa batch is writing to this output "
+                                         f"directory ({holder}); wait for it to finish, or give "
+                                         f"another --out") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                         "started": datetime.now().astimezone().isoformat(timespec="seconds")}))
+    fh.flush()
+    return fh
+
+
+def _holder(text: str) -> str:
+    try:
+        who = json.loads(text)
+        return f"pid {who['pid']} on {who['host']}, started {who['started']}"
+    except (ValueError, KeyError, TypeError):
+        return "holder unknown"
 
 
 def mtime_iso(path: Path) -> str | None:

@@ -51,6 +51,7 @@ from callqa.cli import score as _score  # noqa: E402,F401
 from callqa.cli import transcribe as _transcribe  # noqa: E402,F401
 from callqa.cli import review as _review  # noqa: E402,F401
 from callqa.cli import report as _report  # noqa: E402,F401
+from callqa.cli import serve as _serve  # noqa: E402,F401
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ import typer
 
 from callqa.batch.discover import DEFAULT_AGENT_PATTERN, discover
 from callqa.batch.runner import DEFAULT_MAX_DURATION_S, BatchOptions, run_batch
-from callqa.batch.store import DEFAULT_OUT_DIR, Store
+from callqa.batch.store import DEFAULT_OUT_DIR, Store, lock_output
 from callqa.cli import app, fail
 from callqa.cli.transcribe import (AgentChannel, AgentChannelOpt, ComputeTypeOpt, Device,
                                    DeviceOpt, HotwordsOpt, ModelDirOpt, ModelOpt,
@@ -81,7 +81,8 @@ def batch(
     without ASR (unless its vocabulary, which biases the ASR like --hotwords, changed).
     --agent-channel applies to calls the manifest says nothing about. Exit 0 when every call
     is scored, 1 when some failed (listed on stderr and in the database), 2 on a usage or
-    configuration error.
+    configuration error, 4 when another callqa batch is writing to the same --out (the message
+    names its pid, host and start time; nothing was done).
     """
     try:
         ray = _ray_options(executor, ray_address, ray_num_cpus, ray_num_gpus, ray_ship_audio,
@@ -93,7 +94,7 @@ def batch(
                                    hotwords, rulebook=rulebook)
         options = BatchOptions(workers=workers or (0 if ray else 1), force=force,
                                max_duration_s=max_duration_s, asr=asr, ray=ray)
-        with Store.open(out) as store:
+        with lock_output(out), Store.open(out) as store:
             summary = run_batch(calls, store, rulebook, options, progress=progress)
     except CallqaError as exc:
         raise fail(exc) from None

@@ -17,12 +17,16 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from callqa.errors import CallqaError
+from callqa.report.files import records
 
-__all__ = ["EmailError", "SmtpSettings", "build_message", "send_message", "ENV_USER",
-           "ENV_PASSWORD", "ENV_CAFILE", "XLSX_MIME"]
+if TYPE_CHECKING:
+    from callqa.report.write import ReportFiles
+
+__all__ = ["EmailError", "SmtpSettings", "build_message", "send_message", "text_summary",
+           "ENV_USER", "ENV_PASSWORD", "ENV_CAFILE", "XLSX_MIME"]
 
 ENV_USER = "CALLQA_SMTP_USER"
 ENV_PASSWORD = "CALLQA_SMTP_PASSWORD"
@@ -70,6 +74,32 @@ class SmtpSettings:
     @property
     def where(self) -> str:
         return f"{self.host}:{self.port}"
+
+
+def text_summary(files: "ReportFiles") -> str:
+    """The plain-text part of the e-mail (for clients that do not show HTML): one line per
+    agent in rank order; unscored calls counted with the agent, never averaged in."""
+    t = files.tables
+    lines = [files.title, ""]
+    if not len(t.calls):
+        lines.append("所选范围内没有通话。")
+    for a in records(t.agents):
+        rank = f"{a['rank']}. " if a["rank"] is not None else ""
+        if a["calls"]:
+            line = (f"{rank}{a['agent_id']}: {a['calls']} 通, 平均分 {a['mean_score']:.1f}, "
+                    f"最低分 {a['min_score']:g}, 合格率 {a['pass_rate']:.1%}")
+        else:
+            line = f"{a['agent_id']}: 无已评分通话"
+        if a["unscored"]:
+            line += f", 未评分 {int(a['unscored'])} 通"
+        lines.append(line)
+    unscored = t.calls[t.calls["unscored"].fillna("") != ""] if len(t.calls) else t.calls
+    for c in unscored.to_dict(orient="records"):
+        lines.append(f"  未评分 {c['call_id']}（{c['agent_id']}）：{c['unscored']}")
+    if len(t.failures):
+        lines.append(f"处理失败: {len(t.failures)} 个文件")
+    lines += ["", "完整报告见 HTML 正文与所附 XLSX。"]
+    return "\n".join(lines)
 
 
 def default_sender() -> str:

@@ -2,8 +2,9 @@
 
 The timeline itself is :func:`callqa.report.text.timeline` (utterances with each finding printed
 in place, with its suggestion and standard); this module adds the standard's recommended
-phrasings from the rulebook, colour on a terminal, and the "what would have raised it" table
-that the review page (:mod:`callqa.report.review`) shows too.
+phrasings (from the rulebook when at hand, else as the result recorded them when it was
+scored), colour on a terminal, and the "what would have raised it" table that the review page
+(:mod:`callqa.report.review`) shows too.
 
     imp = improvements(result, rulebook)
     [(i.rule_id, i.points_lost, i.score_if_followed) for i in imp.rules]
@@ -14,10 +15,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from callqa.errors import CallqaError
 from callqa.report.text import SPEAKER_LABEL, timeline
 from callqa.result import CallResult, Finding
 
@@ -33,8 +32,9 @@ __all__ = [
     "explain_text",
     "improvement_lines",
     "improvements",
+    "pass_mark_of",
     "print_explain",
-    "rulebook_for",
+    "recommended",
 ]
 
 DEFAULT_BASE = 100.0
@@ -67,38 +67,43 @@ class RuleImpact:
 class Improvements:
     """The score, the scale it is on, and the failed rules, costliest first.
 
-    ``pass_mark`` is None when the rulebook that scored the call is not at hand.
+    ``pass_mark`` is None when neither the rulebook nor the result records it; ``score`` is
+    None for an unscored call.
     """
 
-    score: float
+    score: float | None
     base: float
     pass_mark: float | None
     passed: bool
     rules: tuple[RuleImpact, ...]
 
 
-def rulebook_for(result: CallResult) -> "Rulebook | None":
-    """The rulebook recorded in ``result.rulebook`` if its file is still there, unchanged."""
-    from callqa.scoring.rulebook import load_rulebook
+def recommended(result: CallResult, rule_id: str,
+                rulebook: "Rulebook | None" = None) -> list[str]:
+    """The rule's recommended phrasings (``examples.good``): from ``rulebook`` when given, else
+    as recorded in the result when it was scored."""
+    if rulebook is not None:
+        rule = rulebook.get(rule_id)
+        return list(rule.examples_good) if rule else []
+    return list((result.rulebook.get("examples") or {}).get(rule_id) or [])
 
-    path, sha = result.rulebook.get("path"), result.rulebook.get("sha256")
-    if not path or not Path(path).is_file():
-        return None
-    try:
-        rb = load_rulebook(path)
-    except CallqaError:
-        return None
-    return rb if not sha or rb.sha256 == sha else None
+
+def pass_mark_of(result: CallResult, rulebook: "Rulebook | None" = None) -> float | None:
+    """The pass mark the call was judged against (the rulebook's, else the one recorded in
+    the result; None for results scored before it was recorded)."""
+    mark = rulebook.pass_mark if rulebook is not None else result.rulebook.get("pass_mark")
+    return None if mark is None else float(mark)
 
 
 def improvements(result: CallResult, rulebook: "Rulebook | None" = None) -> Improvements:
     """Per failed rule: the points it cost and the score had it been followed.
 
     The score is ``max(0, base - total deductions)``; following one rule gives its deductions
-    back. Without the rulebook the base is taken as 100 and the pass mark is unknown.
+    back. Base and pass mark are the rulebook's, else those recorded in the result (base 100
+    and no pass mark for results scored before they were recorded).
     """
-    base = float(rulebook.base) if rulebook else DEFAULT_BASE
-    pass_mark = float(rulebook.pass_mark) if rulebook else None
+    base = float(rulebook.base if rulebook else result.rulebook.get("base") or DEFAULT_BASE)
+    pass_mark = pass_mark_of(result, rulebook)
     total = sum(f.deduction for f in result.findings)
     by_rule: dict[str, list[Finding]] = {}
     for f in result.findings:
@@ -120,6 +125,8 @@ def improvements(result: CallResult, rulebook: "Rulebook | None" = None) -> Impr
 
 def improvement_lines(result: CallResult, rulebook: "Rulebook | None" = None) -> list[str]:
     """The "what would have raised it" section as plain lines."""
+    if result.unscored:
+        return [f"未评分：{result.unscored}"]
     imp = improvements(result, rulebook)
     verdict = "通过" if imp.passed else "不通过"
     mark = f"，及格线 {imp.pass_mark:g}" if imp.pass_mark is not None else ""
@@ -176,8 +183,8 @@ def explain_lines(result: CallResult,
             out.append(("suggestion", sev, line))
         elif _STANDARD.match(line):
             out.append(("standard", sev, line))
-            rule = rulebook.get(current.rule_id) if (rulebook and current) else None
-            good = [e for e in (rule.examples_good if rule else ()) if e != current.suggestion]
+            good = [e for e in (recommended(result, current.rule_id, rulebook) if current else ())
+                    if e != current.suggestion]
             if good:
                 out.append(("examples", sev, "      标准话术: " + " / ".join(good)))
         else:

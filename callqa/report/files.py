@@ -1,5 +1,9 @@
-"""Report tables as files: CSV and JSON for machines (one file per table, English column names),
-XLSX for people (one sheet per table, Chinese headers, widths set, rates as percentages)."""
+"""Report tables as files: CSV and JSON for machines (one file per table, English column names,
+codes as they are), XLSX for people (one sheet per table, Chinese headers and codes, widths set,
+rates as percentages, auto-filters).
+
+CSV is written with a UTF-8 BOM (``utf-8-sig``): Excel on a Chinese Windows reads a CSV without
+it as GBK and shows mojibake; every CSV reader that knows UTF-8 skips the BOM."""
 
 from __future__ import annotations
 
@@ -15,9 +19,11 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from callqa.report.tables import ReportTables, rule_matrix
+from callqa.report.text import UNSCORED_LABEL
 
 __all__ = [
     "CATEGORY_ZH",
+    "CODE_ZH",
     "HEADER_ZH",
     "SHEET_ZH",
     "MATRIX_SHEET",
@@ -25,6 +31,7 @@ __all__ = [
     "write_json",
     "write_xlsx",
     "xlsx_bytes",
+    "records",
 ]
 
 CATEGORY_ZH = {
@@ -41,6 +48,22 @@ CATEGORY_ZH = {
     "response_latency": "应答延迟",
     "shirking": "推诿",
     "other": "其他",
+}
+
+SEVERITY_ZH = {"minor": "轻微", "major": "一般", "critical": "严重"}
+ROLES_ZH = {"channels": "双声道", "single": "单人录音", "separated": "单声道已分离",
+            "uncertain": "角色不确定"}
+VERDICT_ZH = {"confirmed": "确认", "rejected": "驳回", "withdrawn": "撤回", "verdict": "复核意见",
+              "missed": "补充问题", "open": "待处理", "upheld": "维持", "overturned": "撤销"}
+#: Column → code → Chinese, for the XLSX (CSV/JSON keep the codes: they are the contract).
+CODE_ZH: dict[str, dict[str, str]] = {
+    "category": CATEGORY_ZH,
+    "severity": SEVERITY_ZH,
+    "speaker": {"agent": "坐席", "customer": "客户"},
+    "roles": ROLES_ZH,
+    "kind": VERDICT_ZH,
+    "verdict": VERDICT_ZH,
+    "appeal_status": VERDICT_ZH,
 }
 
 HEADER_ZH = {
@@ -83,7 +106,41 @@ HEADER_ZH = {
     "error": "错误",
     "overall": "全部坐席",
     "total": "合计",
+    "suggestion": "建议",
+    "standard": "依据",
+    "unscored": "未评分原因",
+    "roles": "角色区分",
+    "agent_talk_rate": "坐席说话占比",
+    "customer_talk_rate": "客户说话占比",
+    "non_talk_rate": "静默占比",
+    "overtalk_rate": "抢话占比",
+    "longest_silence_s": "最长静默(秒)",
+    "mean_response_s": "平均应答时间(秒)",
+    "confirmed": "复核确认",
+    "rejected": "复核驳回",
+    "precision": "准确率",
+    "missed": "漏检补充",
+    "kind": "类型",
+    "verdict": "复核结论",
+    "reason": "理由",
+    "reviewer": "复核人",
+    "reviewed_at": "复核时间",
+    "appeal_status": "申诉状态",
+    "appeal_comment": "申诉内容",
+    "appeal_by": "申诉人",
+    "appeal_at": "申诉时间",
+    "appeal_resolution": "申诉处理意见",
+    "resolved_by": "处理人",
+    "resolved_at": "处理时间",
     **CATEGORY_ZH,
+}
+# Where one column name means different things in different tables.
+TABLE_HEADER_ZH: dict[str, dict[str, str]] = {
+    "agents": {"vetoed": "一票否决数", "unscored": "未评分通话数", "calls": "已评分通话数"},
+    "calls": {"passed": "是否合格", "vetoed": "一票否决规则"},
+    "worst_calls": {"passed": "是否合格", "vetoed": "一票否决规则"},
+    "agent_rules": {"calls": "已评分通话数"},
+    "rules": {"calls": "已评分通话数"},
 }
 
 SHEET_ZH = {
@@ -96,14 +153,17 @@ SHEET_ZH = {
     "calls": "通话明细",
     "findings": "问题明细",
     "failures": "处理失败",
+    "reviews": "复核记录",
 }
 MATRIX_SHEET = "规则命中率(按坐席)"
 
-RATE_COLUMNS = {"pass_rate", "hit_rate", "overall"}
+RATE_COLUMNS = {"pass_rate", "hit_rate", "overall", "precision", "agent_talk_rate",
+                "customer_talk_rate", "non_talk_rate", "overtalk_rate"}
 LINK_COLUMNS = {"result_link", "review_link"}
 
 
-def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """A table's rows as plain Python values (None, never NaN)."""
     out = []
     for rec in df.to_dict(orient="records"):
         out.append({k: _plain(v) for k, v in rec.items()})
@@ -127,13 +187,14 @@ def _plain(v: Any) -> Any:
 
 
 def write_csv(tables: ReportTables, out_dir: str | Path) -> list[Path]:
-    """``<out_dir>/<table>.csv`` per table, UTF-8 (no BOM), header row of English column names."""
+    """``<out_dir>/<table>.csv`` per table, UTF-8 with a BOM (for Excel), header row of English
+    column names."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, df in tables.items():
         path = out_dir / f"{name}.csv"
-        df.to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
+        df.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
         paths.append(path)
     return paths
 
@@ -145,7 +206,7 @@ def write_json(tables: ReportTables, out_dir: str | Path) -> list[Path]:
     paths = []
     for name, df in tables.items():
         path = out_dir / f"{name}.json"
-        path.write_text(json.dumps(_records(df), ensure_ascii=False, indent=1) + "\n",
+        path.write_text(json.dumps(records(df), ensure_ascii=False, indent=1) + "\n",
                         encoding="utf-8")
         paths.append(path)
     return paths
@@ -165,11 +226,15 @@ def _fill_sheet(ws, df: pd.DataFrame, link_base: str, headers: dict[str, str]) -
         cell.font, cell.fill = head_font, head_fill
         cell.alignment = Alignment(vertical="center")
     widths = [_width(headers.get(c, c)) for c in columns]
-    for i, rec in enumerate(_records(df), start=2):
+    for i, rec in enumerate(records(df), start=2):
         for j, col in enumerate(columns, start=1):
             value = rec[col]
-            if isinstance(value, bool):
+            if col in ("score", "passed") and rec.get("unscored"):
+                value = UNSCORED_LABEL  # not 否: an unscored call neither passed nor failed
+            elif isinstance(value, bool):
                 value = "是" if value else "否"
+            elif col in CODE_ZH and isinstance(value, str):
+                value = CODE_ZH[col].get(value, value)
             cell = ws.cell(row=i, column=j, value=value)
             if col in RATE_COLUMNS and isinstance(value, (int, float)):
                 cell.number_format = "0.0%"
@@ -183,6 +248,8 @@ def _fill_sheet(ws, df: pd.DataFrame, link_base: str, headers: dict[str, str]) -
     for j, w in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(j)].width = min(max(w + 2, 6), 60)
     ws.freeze_panes = "A2"
+    if columns:
+        ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{max(ws.max_row, 1)}"
 
 
 def build_workbook(tables: ReportTables, link_base: str = "") -> Workbook:
@@ -192,7 +259,8 @@ def build_workbook(tables: ReportTables, link_base: str = "") -> Workbook:
     wb = Workbook()
     wb.remove(wb.active)
     for name, df in tables.items():
-        _fill_sheet(wb.create_sheet(SHEET_ZH[name]), df, link_base, HEADER_ZH)
+        _fill_sheet(wb.create_sheet(SHEET_ZH[name]), df, link_base,
+                    {**HEADER_ZH, **TABLE_HEADER_ZH.get(name, {})})
         if name == "rules":
             matrix = rule_matrix(tables)
             _fill_sheet(wb.create_sheet(MATRIX_SHEET), matrix, link_base,

@@ -14,8 +14,9 @@ from typing import Any, Sequence
 from jinja2 import Environment, PackageLoader
 from markupsafe import Markup, escape
 
-from callqa.report.files import CATEGORY_ZH
+from callqa.report.files import CATEGORY_ZH, records
 from callqa.report.tables import UNKNOWN_AGENT, ReportTables, daily_overall, rule_matrix
+from callqa.report.text import ROLES_LABEL, UNSCORED_LABEL
 
 __all__ = ["render_html", "bar_chart", "line_chart", "talk_time"]
 
@@ -29,6 +30,7 @@ def _env() -> Environment:
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["pct"] = lambda v: "" if v is None else f"{float(v) * 100:.1f}%"
     env.filters["num"] = lambda v: "" if v is None else f"{float(v):g}"
+    env.filters["secs"] = lambda v: "" if v is None else f"{float(v):.1f}s"
     env.filters["clock"] = _clock
     env.filters["talk"] = talk_time
     return env
@@ -147,28 +149,36 @@ def render_html(tables: ReportTables, *, title: str, link_base: str = "",
     ``link_base`` is the path from the HTML file's folder to the store's output directory (e.g.
     ``../``), prepended to the ``results/…json`` and ``review/…html`` links.
     """
-    agents = tables.agents.to_dict(orient="records")
-    calls = tables.calls
+    agents = records(tables.agents)
+    scored_agents = [a for a in agents if a["mean_score"] is not None]
+    all_calls = records(tables.calls)
+    calls = tables.calls[tables.calls["score"].notna()] if len(tables.calls) else tables.calls
     n_calls = len(calls)
     totals = {
         "calls": n_calls,
+        "unscored": len(all_calls) - n_calls,
         "agents": len(agents),
         "mean_score": float(calls["score"].mean()) if n_calls else None,
         "pass_rate": float(calls["passed"].mean()) if n_calls else None,
         "findings": int(calls["findings"].sum()) if n_calls else 0,
         "vetoed": int((calls["vetoed"] != "").sum()) if n_calls else 0,
         "failures": len(tables.failures),
-        "unknown_agent_calls": int((calls["agent_id"] == UNKNOWN_AGENT).sum()) if n_calls else 0,
+        "unknown_agent_calls": sum(c["agent_id"] == UNKNOWN_AGENT for c in all_calls),
+        "uncertain_roles": sum(c["roles"] in ROLES_LABEL for c in all_calls),
     }
+    for c in all_calls:
+        c["review_href"] = _href(c["review_link"], link_base)
+        c["result_href"] = _href(c["result_link"], link_base)
+        c["roles_label"] = ROLES_LABEL.get(c["roles"], "")
 
     charts = {}
-    if agents:
-        charts["score"] = bar_chart([(a["agent_id"], a["mean_score"]) for a in agents],
+    if scored_agents:
+        charts["score"] = bar_chart([(a["agent_id"], a["mean_score"]) for a in scored_agents],
                                     max_value=100, fmt="{:.1f}",
                                     title="平均分（按坐席）" if pass_mark is None else
                                     f"平均分（按坐席，虚线为合格线 {pass_mark:g}）",
                                     marker=pass_mark)
-        charts["pass_rate"] = bar_chart([(a["agent_id"], a["pass_rate"]) for a in agents],
+        charts["pass_rate"] = bar_chart([(a["agent_id"], a["pass_rate"]) for a in scored_agents],
                                         max_value=1.0, fmt="{:.0%}", title="合格率（按坐席）",
                                         color=PALETTE[2])
     cat_totals = [(CATEGORY_ZH.get(c, c), int(tables.agent_categories[c].sum()))
@@ -186,10 +196,10 @@ def render_html(tables: ReportTables, *, title: str, link_base: str = "",
         series = [("全部坐席", [float(overall.loc[d, "mean_score"]) if d in overall.index
                                 else None for d in days])]
         by_agent = tables.trend.set_index(["agent_id", "day"])["mean_score"].to_dict()
-        shown = agents
+        shown = scored_agents
         chart_title = "每日平均分"
-        if len(agents) > MAX_TREND_LINES:  # a legible chart: the lowest-scoring agents only
-            shown = sorted(agents, key=lambda a: (a["mean_score"], a["agent_id"]))
+        if len(scored_agents) > MAX_TREND_LINES:  # a legible chart: the lowest-scoring agents only
+            shown = sorted(scored_agents, key=lambda a: (a["mean_score"], a["agent_id"]))
             shown = shown[:MAX_TREND_LINES]
             chart_title = f"每日平均分（全部坐席及平均分最低的 {MAX_TREND_LINES} 位坐席）"
         for a in shown:
@@ -203,7 +213,7 @@ def render_html(tables: ReportTables, *, title: str, link_base: str = "",
                      if c not in ("agent_id",) and (c == "total"
                                                     or int(tables.agent_categories[c].sum()))]
     matrix = rule_matrix(tables)
-    rules = tables.rules.set_index("rule_id").to_dict(orient="index") if len(tables.rules) else {}
+    rules = {r["rule_id"]: r for r in records(tables.rules)}
     findings_by_call: dict[str, list[dict[str, Any]]] = {}
     for f in tables.findings.to_dict(orient="records"):
         findings_by_call.setdefault(f["call_id"], []).append(f)
@@ -229,6 +239,9 @@ def render_html(tables: ReportTables, *, title: str, link_base: str = "",
         matrix_agents=[c for c in matrix.columns if c not in ("rule_id", "title", "overall")],
         rules=rules,
         worst=worst,
+        all_calls=all_calls,
+        unscored_label=UNSCORED_LABEL,
+        reviewed=any(a["confirmed"] or a["rejected"] for a in agents),
         trend=trend,
         failures=tables.failures.to_dict(orient="records"),
         since=tables.since,

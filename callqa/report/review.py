@@ -17,19 +17,21 @@ import mimetypes
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Sequence
 from urllib.parse import quote
 
 from callqa.errors import AudioError
-from callqa.report.explain import improvements, rulebook_for
-from callqa.report.text import SPEAKER_LABEL, clock
+from callqa.report.explain import improvements, recommended
+from callqa.report.text import ROLES_LABEL, SPEAKER_LABEL, UNSCORED_LABEL, clock
 from callqa.result import CallResult, Finding
 from callqa.transcript import Utterance
 
 if TYPE_CHECKING:
+    from callqa.report.tables import StoredResultLike
     from callqa.scoring.rulebook import Rulebook
 
-__all__ = ["AUDIO_MODES", "audio_data_uri", "audio_link", "render_review", "review_html"]
+__all__ = ["AUDIO_MODES", "audio_data_uri", "audio_link", "render_review", "review_html",
+           "write_review_pages"]
 
 AUDIO_MODES = ("embed", "link")
 TEMPLATE = "review.html.j2"
@@ -149,12 +151,13 @@ def _rows(result: CallResult, findings: list[Finding]) -> list[_Row]:
 
 
 def review_html(result: CallResult, audio_src: str | None,
-                rulebook: "Rulebook | None" = None) -> str:
-    """The review page as a string; ``audio_src`` is a data URI, a relative URL, or None."""
+                rulebook: "Rulebook | None" = None, missing_audio: str | None = None) -> str:
+    """The review page as a string; ``audio_src`` is a data URI, a relative URL, or None;
+    ``missing_audio`` the recording that should be there but cannot be found (said on the
+    page). Pass mark and recommended phrasings come from ``rulebook`` when given, else from
+    what the result recorded."""
     import jinja2
 
-    if rulebook is None:
-        rulebook = rulebook_for(result)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(_TEMPLATES)), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True,
                              undefined=jinja2.StrictUndefined)
@@ -162,21 +165,20 @@ def review_html(result: CallResult, audio_src: str | None,
     findings = sorted(result.findings, key=lambda f: (f.start, f.rule_id))
     rows = _rows(result, findings)
     home = {n: row.dom_id for row in rows for n, _ in row.findings}
-    examples = {}
-    for f in findings:
-        rule = rulebook.get(f.rule_id) if rulebook else None
-        if rule:
-            examples[f.rule_id] = [e for e in rule.examples_good if e != f.suggestion]
+    examples = {f.rule_id: [e for e in recommended(result, f.rule_id, rulebook)
+                            if e != f.suggestion] for f in findings}
     return env.get_template(TEMPLATE).render(
         r=result, rows=rows, findings=list(enumerate(findings)), home=home,
         examples=examples, imp=improvements(result, rulebook), audio_src=audio_src,
-        labels=SPEAKER_LABEL, speakers=[s for s in ("agent", "customer")],
+        missing_audio=missing_audio, labels=SPEAKER_LABEL,
+        speakers=[s for s in ("agent", "customer")], roles_label=ROLES_LABEL.get(result.roles),
+        unscored_label=UNSCORED_LABEL,
     )
 
 
 def render_review(result: CallResult, audio_path: Path | None, out: Path,
                   audio_mode: Literal["embed", "link"] = "embed",
-                  rulebook: "Rulebook | None" = None) -> Path:
+                  rulebook: "Rulebook | None" = None, missing_audio: str | None = None) -> Path:
     """Write the review page for one call to ``out`` (e.g. ``OUT/review/<call_id>.html``).
 
     Args:
@@ -185,8 +187,10 @@ def render_review(result: CallResult, audio_path: Path | None, out: Path,
         out: the page to write; parent directories are created.
         audio_mode: ``embed`` (a self-contained file; WAV data URI) or ``link`` (a URL relative
             to ``out``, so keep the page and the recordings together when moving them).
-        rulebook: for the pass mark and the standards' recommended phrasings; by default the
-            rulebook recorded in the result, if its file is unchanged.
+        rulebook: for the pass mark and the standards' recommended phrasings; by default what
+            the result recorded when it was scored.
+        missing_audio: with ``audio_path`` None, the recording that cannot be found: the page
+            says so instead of showing a player.
 
     Raises:
         AudioError: the recording does not exist or cannot be read.
@@ -200,9 +204,33 @@ def render_review(result: CallResult, audio_path: Path | None, out: Path,
         if not audio_path.is_file():
             raise AudioError(str(audio_path), "no such file")
         src = audio_data_uri(audio_path) if audio_mode == "embed" else audio_link(audio_path, out)
-    html = review_html(result, src, rulebook)
+    html = review_html(result, src, rulebook, missing_audio)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(out)
     return out
+
+
+def write_review_pages(results: Sequence["StoredResultLike"], out_dir: Path
+                       ) -> tuple[list[Path], list["StoredResultLike"]]:
+    """One review page per call of a batch, ``OUT/review/<call>.html``, with the recording
+    linked relative to the page (not embedded: a day's pages would weigh as much as its audio).
+
+    The recording is the one the store resolved (``StoredResult.audio``: the absolute path the
+    batch recorded), so the pages are the same whichever directory the report runs from. A call
+    whose recording cannot be found still gets its page, saying so.
+
+    Returns:
+        the pages written, and the calls whose recording was not found.
+    """
+    from callqa.report.tables import review_file
+
+    pages, missing = [], []
+    for s in results:
+        audio = getattr(s, "audio", None)
+        if audio is None:
+            missing.append(s)
+        pages.append(render_review(s.result, audio, out_dir / review_file(s.call_id), "link",
+                                   missing_audio=None if audio else s.path))
+    return pages, missing

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from callqa.result import CallResult, Finding
 
-__all__ = ["clock", "summary_line", "timeline"]
+__all__ = ["ROLES_LABEL", "SPEAKER_LABEL", "UNSCORED_LABEL", "clock", "summary_line",
+           "timeline", "verdict_text"]
 
 SPEAKER_LABEL = {"agent": "坐席", "customer": "客户"}
+#: How the parties were told apart, where a reader must be warned (``CallResult.roles``).
+ROLES_LABEL = {"uncertain": "角色不确定"}
+UNSCORED_LABEL = "未评分"
 
 
 def clock(seconds: float) -> str:
@@ -15,11 +19,20 @@ def clock(seconds: float) -> str:
     return f"{int(m):02d}:{s:04.1f}"
 
 
+def verdict_text(result: CallResult) -> str:
+    """``得分 85 通过`` / ``未评分（原因）``, with 角色不确定 when the roles are uncertain."""
+    if result.unscored:
+        text = f"{UNSCORED_LABEL}（{result.unscored}）"
+    else:
+        veto = f"，一票否决: {', '.join(result.vetoed)}" if result.vetoed else ""
+        text = f"得分 {result.score:g}  {'通过 PASS' if result.passed else '不通过 FAIL'}{veto}"
+    roles = ROLES_LABEL.get(result.roles)
+    return f"{text}  [{roles}]" if roles else text
+
+
 def summary_line(result: CallResult) -> str:
-    verdict = "通过 PASS" if result.passed else "不通过 FAIL"
-    veto = f"，一票否决: {', '.join(result.vetoed)}" if result.vetoed else ""
-    return (f"{result.call_id} 坐席 {result.agent_id or '未知'}  得分 {result.score:g}  "
-            f"{verdict}{veto}  ({len(result.findings)} 项问题, 时长 {clock(result.duration)})")
+    return (f"{result.call_id} 坐席 {result.agent_id or '未知'}  {verdict_text(result)}  "
+            f"({len(result.findings)} 项问题, 时长 {clock(result.duration)})")
 
 
 def timeline(result: CallResult) -> str:

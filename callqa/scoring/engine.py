@@ -12,6 +12,7 @@ from typing import Any
 from callqa.result import CallResult, Finding
 from callqa.scoring.checks import CHECKS, Call, Violation
 from callqa.scoring.matching import Matcher
+from callqa.scoring.metrics import conversation_metrics
 from callqa.scoring.rulebook import Rule, Rulebook
 from callqa.scoring.semantic import SemanticMatcher
 from callqa.transcript import CUSTOMER, Transcript
@@ -76,6 +77,7 @@ class Scorer:
             utterances=list(transcript.utterances), vetoed=vetoed,
             not_applicable=not_applicable, notes=notes, rulebook=rb.info(),
             asr=dict(transcript.asr), roles=transcript.roles,
+            metrics=conversation_metrics(transcript).to_dict(),
         )
 
     @staticmethod

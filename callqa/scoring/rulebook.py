@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -112,6 +112,7 @@ class Rule:
     standard_file: str
     standard_text: str
     cap: float | None = None
+    standard_title: str = ""   # the document's title, from the rulebook's ``standards:`` map
     veto: bool = False
     match: str = "exact"
     threshold: float | None = None  # cosine, for matching by meaning (semantic)
@@ -124,7 +125,10 @@ class Rule:
 
     @property
     def standard(self) -> str:
-        return f"{self.standard_text}（{self.standard_file}）"
+        """The sentence enforced and where it is from: the document's title when the rulebook
+        names it (``standards:``), else its file name."""
+        return f"{self.standard_text}（《{self.standard_title}》）" if self.standard_title \
+            else f"{self.standard_text}（{self.standard_file}）"
 
     def literal(self, phrases: tuple[str, ...]) -> tuple[str, ...]:
         """The phrases matched word for word: none under ``match: semantic`` (they are examples)."""
@@ -229,8 +233,11 @@ class Rulebook:
         return pairs
 
     def info(self) -> dict[str, Any]:
+        """What a result records about its rulebook, so reports need not read it again: the
+        scale and pass mark, and each rule's recommended phrasings (``examples.good``)."""
         return {"name": self.name, "version": self.version, "path": self.path,
-                "sha256": self.sha256}
+                "sha256": self.sha256, "base": self.base, "pass_mark": self.pass_mark,
+                "examples": {r.id: list(r.examples_good) for r in self.rules if r.examples_good}}
 
 
 # --------------------------------------------------------------------------- schema
@@ -511,6 +518,10 @@ TOP_KEYS: dict[str, Check] = {
     "name": _str, "version": lambda v, e, l, w: v, "description": _str,
     "scoring": lambda v, e, l, w: _fields(v, {"base": _num(), "pass_mark": _num()}, (), e, l, w),
     "vocabulary": _str_list,
+    # standard file name -> the document's title (shown as 依据 instead of the file name)
+    "standards": lambda v, e, l, w: v if isinstance(v, dict) and all(
+        isinstance(k, str) and isinstance(t, str) for k, t in v.items())
+    else e.add(f"{w}: expected a mapping of file name to title", l),
     "rules": lambda v, e, l, w: v if isinstance(v, list) else e.add(f"{w}: expected a list", l),
 }
 
@@ -550,6 +561,8 @@ def parse_rulebook(text: str, source: str = "<rulebook>") -> Rulebook:
         exc.errors = errors.items  # type: ignore[attr-defined]
         raise exc
     scoring = got.get("scoring") or {}
+    titles = got.get("standards") or {}
+    rules = [replace(r, standard_title=titles.get(r.standard_file, "")) for r in rules]
     rulebook = Rulebook(
         name=got.get("name") or Path(source).stem, version=got.get("version"),
         rules=[r for r in rules if r.enabled], base=scoring.get("base") or 100.0,

@@ -1,0 +1,207 @@
+"""Calls: the filterable list, one call's page (player, transcript, findings, review), its
+recording, and the reviewer's actions on it: verdicts, added findings, "review done"."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import FileResponse, RedirectResponse
+
+from callqa.reviews import ReviewStore, User
+from callqa.serve import queries
+from callqa.serve.deps import (Settings, agent_scope, csrf_form, current_user, db, json_body,
+                               reviewer, reviews, settings)
+from callqa.serve.models import (CallDetail, CallFilter, CallPage, MissedIn, REVIEW_STATES,
+                                 VerdictIn)
+from callqa.serve.pages import render
+
+router = APIRouter()
+
+
+# --------------------------------------------------------------------------- list
+
+@router.get("/api/calls", response_model=CallPage, tags=["calls"])
+def api_calls(f: Annotated[CallFilter, Query()], conn: sqlite3.Connection = Depends(db),
+              scope: str | None = Depends(agent_scope)) -> CallPage:
+    return queries.list_calls(conn, f, scope)
+
+
+@router.get("/calls", include_in_schema=False)
+def page_calls(request: Request, f: Annotated[CallFilter, Query()],
+               conn: sqlite3.Connection = Depends(db), user: User = Depends(current_user),
+               scope: str | None = Depends(agent_scope)):
+    page = queries.list_calls(conn, f, scope)
+    pages = max(1, -(-page.total // f.per_page))
+    return render(request, "calls.html.j2", user=user, f=f, page=page, pages=pages,
+                  options=queries.filter_options(conn, scope), review_states=REVIEW_STATES)
+
+
+# --------------------------------------------------------------------------- one call
+
+def _audio_url(s: Settings, row) -> str | None:
+    found, _ = queries.audio_path(row, s.out_dir)
+    return f"/calls/{quote(row['call_id'], safe='')}/audio" if found else None
+
+
+def _detail(conn, rs, s, call_id, scope) -> CallDetail:
+    row, result = queries.get_call(conn, s.out_dir, call_id, scope)
+    return queries.call_detail(conn, rs, row, result, _audio_url(s, row))
+
+
+@router.get("/api/calls/{call_id}", response_model=CallDetail, tags=["calls"])
+def api_call(call_id: str, conn: sqlite3.Connection = Depends(db),
+             rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
+             scope: str | None = Depends(agent_scope)) -> CallDetail:
+    return _detail(conn, rs, s, call_id, scope)
+
+
+@router.get("/calls/{call_id}", include_in_schema=False)
+def page_call(request: Request, call_id: str, conn: sqlite3.Connection = Depends(db),
+              rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
+              user: User = Depends(current_user), scope: str | None = Depends(agent_scope)):
+    row, result = queries.get_call(conn, s.out_dir, call_id, scope)
+    detail = queries.call_detail(conn, rs, row, result, _audio_url(s, row))
+    _, tried = queries.audio_path(row, s.out_dir)
+    rb = queries.rulebook_of(result)
+    rules = [(r.id, r.title, r.points) for r in rb.rules] if rb else []
+    events = rs.events(call_id, limit=50) if user.is_reviewer else []
+    return render(request, "call.html.j2", user=user, d=detail, r=result, path=row["path"],
+                  tried=tried, rules=rules, rows=_timeline(result, detail), events=events)
+
+
+def _timeline(result, detail: CallDetail) -> list[dict]:
+    """Utterances with the findings (and added findings) that fall inside each; the rest as
+    rows of their own at their moment (dead air, a phrase missing from the whole call)."""
+    utts = [{"kind": "utt", "i": i, "u": u, "findings": [], "missed": []}
+            for i, u in enumerate(result.utterances)]
+    extra = []
+    placed = [("findings", fo, fo.finding) for fo in detail.findings] + \
+        [("missed", m, m) for m in detail.missed]
+    for key, item, at in placed:
+        home = next((row for row in utts if row["u"].speaker == at.speaker
+                     and row["u"].start - 0.05 <= at.start < row["u"].end), None)
+        if home is not None:
+            home[key].append(item)
+        else:
+            extra.append({"kind": "gap", "start": at.start, "speaker": at.speaker,
+                          "findings": [item] if key == "findings" else [],
+                          "missed": [item] if key == "missed" else []})
+    rows = utts + extra
+    return sorted(rows, key=lambda r: (r["u"].start if r["kind"] == "utt" else r["start"],
+                                       r["kind"] != "utt"))
+
+
+@router.get("/calls/{call_id}/audio", include_in_schema=False)
+def audio(call_id: str, conn: sqlite3.Connection = Depends(db), s: Settings = Depends(settings),
+          scope: str | None = Depends(agent_scope)):
+    row, _ = queries.get_call(conn, s.out_dir, call_id, scope)
+    found, tried = queries.audio_path(row, s.out_dir)
+    if found is None:
+        raise queries.NotFound(f"找不到录音 {row['path']}（已查找：{'，'.join(map(str, tried))}）")
+    return FileResponse(found)
+
+
+# --------------------------------------------------------------------------- review actions
+
+def set_verdict(conn, rs, s, user, call_id: str, v: VerdictIn) -> None:
+    _, result = queries.get_call(conn, s.out_dir, call_id, None)
+    finding = queries.find_finding(result, v.rule_id, v.start)
+    rs.set_verdict(user, call_id, finding, v.verdict, v.reason)
+
+
+def add_missed(conn, rs, s, user, call_id: str, m: MissedIn) -> None:
+    _, result = queries.get_call(conn, s.out_dir, call_id, None)
+    rb = queries.rulebook_of(result)
+    rule = rb.get(m.rule_id) if rb else None
+    deduction = m.deduction if m.deduction is not None else (rule.points if rule else 0.0)
+    end = m.end if m.end is not None else m.start
+    rs.add_missed(user, call_id, rule.id if rule else m.rule_id, m.speaker, m.start, end,
+                  deduction, m.note)
+
+
+@router.post("/api/calls/{call_id}/verdicts", response_model=CallDetail, tags=["reviews"],
+             dependencies=[Depends(json_body)])
+def api_verdict(call_id: str, v: VerdictIn, conn: sqlite3.Connection = Depends(db),
+                rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
+                user: User = Depends(reviewer)) -> CallDetail:
+    set_verdict(conn, rs, s, user, call_id, v)
+    return _detail(conn, rs, s, call_id, None)
+
+
+@router.post("/api/calls/{call_id}/missed", response_model=CallDetail, tags=["reviews"],
+             dependencies=[Depends(json_body)])
+def api_missed(call_id: str, m: MissedIn, conn: sqlite3.Connection = Depends(db),
+               rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
+               user: User = Depends(reviewer)) -> CallDetail:
+    add_missed(conn, rs, s, user, call_id, m)
+    return _detail(conn, rs, s, call_id, None)
+
+
+@router.post("/api/calls/{call_id}/reviewed", response_model=CallDetail, tags=["reviews"],
+             dependencies=[Depends(json_body)])
+def api_reviewed(call_id: str, conn: sqlite3.Connection = Depends(db),
+                 rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
+                 user: User = Depends(reviewer)) -> CallDetail:
+    queries.get_call(conn, s.out_dir, call_id, None)
+    rs.mark_reviewed(user, call_id)
+    return _detail(conn, rs, s, call_id, None)
+
+
+def _back(call_id: str, anchor: str = "") -> RedirectResponse:
+    return RedirectResponse(f"/calls/{quote(call_id, safe='')}{anchor}", status_code=303)
+
+
+@router.post("/calls/{call_id}/verdict", include_in_schema=False,
+             dependencies=[Depends(csrf_form)])
+def form_verdict(call_id: str, rule_id: str = Form(...), start: float = Form(...),
+                 verdict: str = Form(...), reason: str = Form(""), anchor: str = Form(""),
+                 conn: sqlite3.Connection = Depends(db), rs: ReviewStore = Depends(reviews),
+                 s: Settings = Depends(settings), user: User = Depends(reviewer)):
+    set_verdict(conn, rs, s, user, call_id,
+                VerdictIn(rule_id=rule_id, start=start, verdict=verdict, reason=reason))
+    return _back(call_id, f"#{anchor}" if anchor.isalnum() else "")
+
+
+@router.post("/calls/{call_id}/missed", include_in_schema=False,
+             dependencies=[Depends(csrf_form)])
+def form_missed(call_id: str, rule_id: str = Form(...), speaker: str = Form("agent"),
+                start: str = Form(...), end: str = Form(""), deduction: str = Form(""),
+                note: str = Form(""), conn: sqlite3.Connection = Depends(db),
+                rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
+                user: User = Depends(reviewer)):
+    m = MissedIn(rule_id=rule_id, speaker=speaker, start=parse_moment(start),
+                 end=parse_moment(end) if end.strip() else None,
+                 deduction=float(deduction) if deduction.strip() else None, note=note)
+    add_missed(conn, rs, s, user, call_id, m)
+    return _back(call_id, "#missed")
+
+
+@router.post("/calls/{call_id}/reviewed", include_in_schema=False,
+             dependencies=[Depends(csrf_form)])
+def form_reviewed(call_id: str, conn: sqlite3.Connection = Depends(db),
+                  rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
+                  user: User = Depends(reviewer)):
+    queries.get_call(conn, s.out_dir, call_id, None)
+    rs.mark_reviewed(user, call_id)
+    return _back(call_id)
+
+
+def parse_moment(text: str) -> float:
+    """Seconds from ``83.5``, ``1:23.5`` or ``01:23``.
+
+    >>> parse_moment("1:23.5"), parse_moment("83.5")
+    (83.5, 83.5)
+    """
+    text = text.strip().replace("：", ":")
+    try:
+        if ":" in text:
+            m, sec = text.rsplit(":", 1)
+            return int(m) * 60 + float(sec)
+        return float(text)
+    except ValueError:
+        from callqa.reviews import ReviewError
+
+        raise ReviewError(text, "时刻应写成 秒 或 分:秒，例如 83.5 或 1:23.5") from None
