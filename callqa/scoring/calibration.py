@@ -15,7 +15,7 @@ from typing import Any, Iterable
 import yaml
 
 from callqa.errors import RulebookError
-from callqa.scoring.checks import Call
+from callqa.scoring.call import Call
 from callqa.scoring.engine import Scorer
 from callqa.scoring.rulebook import PhraseSpec, Rule
 from callqa.transcript import AGENT, Transcript, Utterance

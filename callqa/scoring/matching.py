@@ -17,11 +17,24 @@ from typing import Iterable, Iterator, NamedTuple
 
 from callqa.text import normalize_display, normalize_match
 
-__all__ = ["Hit", "UtteranceText", "Matcher", "pinyin_key"]
+__all__ = ["Hit", "UtteranceText", "Matcher", "pinyin_key", "is_question"]
 
 log = logging.getLogger("callqa.scoring")
 
 _PUA = 0xE000  # syllables are encoded as private-use characters, one per Han character
+
+# What makes a clause a question when the ASR dropped its question mark: a final particle, an
+# A-not-A form (方不方便, 是不是, 知道不知道) or a question word.
+_QUESTION = re.compile(r"[吗呢么嘛]$|是否|方便|能否|可否|请问|(.{1,2})不\1|有没有|什么|哪|几|多少|怎么|如何|谁")
+
+
+def is_question(clause: str) -> bool:
+    """Does this clause (match form, no punctuation) ask something?
+
+    >>> is_question("不知道您方便吗"), is_question("不知道你明天再打来吧")
+    (True, False)
+    """
+    return _QUESTION.search(clause) is not None
 
 
 class Hit(NamedTuple):
@@ -77,9 +90,12 @@ def pinyin_key(text: str) -> str:
 class UtteranceText:
     """The forms of one utterance's text that matching needs, each computed at most once."""
 
-    __slots__ = ("display", "norm", "_key", "_bounds", "_breaks", "_offsets", "_matcher")
+    __slots__ = ("display", "norm", "_key", "_bounds", "_breaks", "_offsets", "_matcher",
+                 "_pauses", "_asked")
 
-    def __init__(self, text: str, matcher: "Matcher"):
+    def __init__(self, text: str, matcher: "Matcher", pauses: Iterable[int] = ()):
+        """``pauses``: positions in ``norm`` where the speaker paused between words (from the
+        ASR's word timing): clause breaks the ASR did not write as punctuation."""
         self.display = normalize_display(text)
         self.norm = normalize_match(text)
         self._key: str | None = None
@@ -87,6 +103,8 @@ class UtteranceText:
         self._breaks: tuple[int, ...] | None = None
         self._offsets: list[int] | None = None
         self._matcher = matcher
+        self._pauses = tuple(pauses)
+        self._asked: frozenset[int] = frozenset()
 
     @property
     def key(self) -> str:
@@ -108,7 +126,7 @@ class UtteranceText:
     def _walk(self) -> None:
         # One pass over the display text: where each display character lands in ``norm``,
         # and where punctuation stood.
-        offsets, breaks, pos = [], [], 0
+        offsets, breaks, asked, pos = [], [], set(), 0
         for ch in self.display:
             offsets.append(pos)
             n = _kept(ch)
@@ -116,8 +134,11 @@ class UtteranceText:
                 pos += n
             elif n < 0 and pos and (not breaks or breaks[-1] != pos):
                 breaks.append(pos)
+            if ch == "?":
+                asked.add(pos)
         offsets.append(pos)
-        self._offsets, self._breaks = offsets, tuple(breaks)
+        breaks = sorted(set(breaks) | {p for p in self._pauses if 0 < p < pos})
+        self._offsets, self._breaks, self._asked = offsets, tuple(breaks), frozenset(asked)
 
     @property
     def breaks(self) -> tuple[int, ...]:
@@ -126,6 +147,17 @@ class UtteranceText:
         if self._breaks is None:
             self._walk()
         return self._breaks  # type: ignore[return-value]
+
+    def clause(self, pos: int) -> tuple[int, int]:
+        """The clause of ``norm`` holding position ``pos``: between the breaks around it."""
+        breaks = self.breaks
+        i = bisect_right(breaks, pos)
+        return (breaks[i - 1] if i else 0), (breaks[i] if i < len(breaks) else len(self.norm))
+
+    def asks(self, pos: int) -> bool:
+        """Is the clause holding ``pos`` a question (a question mark ends it, or its words ask)?"""
+        a, b = self.clause(pos)
+        return b in self._asked or is_question(self.norm[a:b])
 
     def to_norm(self, display_pos: int) -> int:
         """Map a position in ``display`` (where regexes match) to ``norm``."""

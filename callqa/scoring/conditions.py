@@ -1,0 +1,168 @@
+"""``when:`` — when a rule applies to a call, one mechanism for every rule type.
+
+A condition is an expression over the whole call and *both* parties' speech:
+
+- ``{said: {speaker: customer, phrases: [..], regex: .., match: pinyin}}``: somebody said it
+  (``speaker`` agent | customer | any, default any; matched as phrase rules match, word for
+  word or by sound);
+- ``{longer_than_s: 60}``: the call lasts longer than this;
+- ``{all: [..]}``, ``{any: [..]}``, ``{not: ..}``: combinations (Alibaba SCA writes ``1&&2&&!3``);
+- a name: a condition defined in the rulebook's ``conditions:`` block (defined before use).
+
+A rule whose ``when`` is false for a call is *not applicable* to it: no finding, listed in the
+result's ``not_applicable``. Findings stay about the agent: the customer's speech only decides
+whether a rule applies (a complaint calls for an apology).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Union
+
+from callqa.scoring.schema import (SPEAKER_SCOPES, Errors, PhraseSpec, choice, fields, line_of,
+                                   num, regex_check, str_list)
+
+if TYPE_CHECKING:
+    from callqa.scoring.call import Call
+
+__all__ = ["Condition", "Said", "LongerThan", "All", "AnyOf", "Not", "Named", "parse_condition",
+           "parse_conditions"]
+
+
+@dataclass(frozen=True)
+class Said:
+    spec: PhraseSpec
+    match: str = "exact"
+
+    def holds(self, call: "Call") -> bool:
+        return call.said(self.spec, self.match)
+
+    def __str__(self) -> str:
+        what = "|".join(self.spec.phrases) + (f"/{self.spec.regex.pattern}/"
+                                               if self.spec.regex else "")
+        return f"{self.spec.speaker or 'any'} said [{what}]"
+
+
+@dataclass(frozen=True)
+class LongerThan:
+    seconds: float
+
+    def holds(self, call: "Call") -> bool:
+        return call.t.duration > self.seconds
+
+    def __str__(self) -> str:
+        return f"call > {self.seconds:g} s"
+
+
+@dataclass(frozen=True)
+class All:
+    parts: tuple["Condition", ...]
+
+    def holds(self, call: "Call") -> bool:
+        return all(p.holds(call) for p in self.parts)
+
+    def __str__(self) -> str:
+        return "(" + " && ".join(map(str, self.parts)) + ")"
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    parts: tuple["Condition", ...]
+
+    def holds(self, call: "Call") -> bool:
+        return any(p.holds(call) for p in self.parts)
+
+    def __str__(self) -> str:
+        return "(" + " || ".join(map(str, self.parts)) + ")"
+
+
+@dataclass(frozen=True)
+class Not:
+    part: "Condition"
+
+    def holds(self, call: "Call") -> bool:
+        return not self.part.holds(call)
+
+    def __str__(self) -> str:
+        return f"!{self.part}"
+
+
+@dataclass(frozen=True)
+class Named:
+    """A rulebook-defined condition, evaluated once per call whatever the number of rules using
+    it."""
+
+    name: str
+    body: "Condition"
+
+    def holds(self, call: "Call") -> bool:
+        got = call.conditions.get(self.name)
+        if got is None:
+            got = call.conditions[self.name] = self.body.holds(call)
+        return got
+
+    def __str__(self) -> str:
+        return self.name
+
+
+Condition = Union[Said, LongerThan, All, AnyOf, Not, Named]
+
+# what a ``said`` condition may name: words or sounds, never meaning (a condition is evaluated
+# before any rule, over every utterance)
+_SAID = {"phrases": str_list, "regex": regex_check, "speaker": choice(*SPEAKER_SCOPES),
+         "match": choice("exact", "pinyin")}
+_KINDS = ("said", "longer_than_s", "all", "any", "not")
+
+
+def parse_condition(value: Any, named: dict[str, Named], errors: Errors, line: int | None,
+                    where: str) -> Condition | None:
+    """Validate a condition expression; None (with errors added) when it is not one."""
+    if isinstance(value, str):
+        if value not in named:
+            known = ", ".join(named) or "none defined"
+            errors.add(f"{where}: unknown condition {value!r} (conditions: {known})", line)
+            return None
+        return named[value]
+    if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in _KINDS:
+        errors.add(f"{where}: expected a condition name or one of "
+                   f"{{{', '.join(_KINDS)}: ..}}", line_of(value) or line)
+        return None
+    kind, body = next(iter(value.items()))
+    here, sub = line_of(value, kind) or line, f"{where}.{kind}"
+    if kind == "said":
+        got = fields(body, _SAID, (), errors, here, sub)
+        if isinstance(body, dict) and not {"phrases", "regex"} & set(body):
+            errors.add(f"{sub}: needs phrases or regex", here)
+            return None
+        spec = PhraseSpec(got.get("phrases") or (), got.get("regex"), got.get("speaker"))
+        return None if spec.empty else Said(spec, got.get("match") or "exact")
+    if kind == "longer_than_s":
+        seconds = num()(body, errors, here, sub)
+        return None if seconds is None else LongerThan(seconds)
+    if kind == "not":
+        part = parse_condition(body, named, errors, here, sub)
+        return None if part is None else Not(part)
+    if not isinstance(body, list) or not body:
+        errors.add(f"{sub}: expected a non-empty list of conditions", here)
+        return None
+    parts = [parse_condition(p, named, errors, line_of(p) or here, f"{sub}[{k}]")
+             for k, p in enumerate(body)]
+    if any(p is None for p in parts):
+        return None
+    return All(tuple(parts)) if kind == "all" else AnyOf(tuple(parts))
+
+
+def parse_conditions(value: Any, errors: Errors, line: int | None) -> dict[str, Named]:
+    """The rulebook's ``conditions:`` block: name → expression, each may use those before it."""
+    named: dict[str, Named] = {}
+    if value is None:
+        return named
+    if not isinstance(value, dict):
+        errors.add("conditions: expected a mapping of name: condition", line)
+        return named
+    for name, body in value.items():
+        got = parse_condition(body, named, errors, line_of(value, name), f"conditions.{name}")
+        if got is not None:
+            named[name] = Named(str(name), got)
+    return named
+
