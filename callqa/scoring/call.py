@@ -240,4 +240,4 @@ class Call:
         if self.utts[i].end < at - window_s:
             return None
         hits = self.find(i, hold, rule)
-        return (i, hits[-1]) if hits else None
+        return (i, hits[0]) if hits else None

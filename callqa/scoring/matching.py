@@ -44,7 +44,7 @@ class Hit(NamedTuple):
     end: int
     heard: str
     phrase: str
-    mode: str  # exact | pinyin | regex | semantic
+    mode: str  # exact | pinyin | near (one syllable off) | regex | semantic
     score: float = 1.0  # semantic: cosine similarity of ``heard`` with the example ``phrase``
 
 
@@ -241,6 +241,8 @@ class Matcher:
         # One regex search rejects the common case (none of the phrases is here) before the
         # per-phrase search with its boundary checks.
         candidate = ps.any is not None and ps.any.search(ut.key if ps.by_sound else ut.norm)
+        if not candidate and ps.near_any is not None:
+            candidate = ps.near_any.search(ut.key)
         if not candidate and (regex is None or regex.search(ut.display) is None):
             return []
         hits = sorted(self._find_all(ut, ps if candidate else None, regex),
@@ -273,6 +275,13 @@ class Matcher:
                     for hit in self._find_one(ut, phrase, sound, key, "pinyin", needle):
                         if hit.begin not in exact_at:
                             yield hit
+            for phrase, needle, sound in ps.near:
+                found = {h.begin for h in self._find_one(ut, phrase, sound, key, "pinyin",
+                                                         needle)}
+                for begin in _near(key, sound):
+                    end = begin + len(sound)
+                    if begin not in found and self._whole_if_heard_right(ut, begin, end, needle):
+                        yield Hit(begin, end, ut.norm[begin:end], phrase, "near")
         if regex is not None:
             for m in regex.finditer(ut.display):
                 begin, end = ut.to_norm(m.start()), ut.to_norm(m.end())
@@ -330,7 +339,7 @@ class _PhraseSet:
     """A rule's phrase list prepared once: normalised needles, their sound keys, and one
     alternation regex that tells whether any of them can be in an utterance at all."""
 
-    __slots__ = ("items", "any", "by_sound")
+    __slots__ = ("items", "any", "by_sound", "near", "near_any")
 
     def __init__(self, matcher: Matcher, phrases: tuple[str, ...], mode: str):
         self.by_sound = mode == "pinyin"
@@ -342,3 +351,48 @@ class _PhraseSet:
         alts = sorted({(s if self.by_sound else n) for _, n, s in self.items}, key=len,
                       reverse=True)
         self.any = re.compile("|".join(map(re.escape, alts))) if alts else None
+        # long phrases by sound also match with one syllable misheard as a near one (below)
+        self.near = [(p, n, s) for p, n, s in self.items
+                     if self.by_sound and len(n) >= NEAR_MIN_CHARS
+                     and all(_is_han(c) for c in n)]
+        halves = {h for _, _, s in self.near for h in (s[: len(s) // 2], s[len(s) // 2:])}
+        self.near_any = re.compile("|".join(map(re.escape, sorted(halves, key=len,
+                                                                      reverse=True)))) \
+            if halves else None
+
+
+#: Phrases of this many characters or more, matched by sound, also match with one syllable
+#: heard as a near one — the same initial consonant (已经记下来了 heard as 已经就下来了, ji → jiu):
+#: whisper-base mishears one syllable in a long phrase far more often than two.
+NEAR_MIN_CHARS = 5
+
+_INITIALS = ("zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h", "j", "q",
+             "x", "r", "z", "c", "s", "y", "w")
+
+
+def _is_han(ch: str) -> bool:
+    return "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
+
+
+@lru_cache(maxsize=None)
+def _initial(key_char: str) -> str | None:
+    """The initial consonant of the syllable a sound-key character stands for (None: none)."""
+    for syllable, ch in _SYLLABLES.items():
+        if ch == key_char:
+            return next((i for i in _INITIALS if syllable.startswith(i)), None)
+    return None
+
+
+def _near(key: str, sound: str) -> Iterator[int]:
+    """Starts in ``key`` where ``sound`` is heard with exactly one syllable replaced by one of the
+    same initial consonant. Such a match keeps one half of the phrase intact, so only the places
+    where a half occurs are compared."""
+    n, half = len(sound), len(sound) // 2
+    starts = {i for i in _occurrences(key, sound[:half]) if i + n <= len(key)}
+    starts |= {i - half for i in _occurrences(key, sound[half:]) if i >= half}
+    for i in sorted(starts):
+        diff = [k for k in range(n) if key[i + k] != sound[k]]
+        if len(diff) == 1:
+            a, b = _initial(key[i + diff[0]]), _initial(sound[diff[0]])
+            if a is not None and a == b:
+                yield i

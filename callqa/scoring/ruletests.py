@@ -90,11 +90,19 @@ def _run_case(scorer: Scorer, rule: Rule, case: dict[str, Any], source: str) -> 
     return CaseResult(rule.id, name, source, ok, expect, len(got), detail, got)
 
 
+def _alone(rulebook: Rulebook, rule: Rule) -> Rulebook:
+    """The rulebook with only ``rule``. Cases are snippets of a call (a turn or two), so the
+    minimum call length does not apply; a case without agent speech is still no conversation."""
+    alone = rulebook.only([rule.id])
+    alone.min_call_s = 0.0
+    return alone
+
+
 def _run_examples(rulebook: Rulebook, rule: Rule, matcher: Matcher) -> list[CaseResult]:
     """A rule's good examples, said alone, must not fire; its bad ones must."""
     if not rule.kind.phrase_examples or rule.when is not None:
         return []  # examples said alone cannot meet a condition about the rest of the call
-    scorer = Scorer(rulebook.only([rule.id]), matcher)
+    scorer = Scorer(_alone(rulebook, rule), matcher)
     speaker = rule.speaker if rule.speaker != "any" else "agent"
     out = []
     for kind, texts in (("good", rule.examples_good), ("bad", rule.examples_bad)):
@@ -137,7 +145,7 @@ def run_rule_tests(rulebook: Rulebook, tests_dir: str | Path) -> tuple[list[Case
         if rule is None:
             problems.append(f"{path}: unknown rule {data.get('rule')!r}")
             continue
-        scorer = Scorer(rulebook.only([rule.id]), matcher)
+        scorer = Scorer(_alone(rulebook, rule), matcher)
         for case in data["cases"]:
             if not isinstance(case, dict):
                 raise RulebookError(str(path), f"a case must be a mapping, got {case!r}")
