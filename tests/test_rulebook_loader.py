@@ -79,7 +79,7 @@ def test_all_errors_collected_in_one_pass():
 
 def test_rules_check_cli_exit_codes(tmp_path):
     ok = runner.invoke(app, ["rules", "check", str(MINI)])
-    assert ok.exit_code == 0 and "ok (11 rules)" in ok.output
+    assert ok.exit_code == 0 and "ok (12 rules)" in ok.output
     bad = tmp_path / "bad.yaml"
     bad.write_text(RULE.replace("points: 5", "points: 5\n    colour: red"), encoding="utf-8")
     res = runner.invoke(app, ["rules", "check", str(bad)])
@@ -91,7 +91,7 @@ def test_rules_check_cli_exit_codes(tmp_path):
 
 def test_rules_list_and_explain_cli():
     res = runner.invoke(app, ["rules", "list", "-r", str(MINI)])
-    assert res.exit_code == 0 and res.output.count("\n") == 11
+    assert res.exit_code == 0 and res.output.count("\n") == 12
     res = runner.invoke(app, ["rules", "explain", "FB01", "-r", str(MINI)])
     assert res.exit_code == 0 and "对顾客忌用“不知道”" in res.output and "您知道不知道门牌号" in res.output
     res = runner.invoke(app, ["rules", "explain", "ZZ99", "-r", str(MINI)])
