@@ -62,8 +62,8 @@ class RuleType:
         if cls.params:
             lines += ["| parameter | default | meaning |", "|---|---|---|"]
             for key, p in cls.params.items():
-                default = "required" if p.required else ("—" if p.default is None
-                                                         else f"`{p.default}`")
+                shown = p.default[0] if isinstance(p.default, tuple) else p.default  # a scope
+                default = "required" if p.required else ("—" if shown is None else f"`{shown}`")
                 lines.append(f"| `{key}` | {default} | {p.doc} |")
             lines.append("")
         needs = [f"at least one of {', '.join(f'`{k}`' for k in g)}" for g in cls.one_of]
