@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from callqa.scoring.call import Call
 
 __all__ = ["Condition", "Said", "LongerThan", "All", "AnyOf", "Not", "Named", "parse_condition",
-           "parse_conditions"]
+           "parse_conditions", "said_specs"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,19 @@ class Named:
 
 
 Condition = Union[Said, LongerThan, All, AnyOf, Not, Named]
+
+
+def said_specs(cond: Condition) -> list[PhraseSpec]:
+    """Every phrase list a condition listens for (registered with the tokeniser like rules')."""
+    if isinstance(cond, Said):
+        return [cond.spec]
+    if isinstance(cond, Not):
+        return said_specs(cond.part)
+    if isinstance(cond, Named):
+        return said_specs(cond.body)
+    if isinstance(cond, (All, AnyOf)):
+        return [s for p in cond.parts for s in said_specs(p)]
+    return []
 
 # what a ``said`` condition may name: words or sounds, never meaning (a condition is evaluated
 # before any rule, over every utterance)

@@ -17,7 +17,8 @@ import yaml
 
 from callqa.errors import RulebookError
 from callqa.result import CATEGORIES, SEVERITIES
-from callqa.scoring.conditions import Condition, parse_condition, parse_conditions
+from callqa.scoring.conditions import (Condition, Named, parse_condition, parse_conditions,
+                                       said_specs)
 from callqa.scoring.ruletypes import RULE_TYPES, RuleType, defaults
 from callqa.scoring.schema import (MATCH_MODES, SPEAKER_SCOPES, Check, Errors, LineLoader,
                                    PhraseSpec, boolean, choice, fields, line_of, mapping, num,
@@ -128,6 +129,7 @@ class Rulebook:
     path: str = "<rulebook>"
     sha256: str = ""
     min_call_s: float = MIN_CALL_S  # shorter calls are not scored (a misdial, a hang-up)
+    conditions: dict[str, Named] = field(default_factory=dict)  # named ``when:`` conditions
 
     def get(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id or r.name == rule_id), None)
@@ -135,12 +137,16 @@ class Rulebook:
     def only(self, rule_ids: list[str]) -> "Rulebook":
         return Rulebook(self.name, self.version, [r for r in self.rules if r.id in rule_ids],
                         self.base, self.pass_mark, self.description, self.vocabulary,
-                        self.path, self.sha256, self.min_call_s)
+                        self.path, self.sha256, self.min_call_s, self.conditions)
 
     def phrases(self) -> set[str]:
         """Every literal phrase the rules listen for (registered with the tokeniser); example
         sentences matched by meaning are not words and are left out."""
         out: set[str] = set()
+        conds = [*self.conditions.values(), *(r.when for r in self.rules if r.when is not None)]
+        for cond in conds:
+            for spec in said_specs(cond):
+                out.update(spec.phrases)
         for rule in self.rules:
             if rule.match == "semantic":
                 continue
@@ -335,7 +341,7 @@ def parse_rulebook(text: str, source: str = "<rulebook>") -> Rulebook:
         description=got.get("description") or "", vocabulary=got.get("vocabulary") or (),
         path=source, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         min_call_s=scoring.get("min_call_s") if scoring.get("min_call_s") is not None
-        else MIN_CALL_S,
+        else MIN_CALL_S, conditions=named,
     )
     biased = rulebook.biased_hotwords(rulebook.vocabulary)
     if biased:

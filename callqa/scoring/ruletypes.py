@@ -18,7 +18,7 @@ from callqa.scoring.matching import Hit
 from callqa.scoring.schema import (Errors, Param, PhraseSpec, choice, integer, line_of, num,
                                    phrase_spec, regex_check, scope, str_list)
 from callqa.text import count_chars
-from callqa.transcript import AGENT, CUSTOMER
+from callqa.transcript import AGENT, CUSTOMER, merge_intervals
 
 if TYPE_CHECKING:
     from callqa.scoring.rulebook import Rule
@@ -347,15 +347,18 @@ class Interruption(RuleType):
         min_overlap, grace = p["min_overlap_ms"] / 1000, p["grace_ms"] / 1000
         turns = [call.utts[j] for j in call.indices(CUSTOMER)]
         heard = call.t.speech.get(CUSTOMER, [])
-        agent_speech = call.t.speech.get(AGENT, [])
+        # the agent's talk with breaths (< 1 s) bridged: who was talking first
+        talking = merge_intervals(call.t.speech.get(AGENT, []), gap_s=1.0)
         excused: PhraseSpec | None = p.get("exceptions")
         for i in call.indices(AGENT):
             u = call.utts[i]
             if count_chars(u.text) < p["min_chars"] or self._backchannel(rule, call, i):
                 continue
             turn = next((c for c in turns if c.start + grace <= u.start < c.end), None)
-            if turn is None or any(a.start < turn.start < a.end for a in agent_speech):
-                continue  # not inside a customer turn, or the customer cut in on the agent
+            if turn is None or not any(iv.start <= u.start < iv.end for iv in heard):
+                continue  # not while the customer is talking (a pause in their turn is no cue)
+            if any(a.start < turn.start and u.start < a.end for a in talking):
+                continue  # the agent was already talking: the customer cut in on the agent
             end = min(u.end, turn.end)
             overlap = sum(max(0.0, min(iv.end, end) - max(iv.start, u.start)) for iv in heard)
             if overlap < min_overlap:
