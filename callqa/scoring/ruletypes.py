@@ -81,6 +81,9 @@ _REGEX = Param(regex_check, "a regular expression over the display text, one mor
 _EXAMPLES = Param(str_list, "example sentences matched by meaning (needs `threshold`)")
 _NEAR = Param(str_list, "near-miss sentences: a span closer to one of them than to the "
                         "examples is no hit")
+_SCOPE = Param(scope, "where to listen: `anywhere`, `{first_utterances: N}`, "
+                      "`{last_utterances: N}`, `{first_seconds: T}` or `{last_seconds: T}`",
+               ("anywhere", None))
 _HOLD = Param(phrase_spec(False), "what announces a hold (请您稍等, 我帮您查一下 …): "
                                   "`{phrases, regex}`")
 _HOLD_WINDOW = Param(num(), "the announcement must end at most this long before the silence",
@@ -109,9 +112,7 @@ class RequiredPhrase(RuleType):
     params = {"phrases": _PHRASES, "regex": _REGEX,
               "mode": Param(choice("any", "all"), "`any`: one of them; `all`: each of them",
                             "any"),
-              "scope": Param(scope, "`anywhere`, `{first_utterances: N}`, "
-                                    "`{last_utterances: N}`, `{first_seconds: T}` or "
-                                    "`{last_seconds: T}`", ("anywhere", None)),
+              "scope": _SCOPE,
               "semantic_examples": _EXAMPLES, "near_misses": _NEAR}
     one_of = (("phrases", "regex", "semantic_examples"),)
     phrase_examples = True
@@ -146,21 +147,21 @@ class RequiredPhrase(RuleType):
 class ForbiddenPhrase(RuleType):
     """A phrase `speaker` must not say. A hit is cancelled when an `exceptions` phrase overlaps
     it (不知道 inside 您知道不知道; with `question: true` only in a clause that asks something:
-    不知道您方便吗, not 不知道你明天再打来吧) or the exception regex matches the utterance. One
-    utterance is at most one finding (every phrase heard in it is quoted); `cap` limits the
-    total."""
+    不知道您方便吗, not 不知道你明天再打来吧) or the exception regex matches the utterance. Only
+    `speaker`'s utterances within `scope` are searched. One utterance is at most one finding
+    (every phrase heard in it is quoted); `cap` limits the total."""
 
     name = "forbidden_phrase"
     params = {"phrases": _PHRASES, "regex": _REGEX,
               "exceptions": Param(phrase_spec(False), "`{phrases, regex, question}`: what "
                                                       "excuses a hit"),
-              "semantic_examples": _EXAMPLES, "near_misses": _NEAR}
+              "scope": _SCOPE, "semantic_examples": _EXAMPLES, "near_misses": _NEAR}
     one_of = (("phrases", "regex", "semantic_examples"),)
     phrase_examples = True
 
     def check(self, rule: "Rule", call: Call) -> Iterator[Violation]:
         exc: PhraseSpec | None = rule.params.get("exceptions")
-        for i in call.indices(rule.speaker):
+        for i in _scope_indices(rule, call):
             hits = call.find(i, None, rule, rule.params.get("phrases", ()),
                              rule.params.get("regex"))
             if hits and exc is not None:
@@ -183,7 +184,7 @@ class ForbiddenPhrase(RuleType):
 class Sequence(RuleType):
     """`trigger` must be preceded (`direction: before`) or followed (`after`) by `require`
     within `within_utterances` utterances (of anyone, the trigger's own included) and/or
-    `within_s` seconds. The trigger may be the customer's (客户道谢 → 不客气): the finding is
+    `within_s` seconds; an utterance's first trigger is judged (one utterance, one finding). The trigger may be the customer's (客户道谢 → 不客气): the finding is
     about whoever should have said `require` (the agent unless it names another speaker).
     `trigger.followed_by_silence_s`: the trigger only counts when that much silence follows it."""
 
@@ -208,7 +209,8 @@ class Sequence(RuleType):
         trigger, require = p["trigger"], p["require"]
         req_speaker = require.speaker or rule.speaker
         for i in call.indices(trigger.speaker or rule.speaker):
-            for hit in call.find(i, trigger, rule):
+            # one utterance, one finding: 不行，我们不能帮您代收 is one refusal
+            for hit in call.find(i, trigger, rule)[:1]:
                 if trigger.followed_by_silence_s is not None and \
                         not call.silence_follows(i, trigger.followed_by_silence_s):
                     continue
