@@ -25,7 +25,7 @@ from callqa.scoring.schema import (SPEAKER_SCOPES, Errors, PhraseSpec, choice, f
 if TYPE_CHECKING:
     from callqa.scoring.call import Call
 
-__all__ = ["Condition", "Said", "LongerThan", "All", "AnyOf", "Not", "Named", "parse_condition",
+__all__ = ["Condition", "Said", "LongerThan", "Group", "Not", "Named", "parse_condition",
            "parse_conditions", "said_specs"]
 
 
@@ -55,25 +55,18 @@ class LongerThan:
 
 
 @dataclass(frozen=True)
-class All:
+class Group:
+    """``all`` or ``any`` of several conditions."""
+
+    kind: str  # "all" | "any"
     parts: tuple["Condition", ...]
 
     def holds(self, call: "Call") -> bool:
-        return all(p.holds(call) for p in self.parts)
+        test = all if self.kind == "all" else any
+        return test(p.holds(call) for p in self.parts)
 
     def __str__(self) -> str:
-        return "(" + " && ".join(map(str, self.parts)) + ")"
-
-
-@dataclass(frozen=True)
-class AnyOf:
-    parts: tuple["Condition", ...]
-
-    def holds(self, call: "Call") -> bool:
-        return any(p.holds(call) for p in self.parts)
-
-    def __str__(self) -> str:
-        return "(" + " || ".join(map(str, self.parts)) + ")"
+        return "(" + (" && " if self.kind == "all" else " || ").join(map(str, self.parts)) + ")"
 
 
 @dataclass(frozen=True)
@@ -105,7 +98,7 @@ class Named:
         return self.name
 
 
-Condition = Union[Said, LongerThan, All, AnyOf, Not, Named]
+Condition = Union[Said, LongerThan, Group, Not, Named]
 
 
 def said_specs(cond: Condition) -> list[PhraseSpec]:
@@ -116,7 +109,7 @@ def said_specs(cond: Condition) -> list[PhraseSpec]:
         return said_specs(cond.part)
     if isinstance(cond, Named):
         return said_specs(cond.body)
-    if isinstance(cond, (All, AnyOf)):
+    if isinstance(cond, Group):
         return [s for p in cond.parts for s in said_specs(p)]
     return []
 
@@ -162,7 +155,7 @@ def parse_condition(value: Any, named: dict[str, Named], errors: Errors, line: i
              for k, p in enumerate(body)]
     if any(p is None for p in parts):
         return None
-    return All(tuple(parts)) if kind == "all" else AnyOf(tuple(parts))
+    return Group(kind, tuple(parts))
 
 
 def parse_conditions(value: Any, errors: Errors, line: int | None) -> dict[str, Named]:
