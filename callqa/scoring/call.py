@@ -229,15 +229,19 @@ class Call:
     def announcement(self, at: float, hold: PhraseSpec, window_s: float, rule: "Rule"
                      ) -> tuple[int, Hit] | None:
         """The hold announcement (请您稍等, 我帮您查一下 …) in the agent's last words before
-        ``at``, said at most ``window_s`` before it; the customer may answer it (嗯，好) before
-        the silence. An older announcement the agent has talked past explains nothing. When the
-        roles are uncertain, either voice's last words count."""
+        ``at``. The customer may answer it (嗯，好) or check in (喂？) before the silence, for at
+        most ``window_s`` of speech in all; a silence of any length since then is the same hold.
+        An announcement the agent has talked past explains nothing. When the roles are
+        uncertain, either voice's last words count."""
         who = AGENT if self.roles_known else "any"
         last = [i for i in self.indices(who) if self.utts[i].start <= at + 0.5]
         if not last:
             return None
         i = last[-1]
-        if self.utts[i].end < at - window_s:
+        since = self.utts[i].end
+        spoken = sum(min(iv.end, at) - max(iv.start, since) for iv in self.all_speech
+                     if iv.end > since and iv.start < at)
+        if spoken > window_s:
             return None
         hits = self.find(i, hold, rule)
         return (i, hits[0]) if hits else None

@@ -86,8 +86,8 @@ _SCOPE = Param(scope, "where to listen: `anywhere`, `{first_utterances: N}`, "
                ("anywhere", None))
 _HOLD = Param(phrase_spec(False), "what announces a hold (请您稍等, 我帮您查一下 …): "
                                   "`{phrases, regex}`")
-_HOLD_WINDOW = Param(num(), "the announcement must end at most this long before the silence",
-                     15.0)
+_HOLD_WINDOW = Param(num(), "at most this much speech (seconds, the customer's 嗯，好 / 喂？) "
+                                  "between the announcement and the silence", 15.0)
 
 
 def _scope_indices(rule: "Rule", call: Call) -> list[int]:
@@ -296,15 +296,17 @@ class Hold(RuleType):
 
     def check(self, rule: "Rule", call: Call) -> Iterator[Violation]:
         p = rule.params
+        judged: set[int] = set()
         for gap in call.gaps(p["min_hold_s"], p["hold"], p["hold_window_s"], rule):
-            if gap.announced is None:
-                continue
+            if gap.announced is None or gap.announced[0] in judged:
+                continue  # a hold the customer broke with 喂？ is still one hold
             i, hit = gap.announced
             limit = p.get("max_hold_s")
             if limit is not None and gap.duration > limit:
                 pass
             elif p.get("thanks") is None or self._thanked(rule, call, gap.end):
                 continue
+            judged.add(i)
             start, end = call.hit_time(i, hit)
             yield Violation(start, end, call.utts[i].text, AGENT,
                             values={"gap_s": round(gap.duration, 1), "limit": limit,
