@@ -326,22 +326,22 @@ class Hold(RuleType):
 
 
 class Interruption(RuleType):
-    """The agent starts a real utterance while the customer is still talking. Every agent
-    utterance that starts inside a customer turn (at least `grace_ms` into it) counts, not only
-    the first per turn, when it overlaps the customer's speech by `min_overlap_ms` and has
-    `min_chars` characters. Backchannels never count: an utterance made only of `backchannel`
-    words (嗯, 对, 好的 …), or shorter than `backchannel_max_s` whatever the ASR wrote (whisper
-    writes a short 嗯 as 谢谢谢谢). The customer interrupting the agent never counts (a customer
-    turn that began while the agent was talking). `exceptions`: an utterance holding one is
-    excused (不好意思，打断一下)."""
+    """The agent starts a real utterance while the customer is talking. Every agent utterance
+    that starts inside a customer turn (at least `grace_ms` into it, while the customer's speech
+    is heard) counts, not only the first per turn, when it overlaps the customer's speech by
+    `min_overlap_ms` and has `min_chars` characters. Backchannels never count: an utterance made
+    only of `backchannel_words` (嗯, 对, 好的 …), or shorter than `backchannel_max_s` whatever
+    the ASR wrote (whisper writes a short 嗯 as 谢谢谢谢). The customer interrupting the agent
+    never counts (a customer turn that began while the agent was talking, the agent's breaths
+    under 1 s bridged). `exceptions`: an utterance holding one is excused (不好意思，打断一下)."""
 
     name = "interruption"
     params = {"min_overlap_ms": Param(num(), "overlap with the customer's speech, ms",
                                       required=True),
               "min_chars": Param(integer(0), "characters of a real utterance", 0),
               "grace_ms": Param(num(), "the customer must have been talking this long, ms", 0.0),
-              "backchannel": Param(phrase_spec(False), "`{phrases}`: words an utterance made "
-                                                       "only of is a backchannel"),
+              "backchannel_words": Param(str_list, "words an utterance made only of is a "
+                                                   "backchannel (嗯, 对, 好的 …)"),
               "backchannel_max_s": Param(num(), "an utterance this short is a backchannel", 0.0),
               "exceptions": Param(phrase_spec(False), "`{phrases, regex}`: what excuses it")}
     two_party = True
@@ -377,14 +377,14 @@ class Interruption(RuleType):
     def _backchannel(self, rule: "Rule", call: Call, i: int) -> bool:
         if call.utts[i].duration < rule.params["backchannel_max_s"]:
             return True
-        spec: PhraseSpec | None = rule.params.get("backchannel")
-        if spec is None or not spec.phrases:
+        words: tuple[str, ...] = rule.params.get("backchannel_words", ())
+        if not words:
             return False
-        pattern = self._words.get(spec.phrases)
+        pattern = self._words.get(words)
         if pattern is None:
-            alts = sorted({call.matcher.norm_phrase(w) for w in spec.phrases}, key=len,
-                          reverse=True)
-            pattern = self._words[spec.phrases] = re.compile(
+            # not tokeniser words (嗯, 好 and 是 registered as words would re-cut every sentence)
+            alts = sorted({call.matcher.norm_phrase(w) for w in words}, key=len, reverse=True)
+            pattern = self._words[words] = re.compile(
                 "(?:" + "|".join(map(re.escape, alts)) + ")+")
         return pattern.fullmatch(call.texts[i].norm) is not None
 
