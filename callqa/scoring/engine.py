@@ -117,15 +117,14 @@ class Scorer:
             if rule.cap is not None:
                 deduction = max(0.0, min(deduction, rule.cap - taken.get(rule.id, 0.0)))
             taken[rule.id] = taken.get(rule.id, 0.0) + deduction
-            findings.append(self._finding(rule, v, deduction, tuple(dict.fromkeys(also.get(k, ())))))
+            findings.append(self._finding(rule, v, deduction, list(dict.fromkeys(also.get(k, ())))))
             if rule.veto and rule.speaker != CUSTOMER and rule.id not in vetoed:
                 vetoed.append(rule.id)
         findings.sort(key=lambda f: (f.start, f.rule_id))
         return findings, vetoed, sum(taken.values())
 
     @staticmethod
-    def _finding(rule: Rule, v: Violation, deduction: float, also_breaks: tuple[str, ...]
-                 ) -> Finding:
+    def _finding(rule: Rule, v: Violation, deduction: float, also_breaks: list[str]) -> Finding:
         values = {"evidence": v.evidence, **v.values}
         return Finding(
             rule_id=rule.id, category=rule.category, severity=rule.severity,
@@ -133,7 +132,7 @@ class Scorer:
             start=v.start, end=v.end, evidence=v.evidence,
             message=_format(rule.message, values), suggestion=rule.suggestion,
             standard=rule.standard, deduction=deduction, title=rule.title, matched=v.matched,
-            also_breaks=list(also_breaks),
+            also_breaks=also_breaks,
         )
 
 
