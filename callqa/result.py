@@ -32,7 +32,9 @@ class Finding:
     """One violation of one rule, with the evidence a reviewer needs to check it.
 
     ``matched`` says how the evidence matched the rule: the phrase it matched and the mode
-    (``exact``/``pinyin``/...), so a homophone match is visible as such.
+    (``exact``/``pinyin``/...), so a homophone match is visible as such. ``also_breaks`` lists
+    rules the same moment also breaks (one event, one finding: a 14 s silence after the
+    customer's question is dead air, DA01, and also a slow reply, RL02 — charged once).
     """
 
     rule_id: str
@@ -48,6 +50,7 @@ class Finding:
     deduction: float
     title: str = ""
     matched: dict[str, Any] = field(default_factory=dict)
+    also_breaks: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

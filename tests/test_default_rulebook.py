@@ -169,3 +169,57 @@ def test_standards_titles_name_each_cited_document():
         if SEEDS.is_dir():
             seed = (SEEDS / rule.standard_file).read_text(encoding="utf-8")
             assert rule.standard_title.split("与")[0] in seed, rule.standard_title
+
+
+# --------------------------------------------------------------------------- issue 13 policy
+
+OPENING = [("agent", 0.5, 4.0, "您好，这里是光明物业客服中心，请问有什么可以帮您？"),
+           ("customer", 4.5, 7.0, "我想问一下这个月的物业费是多少")]
+FAREWELL = ("agent", 0.0, 0.0, "感谢您的来电，再见")
+
+
+def _with(*turns):
+    last = turns[-1][2]
+    return _call(*OPENING, *turns, ("agent", last + 0.5, last + 3.0, FAREWELL[3]))
+
+
+@pytest.mark.parametrize("turns,hold,dead,also", [
+    # 我查一下 announces a hold: 9 s, unthanked → hold etiquette, not dead air
+    ([("agent", 7.5, 9.0, "好的，我查一下"), ("agent", 18.0, 21.0, "物业费是三百二十元")], 1, 0, []),
+    # thanked: nothing
+    ([("agent", 7.5, 9.0, "好的，我查一下"), ("agent", 18.0, 21.0, "让您久等了，物业费是三百二十元")],
+     0, 0, []),
+    # 6.6 s with no announcement after the customer's question → dead air
+    ([("agent", 13.6, 16.0, "物业费是三百二十元")], 0, 1, []),
+    # 14 s: dead air, and also a slow reply (RL02): one finding naming RL02
+    ([("agent", 21.0, 24.0, "物业费是三百二十元")], 0, 1, ["RL02"]),
+    # a 70 s unthanked hold: one hold finding (HD01) naming HD02, charged once
+    ([("agent", 7.5, 9.0, "请您稍等"), ("agent", 79.0, 82.0, "物业费是三百二十元")], 1, 0, ["HD02"]),
+])
+def test_silence_policy(scorer, turns, hold, dead, also):
+    result = scorer.score(_with(*turns))
+    holds = [f for f in result.findings if f.category == "hold_etiquette"]
+    deads = [f for f in result.findings if f.category == "dead_air"]
+    assert (len(holds), len(deads)) == (hold, dead), [(f.rule_id, f.start) for f in result.findings]
+    assert [r for f in holds + deads for r in f.also_breaks] == also
+    assert "RL02" not in {f.rule_id for f in result.findings} or not deads
+
+
+def test_long_thanked_hold_is_a_latency_lapse_not_hold_etiquette(scorer):
+    result = scorer.score(_with(("agent", 7.5, 9.0, "请您稍等"),
+                                ("agent", 79.0, 82.0, "让您久等了，物业费是三百二十元")))
+    assert [(f.rule_id, f.category) for f in result.findings
+            if f.category in ("hold_etiquette", "dead_air", "response_latency")
+            ] == [("HD02", "response_latency")]
+
+
+def test_fee_question_needs_no_read_back_but_a_repair_does(scorer):
+    fee = scorer.score(_with(("agent", 7.5, 10.0, "物业费是三百二十元")))
+    assert not {"CL02", "PL02"} & {f.rule_id for f in fee.findings}
+    assert {"CL02", "PL02"} <= set(fee.not_applicable)
+    repair = scorer.score(_call(
+        ("agent", 0.5, 4.0, "您好，这里是光明物业客服中心，请问有什么可以帮您？"),
+        ("customer", 4.5, 7.0, "我家厨房的水管漏水了"),
+        ("agent", 7.5, 10.0, "好的，我马上安排维修师傅过去"),
+        ("agent", 10.5, 13.0, "感谢您的来电，再见")))
+    assert {"CL02", "PL02"} <= {f.rule_id for f in repair.findings}

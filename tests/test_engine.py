@@ -61,18 +61,26 @@ def test_pinyin_match_accepts_homophone_and_reports_it(scorer):
     assert "GR01" in ids(result)
 
 
-@pytest.mark.parametrize("text,expect", [
-    ("这个我不知道", 1),
-    ("不知道，不知道", 2),
-    ("您知道不知道门牌号", 0),          # exception phrase overlaps the hit
-    ("您不知道门牌号吗?", 0),           # exception regex: a question
-    ("我不知道啊不知道啊不知道", 3),     # three hits, capped deduction
+@pytest.mark.parametrize("text,expect,heard", [
+    ("这个我不知道", 1, 1),
+    ("不知道，不知道", 1, 2),           # one utterance, one finding: both hits quoted in it
+    ("您知道不知道门牌号", 0, 0),        # exception phrase overlaps the hit
+    ("您不知道门牌号吗?", 0, 0),         # exception regex: a question
+    ("我不知道啊不知道啊不知道", 1, 3),   # three hits, one finding
 ])
-def test_forbidden_phrase_hits_and_exceptions(scorer, text, expect):
+def test_forbidden_phrase_hits_and_exceptions(scorer, text, expect, heard):
     result = scorer.score(call(GOOD[0], ("agent", 4.0, 7.0, text), GOOD[-1]))
     hits = [f for f in result.findings if f.rule_id == "FB01"]
     assert len(hits) == expect
-    assert sum(f.deduction for f in hits) == min(10, 5 * expect)
+    assert sum(f.deduction for f in hits) == 5 * expect
+    if hits:
+        assert 1 + len(hits[0].matched.get("also", [])) == heard
+
+
+def test_one_finding_per_utterance_capped_across_utterances(scorer):
+    turns = [GOOD[0]] + [("agent", 4.0 + 3 * k, 6.0 + 3 * k, "我不知道") for k in range(3)]
+    hits = [f for f in scorer.score(call(*turns, GOOD[-1])).findings if f.rule_id == "FB01"]
+    assert [f.deduction for f in hits] == [5, 5, 0]  # cap 10
 
 
 def test_forbidden_phrase_said_by_customer_does_not_count(scorer):
@@ -107,16 +115,28 @@ def test_critical_veto_fails_call_even_with_high_score(scorer):
 
 
 @pytest.mark.parametrize("gap_turn,hold,expect", [
-    (("agent", 20.0, 22.0, "好的"), False, 1),          # 6 s unannounced gap
-    (("agent", 16.5, 18.0, "好的"), False, 0),           # 2.5 s gap: fine
-    (("agent", 40.0, 42.0, "让您久等了"), True, 0),      # announced hold, 26 s
-    (("agent", 90.0, 92.0, "让您久等了"), True, 1),      # announced but over hold_max_s 60
+    (("agent", 20.0, 22.0, "好的"), False, ["DA01"]),     # 6 s unannounced gap: dead air
+    (("agent", 16.5, 18.0, "好的"), False, []),           # 2.5 s gap: fine
+    (("agent", 40.0, 42.0, "让您久等了"), True, []),       # announced hold, 26 s, thanked
+    (("agent", 40.0, 42.0, "查到了"), True, ["HD01"]),     # announced hold, not thanked
+    (("agent", 90.0, 92.0, "让您久等了"), True, ["HD02"]),  # hold over 60 s: not dead air
 ])
-def test_silence_with_hold_exemption(scorer, gap_turn, hold, expect):
+def test_silence_is_dead_air_or_hold(scorer, gap_turn, hold, expect):
     first = ("agent", 12.0, 14.0, "请您稍等，我查一下" if hold else "我看看")
     result = scorer.score(call(*GOOD[:3], first, gap_turn, ("agent", gap_turn[2] + 0.5,
                                                             gap_turn[2] + 2.5, "再见")))
-    assert [f.rule_id for f in result.findings if f.rule_id == "DA01"] == ["DA01"] * expect
+    assert [f.rule_id for f in result.findings if f.category in ("dead_air", "hold_etiquette")
+            ] == expect
+
+
+def test_one_event_one_finding_names_the_other_rule(scorer):
+    """A long unthanked hold breaks HD01 and HD02: one finding (HD02, which supersedes HD01),
+    naming HD01 in also_breaks, one deduction."""
+    result = scorer.score(call(*GOOD[:3], ("agent", 12.0, 14.0, "请您稍等"),
+                               ("agent", 90.0, 92.0, "查到了"), ("agent", 92.5, 94.5, "再见")))
+    held = [f for f in result.findings if f.category == "hold_etiquette"]
+    assert [(f.rule_id, f.also_breaks, f.deduction) for f in held] == [("HD02", ["HD01"], 3)]
+    assert result.score == 97
 
 
 def test_silence_measured_on_speech_intervals_not_utterances(scorer):
@@ -173,8 +193,13 @@ def test_refusal_needs_apology_before(scorer, turns, expect):
 def test_response_latency_first_and_reply(scorer):
     late = call(("agent", 4.0, 6.0, "您好，光明物业"), ("customer", 6.5, 8.0, "你好"),
                 ("agent", 18.0, 20.0, "再见"))
-    got = ids(scorer.score(late))
-    assert got.count("RL01") == 1 and got.count("RL02") == 1
+    result = scorer.score(late)
+    got = ids(result)
+    # the 10 s wait is mutual silence: dead air, which supersedes the slow reply (one event)
+    assert got.count("RL01") == 1 and got.count("RL02") == 0 and got.count("DA01") == 1
+    dead = next(f for f in result.findings if f.rule_id == "DA01")
+    assert dead.also_breaks == ["RL02"]
+    assert result.score == 100 - 3 - 5  # RL01 and DA01: RL02 not charged
     held = call(GOOD[0], ("agent", 3.2, 4.0, "请您稍等"), ("customer", 4.2, 5.0, "好的"),
                 ("agent", 15.0, 16.0, "让您久等了，再见"))
     assert "RL02" not in ids(scorer.score(held))
@@ -186,7 +211,7 @@ def test_missing_closing_and_mono_not_applicable(scorer):
     result = scorer.score(mono)
     assert "CL01" in ids(result)
     assert "DA01" not in ids(result)  # the 27 s gap cannot be judged without the customer
-    assert set(result.not_applicable) == {"DA01", "IN01", "RL02"}
+    assert set(result.not_applicable) == {"DA01", "HD01", "HD02", "IN01", "RL02"}
     assert any("单声道" in n for n in result.notes)
 
 
@@ -296,3 +321,197 @@ def test_pinyin_hit_judged_on_the_phrase_written_right():
     # still whole words only: the phrase written in place must stand as a word
     assert m.contains(UtteranceText("这是公务业务", m), ["物业"], mode="pinyin") is None
     assert m.contains(UtteranceText("事务业", m), ["物业"], mode="exact") is None
+
+
+# --------------------------------------------------------------------------- calls that are no conversation
+
+@pytest.mark.parametrize("turns,duration,reason", [
+    ([("agent", 0.1, 0.4, "喂")], 0.5, "通话过短"),                       # a misdial
+    ([("customer", 0.5, 3.0, "喂？喂？有人吗"), ("customer", 5.0, 6.0, "喂")], 20.0,
+     "坐席未发言"),                                                       # nobody answered
+])
+def test_no_conversation_is_not_scored(scorer, turns, duration, reason):
+    result = scorer.score(call(*turns, duration=duration))
+    assert result.unscored is not None and reason in result.unscored
+    assert (result.findings, result.score, result.passed) == ([], None, False)
+    assert result.to_dict()["unscored"] == result.unscored
+
+
+def test_minimum_call_length_is_configurable():
+    from callqa.scoring import parse_rulebook
+
+    text = MINI.read_text(encoding="utf-8").replace(
+        "scoring: {base: 100, pass_mark: 80}", "scoring: {base: 100, pass_mark: 80, min_call_s: 10}")
+    short = call(*GOOD)  # 14 s
+    assert Scorer(parse_rulebook(text, "mini.yaml")).score(short).unscored is None
+    text = text.replace("min_call_s: 10", "min_call_s: 20")
+    assert "20" in Scorer(parse_rulebook(text, "mini.yaml")).score(short).unscored
+
+
+def test_score_cli_shows_unscored(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from callqa.cli import app
+    from callqa.transcript import save_transcript
+
+    path = tmp_path / "misdial.json"
+    save_transcript(call(("agent", 0.1, 0.4, "喂"), duration=0.5), path)
+    text = CliRunner().invoke(app, ["score", "--transcript", str(path), "-r", str(MINI)])
+    assert text.exit_code == 0 and "未评分 NOT SCORED" in text.output and "通话过短" in text.output
+    js = CliRunner().invoke(app, ["score", "--transcript", str(path), "-r", str(MINI),
+                                  "--format", "json"])
+    data = json.loads(js.output)
+    assert data["score"] is None and data["passed"] is False and data["findings"] == []
+    assert "通话过短" in data["unscored"]
+
+
+# --------------------------------------------------------------------------- whose speech
+
+def test_rule_about_the_customer_reports_but_never_deducts():
+    from callqa.scoring import parse_rulebook
+
+    text = MINI.read_text(encoding="utf-8").replace(
+        "  - id: FB09\n", "  - id: FB09\n    speaker: customer\n")
+    s = Scorer(parse_rulebook(text, "mini.yaml"))
+    result = s.score(call(GOOD[0], ("customer", 4.0, 6.0, "你有病吧"),
+                          ("agent", 6.5, 9.0, "感谢您的来电，再见")))
+    (f,) = [f for f in result.findings if f.rule_id == "FB09"]
+    assert (f.speaker, f.deduction) == ("customer", 0.0)
+    assert result.score == 100 and result.passed and result.vetoed == []
+
+
+def _mono_two_voices(roles, confidence=None):
+    t = call(("agent", 0.5, 3.0, "喂，哪位"), ("customer", 3.5, 6.0, "我家水管坏了"),
+             ("agent", 6.5, 8.0, "不知道"), ("agent", 20.0, 22.0, "好的"))
+    t.roles, t.roles_confidence = roles, confidence
+    return t
+
+
+def test_uncertain_roles_charge_no_phrase_to_either_party(scorer):
+    result = scorer.score(_mono_two_voices("uncertain", 0.52))
+    # who said 喂，哪位 and 不知道 is unknown: no phrase finding, no role-based rule
+    assert {f.rule_id for f in result.findings} <= {"DA01"}
+    assert {"GR01", "FB01", "FB09", "CL01", "IN01", "RL01", "RL02", "HD01", "SR01"} \
+        <= set(result.not_applicable)
+    assert "DA01" not in result.not_applicable  # a mutual silence needs no roles
+    assert any("角色无法区分" in n for n in result.notes)
+    assert "DA01" in ids(result)  # the 12 s silence is still dead air
+
+
+def test_separated_roles_score_normally_with_a_note(scorer):
+    result = scorer.score(_mono_two_voices("separated", 0.91))
+    assert {"GR01", "FB01"} <= set(ids(result))
+    assert any("说话人分离" in n and "0.91" in n for n in result.notes)
+
+
+# --------------------------------------------------------------------------- conditions (when:)
+
+WHEN = """
+conditions:
+  fault: {said: {speaker: customer, phrases: [坏了, 漏水]}}
+  address: {said: {speaker: agent, regex: '几栋|门牌'}}
+  long: {longer_than_s: 60}
+rules:
+  - id: CL02
+    name: closing.readback
+    title: 复述
+    category: closing
+    type: required_phrase
+    severity: minor
+    points: 2
+    phrases: [确认一下]
+    when: %s
+    message: 未复述
+    suggestion: 跟您确认一下
+    standard: {file: x.txt, text: 复述}
+"""
+
+
+@pytest.mark.parametrize("when,fires", [
+    ("fault", True),                                  # the customer reported a fault
+    ("address", False),                               # the agent took no address
+    ("{not: address}", True),
+    ("{all: [fault, {not: address}]}", True),         # Alibaba SCA's 1&&!2
+    ("{all: [fault, address]}", False),
+    ("{any: [address, long]}", False),
+    ("{any: [address, {not: long}]}", True),
+    ("{said: {speaker: agent, phrases: [坏了]}}", False),   # the agent did not say it
+    ("{said: {speaker: any, phrases: [坏了]}}", True),
+    ("{longer_than_s: 10}", True),
+])
+def test_when_conditions_over_both_parties_speech(when, fires):
+    from callqa.scoring import parse_rulebook
+
+    s = Scorer(parse_rulebook("name: w\n" + WHEN % when, "w.yaml"))
+    result = s.score(call(("agent", 0.5, 3.0, "您好"), ("customer", 3.5, 6.0, "我家水管坏了"),
+                          ("agent", 6.5, 12.0, "好的，再见")))
+    assert ids(result) == (["CL02"] if fires else [])
+    assert ("CL02" in result.not_applicable) == (not fires)
+
+
+@pytest.mark.parametrize("when,message,line", [
+    ("nosuch", "unknown condition 'nosuch'", 16),
+    ("{sometimes: [fault]}", "expected a condition name or one of", 16),
+    ("{all: []}", "expected a non-empty list", 16),
+    ("{said: {speaker: boss, phrases: [x]}}", "'boss' is not one of", 16),
+    ("{said: {semantic_examples: [x]}}", "unknown key 'semantic_examples'", 16),
+])
+def test_bad_conditions_are_errors_with_file_and_line(when, message, line):
+    from callqa.errors import RulebookError
+    from callqa.scoring import parse_rulebook
+
+    with pytest.raises(RulebookError) as exc:
+        parse_rulebook("name: w\n" + WHEN % when, "w.yaml")
+    assert message in str(exc.value) and str(exc.value).startswith(f"w.yaml:{line}:")
+
+
+def test_supersedes_must_name_another_rule():
+    from callqa.errors import RulebookError
+    from callqa.scoring import parse_rulebook
+
+    text = MINI.read_text(encoding="utf-8").replace("supersedes: [RL02]", "supersedes: [XX99]")
+    with pytest.raises(RulebookError, match="no other rule 'XX99'"):
+        parse_rulebook(text, "mini.yaml")
+
+
+# --------------------------------------------------------------------------- clauses
+
+@pytest.mark.parametrize("words,fires", [
+    ([("不知道", 0.0, 0.6), ("你", 1.0, 1.2), ("方便", 1.2, 1.8), ("吗", 1.8, 2.0)], True),
+    ([("不知道", 0.0, 0.6), ("你", 0.6, 0.8), ("方便", 0.8, 1.4), ("吗", 1.4, 1.6)], False),
+])
+def test_pause_between_words_is_a_clause_break(words, fires):
+    from callqa.scoring import parse_rulebook
+
+    text = MINI.read_text(encoding="utf-8").replace(
+        "exceptions: {phrases: [知道不知道], regex: \"不知道.*[吗呢?]$\"}",
+        "exceptions: {phrases: [知道不知道, 不知道你], question: true}")
+    s = Scorer(parse_rulebook(text, "mini.yaml"))
+    t = call(GOOD[0], GOOD[-1])
+    t.utterances.append(Utterance("agent", 4.0, 6.0, "不知道你方便吗",
+                                  tuple(Word(w, 4 + a, 4 + b) for w, a, b in words)))
+    t.utterances.sort(key=lambda u: u.start)
+    assert ("FB01" in ids(s.score(t))) == fires
+
+
+@pytest.mark.parametrize("text,asks", [
+    ("不知道您方便吗", True), ("不知道你明天再打来吧", False), ("您知道不知道水表在哪", True),
+    ("不知道您是几栋的", True), ("不知道方不方便", True), ("我不知道你等着吧", False),
+])
+def test_question_detection(text, asks):
+    from callqa.scoring.matching import is_question
+
+    assert is_question(text) == asks
+
+
+def test_near_syllable_match_only_for_long_phrases_and_same_initial():
+    from callqa.scoring.matching import Matcher, UtteranceText
+
+    m = Matcher(["已经记下来了", "记下了"])
+    find = lambda t, p: m.find(UtteranceText(t, m), [p], mode="pinyin")  # noqa: E731
+    assert [h.mode for h in find("好的，已经就下来了", "已经记下来了")] == ["near"]  # ji → jiu
+    assert find("好的，已经定下来了", "已经记下来了") == []  # ji → ding: another initial
+    assert find("好的，就下了", "记下了") == []  # three syllables: no slack
+    assert m.find(UtteranceText("已经就下来了", m), ["已经记下来了"], mode="exact") == []

@@ -43,7 +43,9 @@ CALLS = {
     "c1": ("A1", "2026-11-20T09:00:00+08:00", GOOD),
     "c2": ("A1", "2026-11-20T10:30:00+08:00", [
         ("agent", 0.5, 3.0, "喂，哪位"), ASK, ("agent", 8.5, 12.0, EVIL),
-        ("customer", 12.5, 14.0, "那怎么办"), ("agent", 14.5, 16.0, "好的"),
+        # (a second utterance with 不知道: one utterance is one finding per rule; the agent
+        # asks the address, so CL02/PL02 apply: issue 13)
+        ("customer", 12.5, 14.0, "那怎么办"), ("agent", 14.5, 16.0, "不知道，您住几栋"),
     ]),
     "c3": ("A1", "2026-11-21", [OPEN, ASK, NAME, NAME_A,
                                  ("agent", 14.5, 20.0, "这个我不知道，我已记下，谢谢"), BYE]),

@@ -53,8 +53,9 @@ def test_agent_talk_time_sums_agent_utterances(tables):
 
 def test_violations_per_category(tables):
     c = rows(tables.agent_categories, "agent_id")
+    # (GR03, the offer of help, is a polite expression since issue 13)
     assert {k: v for k, v in c["A1"].items() if v and k != "agent_id"} == {
-        "greeting": 3, "self_identification": 1, "closing": 2, "polite_expression": 2,
+        "greeting": 2, "self_identification": 1, "closing": 2, "polite_expression": 3,
         "forbidden_phrase": 3, "total": 11}
     assert {k: v for k, v in c["B7"].items() if v and k != "agent_id"} == {
         "closing": 1, "forbidden_phrase": 1, "total": 2}

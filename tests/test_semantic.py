@@ -59,7 +59,7 @@ def _call(*agent_texts: str, customer: str | None = None) -> Transcript:
             t += 2.0
         utts.append(Utterance("agent", t, t + 2.0, text))
         t += 2.5
-    return Transcript("t", "A1", t, utts)
+    return Transcript("t", "A1", max(t, 5.0), utts)  # a call, not a misdial (min_call_s)
 
 
 @pytest.fixture(scope="module")

@@ -86,6 +86,10 @@ def describe(rule: Rule) -> str:
         f"  建议说法 suggestion: {rule.suggestion}",
         f"  依据 standard: “{rule.standard_text}” （{rule.standard_file}）",
     ]
+    if rule.when is not None:
+        lines.append(f"  适用条件 when: {rule.when}")
+    if rule.supersedes:
+        lines.append(f"  同一事件优先于 supersedes: {', '.join(rule.supersedes)}")
     if rule.description:
         lines.append(f"  说明: {rule.description}")
     lines += [f"  ✓ 正例 good: {g}" for g in rule.examples_good]
@@ -101,7 +105,9 @@ def _param(value: object) -> str:
         parts += [f"≈{e}" for e in value.semantic_examples]  # matched by meaning
         if value.threshold is not None:
             parts.append(f"≥{value.threshold:g}")
-        return "[" + "|".join(parts) + "]" + (f"@{value.speaker}" if value.speaker else "")
+        parts += [f"≉{e}" for e in value.near_misses]
+        return "[" + "|".join(parts) + "]" + ("?" if value.question else "") \
+            + (f"@{value.speaker}" if value.speaker else "")
     if isinstance(value, tuple) and len(value) == 2 and value[0] in (
             "anywhere", "first_utterances", "last_utterances", "first_seconds", "last_seconds"):
         return value[0] if value[1] is None else f"{value[0]}:{value[1]:g}"  # a scope
@@ -127,9 +133,18 @@ def explain(rule_id: str = typer.Argument(..., help="Rule id (GR01) or name (gre
 @rules_app.command("docs")
 def docs(rules: Optional[Path] = RulesOpt,
          output: Optional[Path] = typer.Option(None, "-o", "--output",
-                                               help="Write Markdown here instead of stdout.")) -> None:
-    """Generate the rule reference (docs/rules.md) from the rulebook."""
-    text = rules_markdown(_load(rules))
+                                               help="Write Markdown here instead of stdout."),
+         types: bool = typer.Option(False, "--types",
+                                    help="The rule-type reference (the section of "
+                                         "docs/rulebook.md) instead of the rules.")) -> None:
+    """Generate the rule reference (docs/rules.md) from the rulebook, or with --types the
+    rule-type reference from the rule types themselves."""
+    if types:
+        from callqa.scoring.ruletypes import rule_types_markdown
+
+        text = rule_types_markdown()
+    else:
+        text = rules_markdown(_load(rules))
     if output:
         output.write_text(text, encoding="utf-8")
     else:

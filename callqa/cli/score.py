@@ -39,6 +39,12 @@ class Format(str, Enum):
 def print_result(result: CallResult, fmt: Format) -> None:
     if fmt is Format.json:
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
+    elif result.unscored is not None:
+        # no conversation to score: say why, and show what was heard
+        typer.echo(f"{result.call_id} 坐席 {result.agent_id or '未知'}  未评分 NOT SCORED: "
+                   f"{result.unscored}  (时长 {result.duration:.1f} 秒)")
+        for u in result.utterances:
+            typer.echo(f"{u.start:7.1f}–{u.end:7.1f} {u.speaker}: {u.text}")
     else:
         typer.echo(timeline(result))
 

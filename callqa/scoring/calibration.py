@@ -15,7 +15,7 @@ from typing import Any, Iterable
 import yaml
 
 from callqa.errors import RulebookError
-from callqa.scoring.checks import Call
+from callqa.scoring.call import Call
 from callqa.scoring.engine import Scorer
 from callqa.scoring.rulebook import PhraseSpec, Rule
 from callqa.transcript import AGENT, Transcript, Utterance
@@ -115,11 +115,17 @@ def judge(scorer: Scorer, cal: CalibrationSet) -> list[Judged]:
     call = Call(Transcript(f"calibration:{cal.key}", "cal", 2.0 * len(utts), utts),
                 scorer.matcher, scorer.semantic)
     literal = rule.literal(phrases)
+    near = spec.near_misses if spec is not None else rule.params.get("near_misses", ())
     out = []
     for k, (text, kind, expect) in enumerate(cal.items):
         lit = bool(scorer.matcher.find(call.texts[k], literal, rule.match, regex)) \
             if literal or regex is not None else False
         score, example, heard = call.embeddings.best(k, examples)
+        if near:  # a span closer to a near miss than to the examples is no match, as in find()
+            kept = call.embeddings.find(k, examples, -1.0, near)
+            best = max(kept, key=lambda h: h.score, default=None)
+            score, example, heard = (best.score, best.phrase, best.heard) if best \
+                else (0.0, "", "")
         out.append(Judged(text, kind, expect, lit, score, example, heard))
     return out
 

@@ -10,12 +10,12 @@ import string
 from typing import Any
 
 from callqa.result import CallResult, Finding
-from callqa.scoring.checks import CHECKS, Call, Violation
+from callqa.scoring.call import Call, Violation
 from callqa.scoring.matching import Matcher
 from callqa.scoring.metrics import conversation_metrics
 from callqa.scoring.rulebook import Rule, Rulebook
 from callqa.scoring.semantic import SemanticMatcher
-from callqa.transcript import CUSTOMER, Transcript
+from callqa.transcript import AGENT, CUSTOMER, ROLES_SEPARATED, Transcript
 
 __all__ = ["Scorer", "score_transcript"]
 
@@ -46,42 +46,87 @@ class Scorer:
     def score(self, transcript: Transcript) -> CallResult:
         rb = self.rulebook
         call = Call(transcript, self.matcher, self.semantic)
-        findings: list[Finding] = []
-        not_applicable: list[str] = []
-        vetoed: list[str] = []
-        total = 0.0
-        mono = CUSTOMER not in transcript.speakers
-        for rule in rb.rules:
-            if mono and rule.needs_customer():
-                not_applicable.append(rule.id)
-                continue
-            taken = 0.0
-            for v in CHECKS[rule.type](rule, call):
-                deduction = rule.points
-                if rule.cap is not None:
-                    deduction = max(0.0, min(deduction, rule.cap - taken))
-                taken += deduction
-                findings.append(self._finding(rule, v, deduction))
-                if rule.veto and rule.id not in vetoed:
-                    vetoed.append(rule.id)
-            total += taken
-        findings.sort(key=lambda f: (f.start, f.rule_id))
-        score = round(max(0.0, rb.base - total), 1)
+        unscored = self.unscored(transcript)
         notes = list(transcript.notes)
-        if not_applicable:
-            notes.append("单声道录音：需要双方声道的规则不适用 (" + ", ".join(not_applicable) + ")")
+        not_applicable: list[str] = []
+        found: list[tuple[Rule, Violation]] = []
+        if unscored is None:
+            skipped: dict[str, list[str]] = {}
+            for rule in rb.rules:
+                why = self._not_applicable(rule, call)
+                if why is not None:
+                    not_applicable.append(rule.id)
+                    skipped.setdefault(why, []).append(rule.id)
+                    continue
+                found += [(rule, v) for v in rule.kind.check(rule, call)]
+            notes += [f"{why} ({', '.join(ids)})" for why, ids in skipped.items()]
+            if transcript.roles == ROLES_SEPARATED:
+                conf = transcript.roles_confidence
+                notes.append("单声道录音：双方语音经说话人分离后按角色评分" +
+                             (f"（角色判定置信度 {conf:.2f}）" if conf is not None else ""))
+        findings, vetoed, total = self._deduct(found)
+        score = None if unscored else round(max(0.0, rb.base - total), 1)
         return CallResult(
             call_id=transcript.call_id, agent_id=transcript.agent_id,
             duration=transcript.duration, score=score,
-            passed=score >= rb.pass_mark and not vetoed, findings=findings,
-            utterances=list(transcript.utterances), vetoed=vetoed,
+            passed=score is not None and score >= rb.pass_mark and not vetoed,
+            findings=findings, utterances=list(transcript.utterances), vetoed=vetoed,
             not_applicable=not_applicable, notes=notes, rulebook=rb.info(),
-            asr=dict(transcript.asr), roles=transcript.roles,
+            asr=dict(transcript.asr), unscored=unscored, roles=transcript.roles,
             metrics=conversation_metrics(transcript).to_dict(),
         )
 
+    def unscored(self, transcript: Transcript) -> str | None:
+        """Why a recording is no conversation to score (a misdial, a hang-up), or None."""
+        if transcript.duration < self.rulebook.min_call_s:
+            return (f"通话过短（{transcript.duration:.1f} 秒，不足 "
+                    f"{self.rulebook.min_call_s:g} 秒）：未接通或误拨")
+        if not any(u.text.strip() for u in transcript.utterances if u.speaker == AGENT):
+            return "坐席未发言：不是一通对话"
+        return None
+
     @staticmethod
-    def _finding(rule: Rule, v: Violation, deduction: float) -> Finding:
+    def _not_applicable(rule: Rule, call: Call) -> str | None:
+        """Why ``rule`` cannot judge this call (the note's wording), or None."""
+        if CUSTOMER not in call.t.speakers and rule.needs_customer():
+            return "单声道录音：需要双方声道的规则不适用"
+        if not call.roles_known and rule.needs_roles():
+            return "双方角色无法区分：依赖角色的规则不适用，不向任何一方计分"
+        if rule.when is not None and not rule.when.holds(call):
+            return "适用条件不满足：规则不适用"
+        return None
+
+    def _deduct(self, found: list[tuple[Rule, Violation]]
+                ) -> tuple[list[Finding], list[str], float]:
+        """Findings with their deductions. One event, one finding: where a rule that
+        ``supersedes`` another found the same moment, only it is reported (naming the other in
+        ``also_breaks``) and only it deducts. A rule about the customer reports, never deducts."""
+        also: dict[int, list[str]] = {}
+        dropped: set[int] = set()
+        for k, (rule, v) in enumerate(found):
+            for j, (other, w) in enumerate(found):
+                if other.id in rule.supersedes and j not in dropped and k not in dropped \
+                        and _same_moment(v, w):
+                    dropped.add(j)
+                    also.setdefault(k, []).append(other.id)
+        taken: dict[str, float] = {}
+        findings: list[Finding] = []
+        vetoed: list[str] = []
+        for k, (rule, v) in enumerate(found):
+            if k in dropped:
+                continue
+            deduction = 0.0 if rule.speaker == CUSTOMER else rule.points
+            if rule.cap is not None:
+                deduction = max(0.0, min(deduction, rule.cap - taken.get(rule.id, 0.0)))
+            taken[rule.id] = taken.get(rule.id, 0.0) + deduction
+            findings.append(self._finding(rule, v, deduction, list(dict.fromkeys(also.get(k, ())))))
+            if rule.veto and rule.speaker != CUSTOMER and rule.id not in vetoed:
+                vetoed.append(rule.id)
+        findings.sort(key=lambda f: (f.start, f.rule_id))
+        return findings, vetoed, sum(taken.values())
+
+    @staticmethod
+    def _finding(rule: Rule, v: Violation, deduction: float, also_breaks: list[str]) -> Finding:
         values = {"evidence": v.evidence, **v.values}
         return Finding(
             rule_id=rule.id, category=rule.category, severity=rule.severity,
@@ -89,7 +134,13 @@ class Scorer:
             start=v.start, end=v.end, evidence=v.evidence,
             message=_format(rule.message, values), suggestion=rule.suggestion,
             standard=rule.standard, deduction=deduction, title=rule.title, matched=v.matched,
+            also_breaks=also_breaks,
         )
+
+
+def _same_moment(a: Violation, b: Violation) -> bool:
+    """Two findings describe the same moment when their times overlap (or coincide)."""
+    return (a.start < b.end and b.start < a.end) or (a.start, a.end) == (b.start, b.end)
 
 
 _SCORERS: dict[tuple[str, int], Scorer] = {}

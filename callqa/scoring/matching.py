@@ -17,11 +17,24 @@ from typing import Iterable, Iterator, NamedTuple
 
 from callqa.text import normalize_display, normalize_match
 
-__all__ = ["Hit", "UtteranceText", "Matcher", "pinyin_key"]
+__all__ = ["Hit", "UtteranceText", "Matcher", "pinyin_key", "is_question"]
 
 log = logging.getLogger("callqa.scoring")
 
 _PUA = 0xE000  # syllables are encoded as private-use characters, one per Han character
+
+# What makes a clause a question when the ASR dropped its question mark: a final particle, an
+# A-not-A form (方不方便, 是不是, 知道不知道) or a question word.
+_QUESTION = re.compile(r"[吗呢么嘛]$|是否|方便|能否|可否|请问|(.{1,2})不\1|有没有|什么|哪|几|多少|怎么|如何|谁")
+
+
+def is_question(clause: str) -> bool:
+    """Does this clause (match form, no punctuation) ask something?
+
+    >>> is_question("不知道您方便吗"), is_question("不知道你明天再打来吧")
+    (True, False)
+    """
+    return _QUESTION.search(clause) is not None
 
 
 class Hit(NamedTuple):
@@ -31,7 +44,7 @@ class Hit(NamedTuple):
     end: int
     heard: str
     phrase: str
-    mode: str  # exact | pinyin | regex | semantic
+    mode: str  # exact | pinyin | near (one syllable off) | regex | semantic
     score: float = 1.0  # semantic: cosine similarity of ``heard`` with the example ``phrase``
 
 
@@ -77,9 +90,12 @@ def pinyin_key(text: str) -> str:
 class UtteranceText:
     """The forms of one utterance's text that matching needs, each computed at most once."""
 
-    __slots__ = ("display", "norm", "_key", "_bounds", "_breaks", "_offsets", "_matcher")
+    __slots__ = ("display", "norm", "_key", "_bounds", "_breaks", "_offsets", "_matcher",
+                 "_pauses", "_asked")
 
-    def __init__(self, text: str, matcher: "Matcher"):
+    def __init__(self, text: str, matcher: "Matcher", pauses: Iterable[int] = ()):
+        """``pauses``: positions in ``norm`` where the speaker paused between words (from the
+        ASR's word timing): clause breaks the ASR did not write as punctuation."""
         self.display = normalize_display(text)
         self.norm = normalize_match(text)
         self._key: str | None = None
@@ -87,6 +103,8 @@ class UtteranceText:
         self._breaks: tuple[int, ...] | None = None
         self._offsets: list[int] | None = None
         self._matcher = matcher
+        self._pauses = tuple(pauses)
+        self._asked: frozenset[int] = frozenset()
 
     @property
     def key(self) -> str:
@@ -108,7 +126,7 @@ class UtteranceText:
     def _walk(self) -> None:
         # One pass over the display text: where each display character lands in ``norm``,
         # and where punctuation stood.
-        offsets, breaks, pos = [], [], 0
+        offsets, breaks, asked, pos = [], [], set(), 0
         for ch in self.display:
             offsets.append(pos)
             n = _kept(ch)
@@ -116,8 +134,11 @@ class UtteranceText:
                 pos += n
             elif n < 0 and pos and (not breaks or breaks[-1] != pos):
                 breaks.append(pos)
+            if ch == "?":
+                asked.add(pos)
         offsets.append(pos)
-        self._offsets, self._breaks = offsets, tuple(breaks)
+        breaks = sorted(set(breaks) | {p for p in self._pauses if 0 < p < pos})
+        self._offsets, self._breaks, self._asked = offsets, tuple(breaks), frozenset(asked)
 
     @property
     def breaks(self) -> tuple[int, ...]:
@@ -126,6 +147,17 @@ class UtteranceText:
         if self._breaks is None:
             self._walk()
         return self._breaks  # type: ignore[return-value]
+
+    def clause(self, pos: int) -> tuple[int, int]:
+        """The clause of ``norm`` holding position ``pos``: between the breaks around it."""
+        breaks = self.breaks
+        i = bisect_right(breaks, pos)
+        return (breaks[i - 1] if i else 0), (breaks[i] if i < len(breaks) else len(self.norm))
+
+    def asks(self, pos: int) -> bool:
+        """Is the clause holding ``pos`` a question (a question mark ends it, or its words ask)?"""
+        a, b = self.clause(pos)
+        return b in self._asked or is_question(self.norm[a:b])
 
     def to_norm(self, display_pos: int) -> int:
         """Map a position in ``display`` (where regexes match) to ``norm``."""
@@ -209,6 +241,8 @@ class Matcher:
         # One regex search rejects the common case (none of the phrases is here) before the
         # per-phrase search with its boundary checks.
         candidate = ps.any is not None and ps.any.search(ut.key if ps.by_sound else ut.norm)
+        if not candidate and ps.near_any is not None:
+            candidate = ps.near_any.search(ut.key)
         if not candidate and (regex is None or regex.search(ut.display) is None):
             return []
         hits = sorted(self._find_all(ut, ps if candidate else None, regex),
@@ -241,6 +275,13 @@ class Matcher:
                     for hit in self._find_one(ut, phrase, sound, key, "pinyin", needle):
                         if hit.begin not in exact_at:
                             yield hit
+            for phrase, needle, sound in ps.near:
+                found = {h.begin for h in self._find_one(ut, phrase, sound, key, "pinyin",
+                                                         needle)}
+                for begin in _near(key, sound):
+                    end = begin + len(sound)
+                    if begin not in found and self._whole_if_heard_right(ut, begin, end, needle):
+                        yield Hit(begin, end, ut.norm[begin:end], phrase, "near")
         if regex is not None:
             for m in regex.finditer(ut.display):
                 begin, end = ut.to_norm(m.start()), ut.to_norm(m.end())
@@ -298,7 +339,7 @@ class _PhraseSet:
     """A rule's phrase list prepared once: normalised needles, their sound keys, and one
     alternation regex that tells whether any of them can be in an utterance at all."""
 
-    __slots__ = ("items", "any", "by_sound")
+    __slots__ = ("items", "any", "by_sound", "near", "near_any")
 
     def __init__(self, matcher: Matcher, phrases: tuple[str, ...], mode: str):
         self.by_sound = mode == "pinyin"
@@ -310,3 +351,48 @@ class _PhraseSet:
         alts = sorted({(s if self.by_sound else n) for _, n, s in self.items}, key=len,
                       reverse=True)
         self.any = re.compile("|".join(map(re.escape, alts))) if alts else None
+        # long phrases by sound also match with one syllable misheard as a near one (below)
+        self.near = [(p, n, s) for p, n, s in self.items
+                     if self.by_sound and len(n) >= NEAR_MIN_CHARS
+                     and all(_is_han(c) for c in n)]
+        halves = {h for _, _, s in self.near for h in (s[: len(s) // 2], s[len(s) // 2:])}
+        self.near_any = re.compile("|".join(map(re.escape, sorted(halves, key=len,
+                                                                      reverse=True)))) \
+            if halves else None
+
+
+#: Phrases of this many characters or more, matched by sound, also match with one syllable
+#: heard as a near one — the same initial consonant (已经记下来了 heard as 已经就下来了, ji → jiu):
+#: whisper-base mishears one syllable in a long phrase far more often than two.
+NEAR_MIN_CHARS = 5
+
+_INITIALS = ("zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h", "j", "q",
+             "x", "r", "z", "c", "s", "y", "w")
+
+
+def _is_han(ch: str) -> bool:
+    return "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
+
+
+@lru_cache(maxsize=None)
+def _initial(key_char: str) -> str | None:
+    """The initial consonant of the syllable a sound-key character stands for (None: none)."""
+    for syllable, ch in _SYLLABLES.items():
+        if ch == key_char:
+            return next((i for i in _INITIALS if syllable.startswith(i)), None)
+    return None
+
+
+def _near(key: str, sound: str) -> Iterator[int]:
+    """Starts in ``key`` where ``sound`` is heard with exactly one syllable replaced by one of the
+    same initial consonant. Such a match keeps one half of the phrase intact, so only the places
+    where a half occurs are compared."""
+    n, half = len(sound), len(sound) // 2
+    starts = {i for i in _occurrences(key, sound[:half]) if i + n <= len(key)}
+    starts |= {i - half for i in _occurrences(key, sound[half:]) if i >= half}
+    for i in sorted(starts):
+        diff = [k for k in range(n) if key[i + k] != sound[k]]
+        if len(diff) == 1:
+            a, b = _initial(key[i + diff[0]]), _initial(sound[diff[0]])
+            if a is not None and a == b:
+                yield i

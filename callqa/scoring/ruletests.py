@@ -17,7 +17,7 @@ from callqa.errors import RulebookError
 from callqa.scoring.engine import Scorer
 from callqa.scoring.matching import Matcher
 from callqa.scoring.rulebook import Rule, Rulebook
-from callqa.transcript import SPEAKERS, Transcript, Utterance
+from callqa.transcript import ROLES, ROLES_CHANNELS, SPEAKERS, Transcript, Utterance, Word
 
 __all__ = ["CaseResult", "run_rule_tests", "case_transcript"]
 
@@ -37,20 +37,35 @@ class CaseResult:
 
 
 def case_transcript(case: dict[str, Any], source: str) -> Transcript:
+    """A case's turns as a transcript. A turn is ``[speaker, start, end, text]``; a fifth item,
+    a list of ``[word, start, end]``, gives word times (a pause between words is a clause
+    break). ``roles`` and ``speakers`` set how the parties were told apart."""
     turns = case.get("turns")
+    name = case.get("name")
     if not isinstance(turns, list) or not turns:
-        raise RulebookError(source, f"case {case.get('name')!r}: needs a list of turns")
+        raise RulebookError(source, f"case {name!r}: needs a list of turns")
     utts = []
     for turn in turns:
-        if (not isinstance(turn, list) or len(turn) != 4 or turn[0] not in SPEAKERS
+        if (not isinstance(turn, list) or len(turn) not in (4, 5) or turn[0] not in SPEAKERS
                 or not all(isinstance(x, (int, float)) for x in turn[1:3])):
-            raise RulebookError(source, f"case {case.get('name')!r}: a turn must be "
-                                        f"[agent|customer, start, end, text], got {turn!r}")
-        utts.append(Utterance(turn[0], float(turn[1]), float(turn[2]), str(turn[3])))
+            raise RulebookError(source, f"case {name!r}: a turn must be "
+                                        f"[agent|customer, start, end, text(, words)], "
+                                        f"got {turn!r}")
+        words = ()
+        if len(turn) == 5:
+            try:
+                words = tuple(Word(str(w), float(a), float(b)) for w, a, b in turn[4])
+            except (TypeError, ValueError):
+                raise RulebookError(source, f"case {name!r}: words must be [[word, start, end], "
+                                            f"..], got {turn[4]!r}") from None
+        utts.append(Utterance(turn[0], float(turn[1]), float(turn[2]), str(turn[3]), words))
     duration = float(case.get("duration") or max(u.end for u in utts))
     speakers = tuple(case.get("speakers") or SPEAKERS)
-    return Transcript(f"{Path(source).stem}:{case.get('name')}", "test", duration, utts,
-                      speakers=speakers)
+    roles = case.get("roles") or ROLES_CHANNELS
+    if roles not in ROLES:
+        raise RulebookError(source, f"case {name!r}: roles must be one of {', '.join(ROLES)}")
+    return Transcript(f"{Path(source).stem}:{name}", "test", duration, utts,
+                      speakers=speakers, roles=roles)
 
 
 def _run_case(scorer: Scorer, rule: Rule, case: dict[str, Any], source: str) -> CaseResult:
@@ -75,11 +90,19 @@ def _run_case(scorer: Scorer, rule: Rule, case: dict[str, Any], source: str) -> 
     return CaseResult(rule.id, name, source, ok, expect, len(got), detail, got)
 
 
+def _alone(rulebook: Rulebook, rule: Rule) -> Rulebook:
+    """The rulebook with only ``rule``. Cases are snippets of a call (a turn or two), so the
+    minimum call length does not apply; a case without agent speech is still no conversation."""
+    alone = rulebook.only([rule.id])
+    alone.min_call_s = 0.0
+    return alone
+
+
 def _run_examples(rulebook: Rulebook, rule: Rule, matcher: Matcher) -> list[CaseResult]:
     """A rule's good examples, said alone, must not fire; its bad ones must."""
-    if rule.type not in ("required_phrase", "forbidden_phrase"):
-        return []
-    scorer = Scorer(rulebook.only([rule.id]), matcher)
+    if not rule.kind.phrase_examples or rule.when is not None:
+        return []  # examples said alone cannot meet a condition about the rest of the call
+    scorer = Scorer(_alone(rulebook, rule), matcher)
     speaker = rule.speaker if rule.speaker != "any" else "agent"
     out = []
     for kind, texts in (("good", rule.examples_good), ("bad", rule.examples_bad)):
@@ -122,7 +145,7 @@ def run_rule_tests(rulebook: Rulebook, tests_dir: str | Path) -> tuple[list[Case
         if rule is None:
             problems.append(f"{path}: unknown rule {data.get('rule')!r}")
             continue
-        scorer = Scorer(rulebook.only([rule.id]), matcher)
+        scorer = Scorer(_alone(rulebook, rule), matcher)
         for case in data["cases"]:
             if not isinstance(case, dict):
                 raise RulebookError(str(path), f"a case must be a mapping, got {case!r}")

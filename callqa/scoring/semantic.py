@@ -194,11 +194,16 @@ class CallEmbeddings:
         a, b = self._spans[i][k]
         return float(best[k]), examples[int(which[k])], self.texts[i].norm[a:b]
 
-    def find(self, i: int, examples: tuple[str, ...], threshold: float) -> list[Hit]:
+    def find(self, i: int, examples: tuple[str, ...], threshold: float,
+             near_misses: tuple[str, ...] = ()) -> list[Hit]:
         """Spans of utterance ``i`` whose meaning reaches ``threshold``: the best-scoring first,
-        then others that do not overlap them; in text order."""
+        then others that do not overlap them; in text order. A span at least as close to one of
+        ``near_misses`` (same words, another act) as to the examples is no hit."""
         best, which = self.scores(i, examples)
         order = [k for k in np.argsort(-best, kind="stable") if best[k] >= threshold]
+        if order and near_misses:
+            rival, _ = self.scores(i, near_misses)
+            order = [k for k in order if rival[k] < best[k]]
         if not order:
             return []
         norm, spans = self.texts[i].norm, self._spans[i]

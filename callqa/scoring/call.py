@@ -1,0 +1,247 @@
+"""A transcript prepared for the rules: texts normalised once, clauses cut at punctuation and at
+pauses, the call's silences found once, and every phrase search in one place.
+
+A rule type's check reads a :class:`Call` and yields :class:`Violation` records; nothing here
+touches audio: timing comes from the transcript's speech intervals, utterances and word times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from callqa.scoring.matching import Hit, Matcher, UtteranceText
+from callqa.scoring.schema import PhraseSpec
+from callqa.scoring.semantic import CallEmbeddings, SemanticMatcher
+from callqa.transcript import (AGENT, ROLES_UNCERTAIN, Interval, Transcript, Utterance,
+                               merge_intervals)
+
+if TYPE_CHECKING:
+    from callqa.scoring.rulebook import Rule
+
+__all__ = ["Call", "Gap", "Violation", "CLAUSE_PAUSE_S", "evidence"]
+
+#: A pause between two words of one utterance this long is a clause break, as a comma would be:
+#: the ASR often drops the comma (不知道，你明天再打来吧 heard as 不知道你明天再打来吧) but its word
+#: times keep the pause. Within a clause whisper's words abut (gap 0); between clauses it leaves
+#: 0.25–0.45 s.
+CLAUSE_PAUSE_S = 0.25
+
+
+@dataclass
+class Violation:
+    start: float
+    end: float
+    evidence: str
+    speaker: str = AGENT
+    values: dict[str, Any] = field(default_factory=dict)  # message placeholders
+    matched: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A stretch when nobody spoke, between two stretches of speech.
+
+    ``announced``: the hold announcement (utterance index and hit) in the agent's last words
+    before it, or None: an unexplained silence."""
+
+    start: float
+    end: float
+    announced: tuple[int, Hit] | None = None
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+def pauses(u: Utterance, norm: str, matcher: Matcher, min_s: float = CLAUSE_PAUSE_S
+           ) -> tuple[int, ...]:
+    """Positions in ``norm`` where the speaker paused >= ``min_s`` between two words (only when
+    the words spell the text, so positions are exact)."""
+    out, pos, prev_end = [], 0, None
+    for w in u.words:
+        if prev_end is not None and w.start - prev_end >= min_s and pos:
+            out.append(pos)
+        pos += len(matcher.norm_phrase(w.text))
+        prev_end = w.end
+    return tuple(out) if pos == len(norm) else ()
+
+
+def evidence(utts: list[Utterance], limit: int = 60) -> str:
+    text = " / ".join(u.text for u in utts)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Call:
+    """A transcript prepared for matching: texts normalised once (and, for rules that match by
+    meaning, every clause embedded once), shared by every rule."""
+
+    def __init__(self, transcript: Transcript, matcher: Matcher,
+                 semantic: SemanticMatcher | None = None):
+        self.t = transcript
+        self.matcher = matcher
+        self.semantic = semantic
+        self.utts = transcript.utterances
+        self.texts = []
+        for u in self.utts:
+            norm = matcher.norm_phrase(u.text)
+            self.texts.append(UtteranceText(u.text, matcher, pauses(u, norm, matcher)))
+        self._all_speech: list[Interval] | None = None
+        self._indices: dict[str | None, list[int]] = {}
+        self._embeddings: CallEmbeddings | None = None
+        self.conditions: dict[str, bool] = {}  # named conditions, evaluated once per call
+
+    @property
+    def roles_known(self) -> bool:
+        """False when the recording's two voices could not be told apart (who is the agent?)."""
+        return self.t.roles != ROLES_UNCERTAIN
+
+    @property
+    def embeddings(self) -> CallEmbeddings:
+        """Clause vectors of the whole call, computed in one batch on first use."""
+        if self._embeddings is None:
+            if self.semantic is None:
+                self.semantic = SemanticMatcher()
+            self._embeddings = CallEmbeddings(self.semantic, self.texts,
+                                              [u.speaker for u in self.utts])
+        return self._embeddings
+
+    def indices(self, speaker: str | None) -> list[int]:
+        """Positions of ``speaker``'s utterances (all for ``any``); callers must not mutate."""
+        got = self._indices.get(speaker)
+        if got is None:
+            got = self._indices[speaker] = [
+                i for i, u in enumerate(self.utts) if speaker in (None, "any", u.speaker)]
+        return got
+
+    @property
+    def all_speech(self) -> list[Interval]:
+        """When anybody was speaking: the union of every party's speech intervals."""
+        if self._all_speech is None:
+            self._all_speech = merge_intervals(iv for ivs in self.t.speech.values() for iv in ivs)
+        return self._all_speech
+
+    # ------------------------------------------------------------------ phrases
+
+    def find(self, i: int, spec: PhraseSpec | None, rule: "Rule", phrases=None, regex=None
+             ) -> list[Hit]:
+        """Hits in utterance ``i`` of ``spec`` (its phrases and regex) — or of ``phrases`` and
+        ``regex`` when given, listened for as ``spec`` or else the rule says: word for word
+        (``match``), by regex, and by meaning (``semantic_examples`` / ``match: semantic``).
+        A ``question`` spec only counts in a clause that asks something."""
+        if phrases is None:
+            phrases, regex = (spec.phrases, spec.regex) if spec is not None else ((), regex)
+        examples = rule.examples(phrases, spec)
+        if not examples:
+            hits = self.matcher.find(self.texts[i], phrases, rule.match, regex)
+        else:
+            literal = rule.literal(phrases)
+            hits = self.matcher.find(self.texts[i], literal, rule.match, regex) \
+                if literal or regex is not None else []
+            threshold = spec.threshold if spec is not None and spec.threshold is not None \
+                else rule.threshold
+            near = spec.near_misses if spec is not None else rule.params.get("near_misses", ())
+            meant = self.embeddings.find(i, examples, threshold if threshold is not None else 1.0,
+                                         near)
+            # what was heard word for word is the better evidence of the same words
+            meant = [m for m in meant
+                     if not any(h.begin < m.end and m.begin < h.end for h in hits)]
+            if meant:
+                hits = sorted(hits + meant, key=lambda h: h.begin)
+        if spec is not None and spec.question:
+            hits = [h for h in hits if self.texts[i].asks(h.begin)]
+        return hits
+
+    def said(self, spec: PhraseSpec, match: str, speaker: str | None = None) -> bool:
+        """Did ``speaker`` (default: the spec's, else anyone) say something ``spec`` lists, word
+        for word or by regex? (For conditions over the whole call.)"""
+        who = speaker or spec.speaker or "any"
+        return any(self.matcher.find(self.texts[i], spec.phrases, match, spec.regex)
+                   for i in self.indices(who))
+
+    def hit_time(self, i: int, hit: Hit) -> tuple[float, float]:
+        """Time span of a hit: from word timestamps when the words spell the text, else
+        interpolated by character position within the utterance."""
+        u, ut = self.utts[i], self.texts[i]
+        text = ut.norm
+        if u.words:
+            pos, start, end = 0, None, None
+            for w in u.words:
+                n = len(self.matcher.norm_phrase(w.text))
+                if start is None and pos + n > hit.begin:
+                    start = w.start
+                if pos < hit.end:
+                    end = w.end
+                pos += n
+            if pos == len(text) and start is not None and end is not None:
+                return start, end
+        if not text:
+            return u.start, u.end
+        scale = (u.end - u.start) / len(text)
+        return u.start + hit.begin * scale, u.start + hit.end * scale
+
+    @staticmethod
+    def matched(hit: Hit) -> dict[str, Any]:
+        if hit.mode == "semantic":
+            return {"phrase": hit.phrase, "heard": hit.heard, "mode": hit.mode,
+                    "score": round(hit.score, 2)}
+        return {"phrase": hit.phrase, "heard": hit.heard, "mode": hit.mode}
+
+    @staticmethod
+    def quote(hit: Hit) -> str:
+        """The phrase to quote in a message: a regex pattern means nothing to a trainer."""
+        return hit.heard if hit.mode == "regex" else hit.phrase
+
+    # ------------------------------------------------------------------ silence
+
+    def longest_silence(self, start: float, end: float) -> float:
+        """Longest stretch within ``[start, end]`` when nobody was speaking."""
+        longest, t = 0.0, start
+        for iv in self.all_speech:
+            if iv.end <= t:
+                continue
+            if iv.start >= end:
+                break
+            longest = max(longest, iv.start - t)
+            t = iv.end
+        return max(longest, end - t)
+
+    def silence_follows(self, i: int, min_s: float) -> bool:
+        """Did a silence of ``min_s`` come after utterance ``i`` before its speaker spoke
+        again? (A customer's 嗯，好 after 请您稍等 does not end the hold.)"""
+        u = self.utts[i]
+        back = next((v.start for v in self.utts[i + 1:] if v.speaker == u.speaker),
+                    self.t.duration)
+        return self.longest_silence(u.end, back) >= min_s
+
+    def gaps(self, min_s: float, hold: PhraseSpec | None, window_s: float, rule: "Rule"
+             ) -> list[Gap]:
+        """Every mutual silence of ``min_s`` or more between the first and the last speech,
+        with the hold announcement (``hold``) that explains it, if any."""
+        speech = self.all_speech
+        out = []
+        for prev, nxt in zip(speech, speech[1:]):
+            if nxt.start - prev.end >= min_s:
+                said = self.announcement(prev.end, hold, window_s, rule) if hold else None
+                out.append(Gap(prev.end, nxt.start, said))
+        return out
+
+    def announcement(self, at: float, hold: PhraseSpec, window_s: float, rule: "Rule"
+                     ) -> tuple[int, Hit] | None:
+        """The hold announcement (请您稍等, 我帮您查一下 …) in the agent's last words before
+        ``at``. The customer may answer it (嗯，好) or check in (喂？) before the silence, for at
+        most ``window_s`` of speech in all; a silence of any length since then is the same hold.
+        An announcement the agent has talked past explains nothing. When the roles are
+        uncertain, either voice's last words count."""
+        who = AGENT if self.roles_known else "any"
+        last = [i for i in self.indices(who) if self.utts[i].start <= at + 0.5]
+        if not last:
+            return None
+        i = last[-1]
+        since = self.utts[i].end
+        spoken = sum(min(iv.end, at) - max(iv.start, since) for iv in self.all_speech
+                     if iv.end > since and iv.start < at)
+        if spoken > window_s:
+            return None
+        hits = self.find(i, hold, rule)
+        return (i, hits[0]) if hits else None
