@@ -1,10 +1,17 @@
 """``transcribe_call``: one recording in, one :class:`callqa.transcript.Transcript` out.
 
-Steps: decode and split channels (:mod:`callqa.asr.audio`) → speech intervals per channel
-(:mod:`callqa.asr.vad`) → turns from those intervals → Whisper on the speech only, words mapped
-back onto the timeline and placed into turns (:mod:`callqa.asr.transcribe`), hallucinations
-dropped and recorded (:mod:`callqa.asr.hallucinations`). Results are cached by audio hash,
-model and options (:mod:`callqa.asr.cache`).
+Stages, each a module with a typed input and output:
+
+1. decode (:mod:`callqa.asr.audio`): the file → 16 kHz channels;
+2. speech per party (:mod:`callqa.asr.parties`): line echo muted between stereo tracks
+   (:mod:`callqa.asr.echo`), Silero VAD (:mod:`callqa.asr.vad`), a mono track split into one
+   or two voices (:mod:`callqa.asr.speakers`);
+3. recognise (:mod:`callqa.asr.recognizer`): each party's speech → timed words, through the
+   :class:`~callqa.asr.recognizer.Recognizer` interface (faster-whisper today);
+4. transcript: turns from the speech intervals, words placed into them, and for a split mono
+   track the roles decided from what each voice says first.
+
+Results are cached by audio hash, model and options (:mod:`callqa.asr.cache`).
 """
 
 from __future__ import annotations
@@ -14,30 +21,36 @@ import os
 import platform
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-import ctranslate2
 from faster_whisper.vad import VadOptions
 
 from callqa import __version__
 from callqa.asr import cache
 from callqa.asr.audio import DecodedAudio, load_audio
 from callqa.asr.hallucinations import HallucinationFilter
-from callqa.asr.models import default_compute_type, load_model, resolve_model
-from callqa.asr.transcribe import DecodeOptions, transcribe_channels, words_to_utterances
-from callqa.asr.vad import PHONE_VAD, UTTERANCE_MERGE_GAP_S, group_turns, speech_intervals, \
-    vad_options_dict
+from callqa.asr.models import default_compute_type, resolve_model
+from callqa.asr.parties import SPEAKER_IDS, speech_per_party
+from callqa.asr.recognizer import Recognizer, WhisperRecognizer, WhisperSettings
+from callqa.asr.speakers import assign_roles
+from callqa.asr.transcribe import DecodeOptions, words_to_utterances
+from callqa.asr.vad import PHONE_VAD, UTTERANCE_MERGE_GAP_S, group_turns, vad_options_dict
+from callqa.transcript import AGENT, CUSTOMER, ROLES_CHANNELS, ROLES_SEPARATED, ROLES_SINGLE, \
+    ROLES_UNCERTAIN, Interval, Transcript, Utterance
 
-from callqa.transcript import AGENT, CUSTOMER, Interval, Transcript
-
-__all__ = ["AsrOptions", "transcribe_call", "MONO_NOTE", "stats"]
+__all__ = ["AsrOptions", "transcribe_call", "load_recognizer", "MONO_NOTE", "stats"]
 
 logger = logging.getLogger("callqa.asr")
 
-MONO_NOTE = ("mono recording: transcribed as the agent alone; rules that need both parties "
-             "are not applicable")
+MONO_NOTE = ("mono recording with one voice: transcribed as the agent alone; rules that need "
+             "both parties are not applicable")
+SEPARATED_NOTE = ("mono recording with two voices: split by voice; the agent is speaker {agent} "
+                  "(confidence {confidence:.2f}: {reasons})")
+UNCERTAIN_NOTE = ("roles uncertain: mono recording with two voices that could not be told apart "
+                  "with confidence ({confidence:.2f}: {reasons}); no phrase may be charged to "
+                  "either party")
 
 #: Process-wide counters (tests use them to see whether the model ran or the cache answered).
 stats = {"transcribed": 0, "cache_hits": 0}
@@ -82,7 +95,17 @@ class AsrOptions:
             window holds ~70 MB of encoder activations), else 4. Does not change the
             transcript (measured: identical words and times), so it is not part of the key.
         compression_ratio_max, no_speech_prob_max, avg_logprob_min: hallucination filters.
+        echo_suppression: mute line echo between stereo tracks before VAD
+            (:mod:`callqa.asr.echo`).
+        separate_voices: split a mono recording with two voices into agent and customer
+            (:mod:`callqa.asr.speakers`); off: a mono recording is the agent alone.
+        roles_min_confidence: below this role confidence a split mono call is marked
+            ``roles uncertain``.
         cache_dir: transcript cache directory (default ``$XDG_CACHE_HOME/callqa/transcripts``).
+
+    Generic settings (agent channel, language, VAD, turns, the front end) apply to any
+    recogniser; the Whisper-only ones (``WHISPER_ONLY``) reach the recogniser as
+    :class:`~callqa.asr.recognizer.WhisperSettings` through :meth:`whisper_settings`.
     """
 
     model: str = "base"
@@ -111,7 +134,17 @@ class AsrOptions:
     compression_ratio_max: float = 2.4
     no_speech_prob_max: float = 0.6
     avg_logprob_min: float = -1.0
+    echo_suppression: bool = True
+    separate_voices: bool = True
+    roles_min_confidence: float = 0.7
     cache_dir: str | None = None
+
+    #: Settings only the Whisper recogniser reads.
+    WHISPER_ONLY: ClassVar[tuple[str, ...]] = (
+        "model", "model_dir", "device", "compute_type", "cpu_threads", "hotwords", "beam_size",
+        "initial_prompt", "window_max_s", "window_gap_s", "decode_pad_s", "without_timestamps",
+        "channels_together", "pack_fill", "batch_size", "compression_ratio_max",
+        "no_speech_prob_max", "avg_logprob_min")
 
     #: Options that cannot change a transcript (not recorded, not in the cache key).
     NOT_KEYED: ClassVar[tuple[str, ...]] = ("model_dir", "cache_dir", "cpu_threads",
@@ -152,6 +185,12 @@ class AsrOptions:
                              filter=HallucinationFilter(self.compression_ratio_max,
                                                         self.no_speech_prob_max,
                                                         self.avg_logprob_min))
+
+    def whisper_settings(self) -> WhisperSettings:
+        return WhisperSettings(self.device, self.resolved_compute_type, self.cpu_threads,
+                               self.decode_options(), self.window_max_s, self.window_gap_s,
+                               self.decode_pad_s, self.channels_together, self.pack_fill,
+                               self.resolved_batch_size)
 
     def keyed(self) -> dict[str, Any]:
         """The options that can change a transcript (recorded in it, and part of the cache key)."""
@@ -210,7 +249,8 @@ def transcribe_call(
             hit.call_id, hit.agent_id = call_id, agent_id
             return hit
 
-    transcript = _transcribe(audio, options, resolved, call_id, agent_id, progress)
+    recognizer = WhisperRecognizer(resolved, options.whisper_settings())
+    transcript = _transcribe(audio, options, recognizer, call_id, agent_id, progress)
     transcript.asr["cache_key"] = key
     if use_cache:
         cache.store(options.cache_dir, key, transcript)
@@ -235,67 +275,82 @@ def cpu_description() -> dict[str, str]:
             "isa": os.environ.get("CT2_FORCE_CPU_ISA") or isa}
 
 
-def _channel_roles(audio: DecodedAudio, agent_channel: str) -> list[tuple[str, int]]:
-    if len(audio.channels) == 1:
-        return [(AGENT, 0)]
-    agent = 0 if agent_channel == "left" else 1
-    return [(AGENT, agent), (CUSTOMER, 1 - agent)]
+def load_recognizer(options: AsrOptions, *, progress: bool = False) -> Recognizer:
+    """The recogniser ``options`` ask for, its model loaded (once per process): what a
+    worker process calls up front so that its first call does not pay for the load."""
+    return WhisperRecognizer(resolve_model(options.model, options.model_dir, progress=progress),
+                             options.whisper_settings())
 
 
-def _transcribe(audio: DecodedAudio, options: AsrOptions, resolved, call_id: str,
+def _opening_text(utterances: list[Utterance], speaker: str, turns: int = 2) -> str:
+    return "".join([u.text for u in utterances if u.speaker == speaker][:turns])
+
+
+def _transcribe(audio: DecodedAudio, options: AsrOptions, recognizer: Recognizer, call_id: str,
                 agent_id: str | None, progress: bool) -> Transcript:
     started = time.perf_counter()
-    roles = _channel_roles(audio, options.agent_channel)
     vad = options.vad_options()
-    speech: dict[str, list[Interval]] = {
-        role: speech_intervals(audio.channels[ch], vad) for role, ch in roles}
-    vad_s = time.perf_counter() - started
+    parties = speech_per_party(audio, vad, agent_channel=options.agent_channel,
+                               echo=options.echo_suppression,
+                               separate_voices=options.separate_voices)
+    speech: dict[str, list[Interval]] = {p.speaker: list(p.speech) for p in parties.parties}
+    front_s = time.perf_counter() - started
 
-    model = load_model(resolved, options.device, options.resolved_compute_type,
-                       options.cpu_threads)
-    decode = options.decode_options()
-    utterances = []
-    decode_stats: dict[str, int] = {}
+    utterances: list[Utterance] = []
     total_speech = sum(iv.duration for ivs in speech.values() for iv in ivs)
     with _progress(progress) as bar:
         task = bar.add_task(f"transcribing {audio.path}", total=total_speech) if bar else None
-        words, dropped = transcribe_channels(
-            model, [(role, audio.channels[ch], speech[role]) for role, ch in roles], decode,
-            together=options.channels_together, fill=options.pack_fill, window_max_s=options.window_max_s,
-            window_gap_s=options.window_gap_s, decode_pad_s=options.decode_pad_s,
-            batch_size=options.resolved_batch_size,
-            on_progress=(lambda s: bar.advance(task, s)) if bar else None,
-            stats=decode_stats)
-        for role, _ch in roles:
-            others = [iv for r, ivs in speech.items() if r != role for iv in ivs]
-            turns = group_turns(speech[role], others, options.utterance_merge_gap_s)
-            utterances += words_to_utterances(words[role], turns, role)
+        recognised = recognizer.recognise(
+            parties.parties, on_progress=(lambda s: bar.advance(task, s)) if bar else None)
+    for party in parties.parties:
+        others = [iv for r, ivs in speech.items() if r != party.speaker for iv in ivs]
+        turns = group_turns(speech[party.speaker], others, options.utterance_merge_gap_s)
+        utterances += words_to_utterances(recognised.words[party.speaker], turns, party.speaker)
+    utterances.sort(key=lambda u: (u.start, u.end))
     stats["transcribed"] += 1
+
+    notes: list[str] = []
+    roles, confidence = ROLES_CHANNELS, None
+    if len(audio.channels) == 1 and not parties.separated:
+        roles = ROLES_SINGLE
+        notes.append(MONO_NOTE)
+    elif parties.separated:
+        decision = assign_roles([_opening_text(utterances, sp) for sp in SPEAKER_IDS])
+        confidence = decision.confidence
+        reasons = list(decision.reasons)
+        if not parties.info["separation"]["distinct"]:
+            # the voices sound alike: the split follows the turn structure only
+            confidence = min(confidence, 0.5)
+            reasons.append("the two voices sound alike")
+        agent_id_ = SPEAKER_IDS[decision.agent]
+        rename = {agent_id_: AGENT, SPEAKER_IDS[1 - decision.agent]: CUSTOMER}
+        utterances = [replace(u, speaker=rename[u.speaker]) for u in utterances]
+        speech = {rename[k]: v for k, v in speech.items()}
+        recognised.dropped = [{**d, "speaker": rename.get(d["speaker"], d["speaker"])}
+                              for d in recognised.dropped]
+        roles = ROLES_SEPARATED if confidence >= options.roles_min_confidence else ROLES_UNCERTAIN
+        note = SEPARATED_NOTE if roles == ROLES_SEPARATED else UNCERTAIN_NOTE
+        notes.append(note.format(agent=decision.agent, confidence=confidence,
+                                 reasons="; ".join(reasons)))
+        parties.info["roles"] = {"agent": agent_id_, "confidence": round(confidence, 3),
+                                 "reasons": reasons}
     elapsed = time.perf_counter() - started
 
-    notes = []
-    if len(roles) == 1:
-        notes.append(MONO_NOTE)
-    import faster_whisper
-
     asr = {
-        "engine": f"faster-whisper {faster_whisper.__version__}",
+        **recognizer.describe(),
         # Whisper's exact words differ between CPU instruction sets: recorded so a disputed
         # score can be traced to the machine that heard it.
-        "ctranslate2": ctranslate2.__version__,
         "cpu": cpu_description(),
         "callqa_version": __version__,
-        "model": resolved.model_id,
-        "device": options.device,
-        "compute_type": options.resolved_compute_type,
         "options": options.keyed(),
         "vad": {**vad_options_dict(vad), "utterance_merge_gap_s": options.utterance_merge_gap_s},
+        "front_end": parties.info,
         "audio_sha256": audio.sha256,
         "source_sample_rate": audio.source_sample_rate,
         "channels": len(audio.channels),
-        "agent_channel": None if len(roles) == 1 else options.agent_channel,
-        "timing_s": {"vad": round(vad_s, 3), "total": round(elapsed, 3)},
-        "decode": decode_stats,
+        "agent_channel": None if len(audio.channels) == 1 else options.agent_channel,
+        "timing_s": {"front_end": round(front_s, 3), "total": round(elapsed, 3)},
+        "decode": recognised.stats,
     }
     logger.info("transcribed %s: %.1f s audio in %.1f s", audio.path, audio.duration_s, elapsed)
     return Transcript(
@@ -303,11 +358,11 @@ def _transcribe(audio: DecodedAudio, options: AsrOptions, resolved, call_id: str
         agent_id=agent_id,
         duration=round(audio.duration_s, 3),
         utterances=utterances,
-        speech=speech,
-        speakers=tuple(role for role, _ in roles),
+        speech={role: speech[role] for role in (AGENT, CUSTOMER) if role in speech},
+        speakers=tuple(role for role in (AGENT, CUSTOMER) if role in speech),
         asr=asr,
-        dropped=sorted(dropped, key=lambda d: d["start"]),
+        dropped=sorted(recognised.dropped, key=lambda d: d["start"]),
         notes=notes,
+        roles=roles,
+        roles_confidence=None if confidence is None else round(confidence, 3),
     )
-
-
