@@ -40,7 +40,8 @@ from callqa.asr.vad import PHONE_VAD, UTTERANCE_MERGE_GAP_S, group_turns, vad_op
 from callqa.transcript import AGENT, CUSTOMER, ROLES_CHANNELS, ROLES_SEPARATED, ROLES_SINGLE, \
     ROLES_UNCERTAIN, Interval, Transcript, Utterance
 
-__all__ = ["AsrOptions", "transcribe_call", "load_recognizer", "MONO_NOTE", "stats"]
+__all__ = ["AsrOptions", "transcribe_call", "load_recognizer", "recognizer_model_id", "MONO_NOTE",
+           "stats"]
 
 logger = logging.getLogger("callqa.asr")
 
@@ -280,6 +281,12 @@ def load_recognizer(options: AsrOptions, *, progress: bool = False) -> Recognize
     worker process calls up front so that its first call does not pay for the load."""
     return WhisperRecognizer(resolve_model(options.model, options.model_dir, progress=progress),
                              options.whisper_settings())
+
+
+def recognizer_model_id(options: AsrOptions, *, progress: bool = False) -> str:
+    """The id of the model ``options`` ask for (part of every cache key), without loading it
+    (the embedded model is assembled if needed)."""
+    return resolve_model(options.model, options.model_dir, progress=progress).model_id
 
 
 def _opening_text(utterances: list[Utterance], speaker: str, turns: int = 2) -> str:
