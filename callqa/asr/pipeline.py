@@ -16,6 +16,7 @@ Results are cached by audio hash, model and options (:mod:`callqa.asr.cache`).
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import platform
@@ -32,13 +33,13 @@ from callqa.asr import cache
 from callqa.asr.audio import DecodedAudio, load_audio
 from callqa.asr.hallucinations import HallucinationFilter
 from callqa.asr.models import default_compute_type, resolve_model
-from callqa.asr.parties import SPEAKER_IDS, speech_per_party
+from callqa.asr.parties import Parties, speech_per_party
 from callqa.asr.recognizer import Recognizer, WhisperRecognizer, WhisperSettings
-from callqa.asr.speakers import assign_roles
-from callqa.asr.transcribe import DecodeOptions, words_to_utterances
+from callqa.asr.speakers import attribute
+from callqa.asr.transcribe import DecodeOptions, join_words, words_to_utterances
 from callqa.asr.vad import PHONE_VAD, UTTERANCE_MERGE_GAP_S, group_turns, vad_options_dict
 from callqa.transcript import AGENT, CUSTOMER, ROLES_CHANNELS, ROLES_SEPARATED, ROLES_SINGLE, \
-    ROLES_UNCERTAIN, Interval, Transcript, Utterance
+    ROLES_UNCERTAIN, Interval, Transcript, Utterance, Word
 
 __all__ = ["AsrOptions", "transcribe_call", "load_recognizer", "recognizer_model_id", "MONO_NOTE",
            "stats"]
@@ -47,11 +48,11 @@ logger = logging.getLogger("callqa.asr")
 
 MONO_NOTE = ("mono recording with one voice: transcribed as the agent alone; rules that need "
              "both parties are not applicable")
-SEPARATED_NOTE = ("mono recording with two voices: split by voice; the agent is speaker {agent} "
-                  "(confidence {confidence:.2f}: {reasons})")
-UNCERTAIN_NOTE = ("roles uncertain: mono recording with two voices that could not be told apart "
-                  "with confidence ({confidence:.2f}: {reasons}); no phrase may be charged to "
-                  "either party")
+SEPARATED_NOTE = ("mono recording with two voices: each stretch of speech attributed to agent or "
+                  "customer (confidence {confidence:.2f}: {reasons})")
+UNCERTAIN_NOTE = ("roles uncertain: mono recording with two voices whose turns could not be "
+                  "attributed with confidence ({confidence:.2f}: {reasons}); no phrase may be "
+                  "charged to either party")
 
 #: Process-wide counters (tests use them to see whether the model ran or the cache answered).
 stats = {"transcribed": 0, "cache_hits": 0}
@@ -98,10 +99,10 @@ class AsrOptions:
         compression_ratio_max, no_speech_prob_max, avg_logprob_min: hallucination filters.
         echo_suppression: mute line echo between stereo tracks before VAD
             (:mod:`callqa.asr.echo`).
-        separate_voices: split a mono recording with two voices into agent and customer
-            (:mod:`callqa.asr.speakers`); off: a mono recording is the agent alone.
-        roles_min_confidence: below this role confidence a split mono call is marked
-            ``roles uncertain``.
+        separate_voices: attribute the speech of a mono recording with two voices to agent and
+            customer (:mod:`callqa.asr.speakers`); off: a mono recording is the agent alone.
+        roles_min_confidence: below this attribution confidence a two-voice mono call is
+            marked ``roles uncertain``.
         cache_dir: transcript cache directory (default ``$XDG_CACHE_HOME/callqa/transcripts``).
 
     Generic settings (agent channel, language, VAD, turns, the front end) apply to any
@@ -289,8 +290,49 @@ def recognizer_model_id(options: AsrOptions, *, progress: bool = False) -> str:
     return resolve_model(options.model, options.model_dir, progress=progress).model_id
 
 
-def _opening_text(utterances: list[Utterance], speaker: str, turns: int = 2) -> str:
-    return "".join([u.text for u in utterances if u.speaker == speaker][:turns])
+def _words_by_stretch(words: list[Word], stretches: list[Interval]) -> list[list[Word]]:
+    """Each word into the stretch of speech its middle falls in (the nearest when none)."""
+    out: list[list[Word]] = [[] for _ in stretches]
+    if not stretches:
+        return out
+    starts = [iv.start for iv in stretches]
+    for w in words:
+        mid = (w.start + w.end) / 2
+        i = max(0, bisect.bisect_right(starts, mid) - 1)
+        if i + 1 < len(stretches) and mid > stretches[i].end \
+                and stretches[i + 1].start - mid < mid - stretches[i].end:
+            i += 1
+        out[i].append(w)
+    return out
+
+
+def _attribute_mono(parties: Parties, words: list[Word], options: AsrOptions
+                    ) -> tuple[dict[str, list[Interval]], dict[str, list[Word]], str, float | None,
+                               list[str], dict[str, Any]]:
+    """Who said which stretch of a mono recording: speech and words per role, the roles value,
+    its confidence, notes and what to record."""
+    party = parties.parties[0]
+    stretches = list(party.speech)
+    if not options.separate_voices:
+        return {AGENT: stretches}, {AGENT: words}, ROLES_SINGLE, None, [MONO_NOTE], {}
+    per_stretch = _words_by_stretch(words, stretches)
+    found = attribute(party.samples, stretches, [join_words([w.text for w in ws])
+                                                 for ws in per_stretch])
+    info = {"voices": found.voices, "confidence": found.confidence,
+            "voice_separation": round(found.separation, 3), "reasons": list(found.reasons)}
+    if found.voices == 1:
+        return {AGENT: stretches}, {AGENT: words}, ROLES_SINGLE, None, [MONO_NOTE], info
+    speech: dict[str, list[Interval]] = {AGENT: [], CUSTOMER: []}
+    by_role: dict[str, list[Word]] = {AGENT: [], CUSTOMER: []}
+    for iv, ws, label in zip(stretches, per_stretch, found.labels):
+        role = AGENT if label == 0 else CUSTOMER
+        speech[role].append(iv)
+        by_role[role] += ws
+    certain = found.confidence >= options.roles_min_confidence
+    note = (SEPARATED_NOTE if certain else UNCERTAIN_NOTE).format(
+        confidence=found.confidence, reasons="; ".join(found.reasons))
+    return (speech, by_role, ROLES_SEPARATED if certain else ROLES_UNCERTAIN, found.confidence,
+            [note], info)
 
 
 def _transcribe(audio: DecodedAudio, options: AsrOptions, recognizer: Recognizer, call_id: str,
@@ -298,49 +340,34 @@ def _transcribe(audio: DecodedAudio, options: AsrOptions, recognizer: Recognizer
     started = time.perf_counter()
     vad = options.vad_options()
     parties = speech_per_party(audio, vad, agent_channel=options.agent_channel,
-                               echo=options.echo_suppression,
-                               separate_voices=options.separate_voices)
-    speech: dict[str, list[Interval]] = {p.speaker: list(p.speech) for p in parties.parties}
+                               echo=options.echo_suppression)
     front_s = time.perf_counter() - started
 
-    utterances: list[Utterance] = []
-    total_speech = sum(iv.duration for ivs in speech.values() for iv in ivs)
+    total_speech = sum(iv.duration for p in parties.parties for iv in p.speech)
     with _progress(progress) as bar:
         task = bar.add_task(f"transcribing {audio.path}", total=total_speech) if bar else None
         recognised = recognizer.recognise(
             parties.parties, on_progress=(lambda s: bar.advance(task, s)) if bar else None)
-    for party in parties.parties:
-        others = [iv for r, ivs in speech.items() if r != party.speaker for iv in ivs]
-        turns = group_turns(speech[party.speaker], others, options.utterance_merge_gap_s)
-        utterances += words_to_utterances(recognised.words[party.speaker], turns, party.speaker)
-    utterances.sort(key=lambda u: (u.start, u.end))
     stats["transcribed"] += 1
 
     notes: list[str] = []
     roles, confidence = ROLES_CHANNELS, None
-    if len(audio.channels) == 1 and not parties.separated:
-        roles = ROLES_SINGLE
-        notes.append(MONO_NOTE)
-    elif parties.separated:
-        decision = assign_roles([_opening_text(utterances, sp) for sp in SPEAKER_IDS])
-        confidence = decision.confidence
-        reasons = list(decision.reasons)
-        if not parties.info["separation"]["distinct"]:
-            # the voices sound alike: the split follows the turn structure only
-            confidence = min(confidence, 0.5)
-            reasons.append("the two voices sound alike")
-        agent_id_ = SPEAKER_IDS[decision.agent]
-        rename = {agent_id_: AGENT, SPEAKER_IDS[1 - decision.agent]: CUSTOMER}
-        utterances = [replace(u, speaker=rename[u.speaker]) for u in utterances]
-        speech = {rename[k]: v for k, v in speech.items()}
-        recognised.dropped = [{**d, "speaker": rename.get(d["speaker"], d["speaker"])}
-                              for d in recognised.dropped]
-        roles = ROLES_SEPARATED if confidence >= options.roles_min_confidence else ROLES_UNCERTAIN
-        note = SEPARATED_NOTE if roles == ROLES_SEPARATED else UNCERTAIN_NOTE
-        notes.append(note.format(agent=decision.agent, confidence=confidence,
-                                 reasons="; ".join(reasons)))
-        parties.info["roles"] = {"agent": agent_id_, "confidence": round(confidence, 3),
-                                 "reasons": reasons}
+    if parties.mono:
+        speech, words, roles, confidence, notes, info = _attribute_mono(
+            parties, recognised.words[AGENT], options)
+        parties.info["mono"] = info
+        for d in recognised.dropped:  # a dropped piece belongs to whoever has that stretch
+            d["speaker"] = next((r for r, ivs in speech.items() for iv in ivs
+                                 if iv.start <= d["start"] <= iv.end), AGENT)
+    else:
+        speech = {p.speaker: list(p.speech) for p in parties.parties}
+        words = recognised.words
+    utterances: list[Utterance] = []
+    for role, own in speech.items():
+        others = [iv for r, ivs in speech.items() if r != role for iv in ivs]
+        turns = group_turns(own, others, options.utterance_merge_gap_s)
+        utterances += words_to_utterances(words[role], turns, role)
+    utterances.sort(key=lambda u: (u.start, u.end))
     elapsed = time.perf_counter() - started
 
     asr = {
@@ -365,8 +392,8 @@ def _transcribe(audio: DecodedAudio, options: AsrOptions, recognizer: Recognizer
         agent_id=agent_id,
         duration=round(audio.duration_s, 3),
         utterances=utterances,
-        speech={role: speech[role] for role in (AGENT, CUSTOMER) if role in speech},
-        speakers=tuple(role for role in (AGENT, CUSTOMER) if role in speech),
+        speech=speech,
+        speakers=tuple(speech),
         asr=asr,
         dropped=sorted(recognised.dropped, key=lambda d: d["start"]),
         notes=notes,

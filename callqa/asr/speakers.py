@@ -1,27 +1,20 @@
-"""Who speaks when on a mono recording: one voice or two, and which speech is whose.
+"""Who said what on a mono recording: one voice or two, and which stretch is the agent's.
 
-Many PBXs record both parties on one track. This stage takes the mono channel's speech
-intervals (from VAD) and:
+Many PBXs record both parties on one track. After the whole track has been recognised,
+:func:`attribute` labels each stretch of speech (a VAD interval) agent or customer from three
+kinds of evidence, combined in one Viterbi path over the stretches:
 
-1. describes each stretch of speech (a VAD interval, long ones cut to ``max_unit_s``) by the
-   statistics of its voice: mean and spread of 20 MFCCs over the telephone band, and the median
-   and spread of its pitch (:func:`voice_features`);
-2. labels the stretches with two speakers: first by the turn structure of a conversation
-   (after a short pause the other party speaks; after a long one, such as a hold, either may),
-   then refined by voice (a Viterbi path over the stretches whose costs are the distances to
-   the two groups' mean voices), :func:`separate`;
-3. measures how differently the two groups sound (``separation``). One voice split by turn
-   structure gives two groups that sound alike (about 1): the recording is one voice, the
-   agent alone. Two clearly different voices (``distinct``) make a split that can be trusted;
-   two voices that sound alike (one TTS voice, say) make a split that follows the turn
-   structure only, and the pipeline then marks the roles uncertain.
+- turn structure: after a short pause the other party usually speaks; after a long one (a
+  hold, dead air) either may;
+- words: the agent addresses the caller as 您 and offers help, the caller speaks of 你们 (the
+  company), their home and wishes (:data:`AGENT_CUES`, :data:`CUSTOMER_CUES`);
+- voice: statistics of each stretch's voice (20 MFCCs over the telephone band, pitch;
+  :func:`voice_features`) against each party's mean voice, trusted as far as the two groups
+  actually sound different (``separation``: about 1 for one voice, higher for two).
 
-Measured (docs/benchmarks.md): the split is right where voices differ; where they do not,
-one error in the turn structure (an interjection inside a pause) flips every later turn,
-which is why such calls are never scored as if the roles were known.
-
-Which speaker is the agent is decided after recognition (:func:`assign_roles`), from what each
-says in the opening turns and who speaks first. Numpy only: no model, nothing downloaded.
+A recording with no customer words whose two groups sound alike is one voice: the agent alone
+(a trainee's own recording). Numpy only: no model, nothing downloaded. Measured in
+docs/benchmarks.md ("Mono recordings").
 """
 
 from __future__ import annotations
@@ -33,34 +26,13 @@ import numpy as np
 
 from callqa.transcript import Interval
 
-__all__ = ["Separation", "RoleDecision", "separate", "voice_features", "assign_roles",
-           "AGENT_OPENING_CUES"]
+__all__ = ["AGENT_CUES", "CUSTOMER_CUES", "Attribution", "attribute", "text_cues",
+           "voice_features"]
 
 SAMPLE_RATE = 16000
 _WIN, _HOP, _NFFT = 400, 160, 512  # 25 ms windows, 10 ms hop
 _N_MELS, _N_MFCC = 32, 20
 _BAND_HZ = (250.0, 3500.0)  # the telephone band: nothing outside it is the speaker's
-
-
-@dataclass(frozen=True)
-class Separation:
-    """The result of :func:`separate`.
-
-    Attributes:
-        voices: 1 or 2.
-        speech: per speaker index (0 = the one who speaks first), that speaker's intervals.
-        separation: how differently the two groups sound (mean squared t-statistic of the
-            voice features between them: about 1 for one voice split in two).
-        pieces: how many stretches of speech were compared.
-        distinct: the two voices differ enough that the split follows the voice, not only the
-            turn structure (``separation >= distinct_separation``).
-    """
-
-    voices: int
-    speech: tuple[list[Interval], ...]
-    separation: float
-    pieces: int
-    distinct: bool = False
 
 
 def _mel_filters(n_mels: int = _N_MELS) -> np.ndarray:
@@ -114,7 +86,6 @@ def voice_features(x: np.ndarray) -> np.ndarray | None:
         return None
     logmel = np.log(power[loud] @ _MEL.T + 1e-10)
     mfcc = logmel @ _DCT.T
-    mfcc -= 0  # channel effects are the same for both parties on one track: keep absolute
     f0 = _pitch(_frames(x.astype(np.float64), 640, _HOP))
     f0 = f0[: len(loud)][loud[: len(f0)]]
     voiced = f0[~np.isnan(f0)]
@@ -136,76 +107,6 @@ def _separation(z: np.ndarray, labels: np.ndarray) -> float:
                                          + 1e-9)
     return float((t ** 2).mean())
 
-def _units(speech: Sequence[Interval], max_unit_s: float) -> list[Interval]:
-    """Stretches of speech to label: VAD intervals, long ones cut into equal parts."""
-    out = []
-    for iv in speech:
-        n = max(1, int(np.ceil(iv.duration / max_unit_s)))
-        step = iv.duration / n
-        out += [Interval(iv.start + i * step, iv.start + (i + 1) * step) for i in range(n)]
-    return out
-
-
-def separate(samples: np.ndarray, speech: Sequence[Interval], *, max_unit_s: float = 6.0,
-             min_separation: float = 1.3, distinct_separation: float = 3.0,
-             min_units: int = 4, hold_gap_s: float = 2.0, iterations: int = 6) -> Separation:
-    """One voice or two in a mono channel's speech, and each voice's intervals.
-
-    Units are the VAD intervals (cut to at most ``max_unit_s``). Labels start from the turn
-    structure of a conversation (after a short pause the other party speaks; after a pause of
-    ``hold_gap_s`` or more, such as a hold, either may) and are then refined by voice: two
-    groups' centres from the current labels, each unit's distance to them as its cost, and a
-    Viterbi path whose switches follow the same turn structure, repeated ``iterations`` times.
-    ``separation`` is the distance between the two groups' mean voices over the units' spread.
-    """
-    units = _units(speech, max_unit_s)
-    feats, kept = [], []
-    for i, iv in enumerate(units):
-        f = voice_features(samples[int(iv.start * SAMPLE_RATE): int(iv.end * SAMPLE_RATE)])
-        if f is not None:
-            feats.append(f)
-            kept.append(i)
-    if len(feats) < min_units:
-        return Separation(1, (list(speech),), 0.0, len(feats))
-    x = np.array(feats)
-    z = (x - x.mean(0)) / (x.std(0) + 1e-9)
-    gaps = np.array([0.0] + [units[i].start - units[i - 1].end for i in range(1, len(units))])
-    contiguous = gaps < 1e-6  # a long interval cut in parts: same speaker
-    # switch cost per boundary: negative = switching preferred
-    switch = np.where(contiguous, 8.0, np.where(gaps >= hold_gap_s, 0.0, -1.0))
-    path = np.cumsum(switch < 0) % 2  # pure turn alternation
-    cost = np.zeros((len(units), 2))
-    for _ in range(iterations):
-        lab = path[kept]
-        if lab.min() == lab.max():
-            break
-        centres = np.stack([z[lab == c].mean(0) for c in (0, 1)])
-        d = ((z[:, None, :] - centres[None]) ** 2).sum(-1)
-        d = d / (np.median(d) + 1e-9)
-        cost[:] = 0.0
-        cost[kept] = d
-        new = _smooth_switch(cost, switch)
-        if np.array_equal(new, path):
-            break
-        path = new
-    lab = path[kept]
-    sep = _separation(z, lab)
-    if sep < min_separation:
-        return Separation(1, (list(speech),), sep, len(feats))
-    per: list[list[Interval]] = [[], []]
-    for iv, s in zip(units, path):
-        if per[s] and abs(per[s][-1].end - iv.start) < 1e-6:
-            per[s][-1] = Interval(per[s][-1].start, iv.end)
-        else:
-            per[s].append(iv)
-    if not per[0] or not per[1]:
-        return Separation(1, (list(speech),), sep, len(feats))
-    if per[1][0].start < per[0][0].start:
-        per.reverse()
-        path = 1 - path
-    return Separation(2, (per[0], per[1]), sep, len(feats), sep >= distinct_separation)
-
-
 def _smooth_switch(cost: np.ndarray, switch: np.ndarray) -> np.ndarray:
     """Viterbi over units: ``cost[i, s]`` of unit i being speaker s, ``switch[i]`` the cost of
     a change of speaker between units i-1 and i."""
@@ -223,39 +124,119 @@ def _smooth_switch(cost: np.ndarray, switch: np.ndarray) -> np.ndarray:
     return path
 
 
-#: What an agent says when answering, and a customer does not: self-identification and the
-#: service offer. (您好 alone is not a cue: callers greet back.)
-AGENT_OPENING_CUES = ("这里是", "客服", "工号", "为您服务", "有什么可以帮", "请问有什么",
-                      "很高兴为您", "有什么需要")
+#: Words that mark a turn as the agent's or the customer's in Mandarin service calls: the agent
+#: addresses the caller as 您 and offers help; the caller speaks of 你们 (the company) and of
+#: their own home and wishes. Measured on the 258 turns of samples/ and ../shared/eval: 您 is in
+#: 74 % of agent turns and no customer turn, 你们 in 24 % of customer turns and no agent turn.
+AGENT_CUES = ("您", "请问", "这里是", "客服", "工号", "稍等", "先生", "女士")
+CUSTOMER_CUES = ("你们", "我想", "我要", "我家", "我们家", "谢谢", "我是", "我姓", "帮我", "给我")
+
+
+def text_cues(text: str) -> tuple[int, int]:
+    """(agent cues, customer cues) found in a turn's text."""
+    from callqa.text import normalize_match
+
+    t = normalize_match(text)
+    return sum(c in t for c in AGENT_CUES), sum(c in t for c in CUSTOMER_CUES)
 
 
 @dataclass(frozen=True)
-class RoleDecision:
-    """Which separated speaker is the agent, how sure, and why."""
+class Attribution:
+    """Who said each stretch of a mono recording (:func:`attribute`).
 
-    agent: int
+    Attributes:
+        labels: per stretch, 0 = agent, 1 = customer.
+        voices: 1 (the agent alone) or 2.
+        confidence: how far the labels can be trusted (share of the stretches carrying a cue
+            whose label agrees with it, lowered when there are few such stretches).
+        separation: how differently the two groups sound (mean squared t-statistic of the
+            voice features between them: about 1 for one voice split in two).
+        reasons: the evidence, for the transcript's notes.
+    """
+
+    labels: tuple[int, ...]
+    voices: int
     confidence: float
+    separation: float
     reasons: tuple[str, ...]
 
 
-def assign_roles(opening_texts: Sequence[str], first_speaker: int = 0) -> RoleDecision:
-    """Decide the agent among two speakers from their opening turns' text (speaker index →
-    the text of that speaker's first turns) and who spoke first.
+def attribute(samples: np.ndarray, units: Sequence[Interval], texts: Sequence[str], *,
+              hold_gap_s: float = 2.0, text_weight: float = 3.0, voice_weight: float = 1.0,
+              iterations: int = 4, min_cued: int = 3) -> Attribution:
+    """Label each stretch of a mono call agent (0) or customer (1).
 
-    Evidence: agent cues (:data:`AGENT_OPENING_CUES`) in a speaker's opening turns, and
-    answering first (the agent picks up an inbound call). Agreement of both → confident;
-    cues against the first speaker → the cues win with less confidence; neither → uncertain.
+    Three kinds of evidence, combined in one Viterbi path over the stretches:
+
+    - turn structure: after a short pause the other party usually speaks (a switch is
+      cheaper than staying); after ``hold_gap_s`` (a hold, dead air) either may; a long
+      stretch cut in parts stays with one speaker;
+    - words: agent and customer cues (:data:`AGENT_CUES`, :data:`CUSTOMER_CUES`) in the
+      stretch's recognised text;
+    - voice: distance of the stretch's voice features to each party's mean voice, re-estimated
+      from the current labels (weighted by how differently the two groups sound).
+
+    One voice: no stretch carries a customer cue and the two groups sound alike.
     """
-    from callqa.text import normalize_match
+    n = len(units)
+    if n == 0:
+        return Attribution((), 1, 1.0, 0.0, ("no speech",))
+    cues = np.array([text_cues(t) for t in texts], float).reshape(n, 2)
+    gaps = np.array([0.0] + [units[i].start - units[i - 1].end for i in range(1, n)])
+    switch = np.where(gaps < 1e-6, 8.0, np.where(gaps >= hold_gap_s, 0.0, -1.0))
+    text_cost = np.zeros((n, 2))
+    text_cost[:, 0] = text_weight * (cues[:, 1] - cues[:, 0])  # agent: cheap with agent cues
+    text_cost[:, 1] = -text_cost[:, 0]
+    text_cost[0, 1] += 1.0  # the agent answers the phone: the first words are likelier theirs
 
-    hits = [sum(c in normalize_match(t) for c in AGENT_OPENING_CUES) for t in opening_texts]
-    reasons = [f"speaker {i}: {h} agent cue(s) in the opening turns" for i, h in enumerate(hits)]
-    reasons.append(f"speaker {first_speaker} spoke first")
-    if hits[0] == hits[1]:
-        # no textual evidence either way: answering first is all there is
-        return RoleDecision(first_speaker, 0.6 if hits[0] == 0 else 0.55, tuple(reasons))
-    cued = int(np.argmax(hits))
-    margin = abs(hits[0] - hits[1])
-    if cued == first_speaker:
-        return RoleDecision(cued, min(0.99, 0.85 + 0.05 * margin), tuple(reasons))
-    return RoleDecision(cued, min(0.8, 0.6 + 0.1 * margin), tuple(reasons))
+    feats, kept = [], []
+    for i, iv in enumerate(units):
+        f = voice_features(samples[int(iv.start * SAMPLE_RATE): int(iv.end * SAMPLE_RATE)])
+        if f is not None:
+            feats.append(f)
+            kept.append(i)
+    z = None
+    if len(feats) >= 4:
+        x = np.array(feats)
+        z = (x - x.mean(0)) / (x.std(0) + 1e-9)
+
+    path = _smooth_switch(text_cost, switch)
+    sep = 0.0
+    for _ in range(iterations if z is not None else 0):
+        lab = path[kept]
+        if lab.min() == lab.max():
+            break
+        sep = _separation(z, lab)
+        centres = np.stack([z[lab == c].mean(0) for c in (0, 1)])
+        d = ((z[:, None, :] - centres[None]) ** 2).sum(-1)
+        d = d - d.mean(1, keepdims=True)
+        d = d / (np.abs(d).mean() + 1e-9)
+        voice_cost = np.zeros((n, 2))
+        # trust the voices as far as the two groups sound different (sep ~1: not at all)
+        voice_cost[kept] = d * voice_weight * float(np.clip((sep - 1.0) / 2.0, 0.0, 2.0))
+        new = _smooth_switch(text_cost + voice_cost, switch)
+        if np.array_equal(new, path):
+            break
+        path = new
+    if z is not None and path[kept].min() != path[kept].max():
+        sep = _separation(z, path[kept])
+
+    cued = (cues[:, 0] != cues[:, 1])
+    says_agent = cues[:, 0] > cues[:, 1]
+    agree = int(((path == 0) == says_agent)[cued].sum())
+    n_cued = int(cued.sum())
+    customer_cued = int((cues[:, 1] > cues[:, 0]).sum())
+    agent_share = float((cues[:, 0] > cues[:, 1]).mean())
+    reasons = [f"{n_cued} of {n} stretches carry agent/customer words, {agree} labelled "
+               f"accordingly", f"voice difference {sep:.2f}",
+               f"{agent_share:.0%} of stretches carry agent words"]
+    if customer_cued == 0 and sep < 1.5:
+        return Attribution(tuple(0 for _ in range(n)), 1, 1.0, sep,
+                           tuple(reasons + ["no customer words and one voice"]))
+    confidence = (agree / n_cued if n_cued else 0.5) * min(1.0, n_cued / max(min_cued, 1))
+    # stretches with no cue follow the turn structure (and the voice where it differs)
+    uncued_share = 1 - n_cued / n
+    if sep < 3.0:
+        confidence *= 1 - 0.3 * uncued_share
+    return Attribution(tuple(int(p) for p in path), 2, round(float(confidence), 3), sep,
+                       tuple(reasons))
