@@ -107,6 +107,53 @@ def _separation(z: np.ndarray, labels: np.ndarray) -> float:
                                          + 1e-9)
     return float((t ** 2).mean())
 
+def _kmeans2(z: np.ndarray, runs: int = 4) -> np.ndarray | None:
+    """Two groups of rows of ``z`` (k-means, best of a few starts), or None."""
+    rng = np.random.default_rng(0)
+    best, best_cost = None, np.inf
+    for run in range(runs):
+        if run == 0:  # the extremes of the first principal direction
+            p = z @ np.linalg.svd(z - z.mean(0), full_matrices=False)[2][0]
+            centres = z[[np.argmin(p), np.argmax(p)]]
+        else:
+            centres = z[rng.choice(len(z), 2, replace=False)]
+        for _ in range(30):
+            d = ((z[:, None, :] - centres[None]) ** 2).sum(-1)
+            labels = d.argmin(1)
+            if labels.min() == labels.max():
+                break
+            centres = np.stack([z[labels == c].mean(0) for c in (0, 1)])
+        cost = d.min(1).sum()
+        if min((labels == 0).sum(), (labels == 1).sum()) >= 2 and cost < best_cost:
+            best, best_cost = labels, cost
+    return best
+
+
+def _refine(z: np.ndarray, kept: list[int], path: np.ndarray, text_cost: np.ndarray,
+            switch: np.ndarray, voice_weight: float, iterations: int) -> np.ndarray:
+    """Re-estimate each party's mean voice from the labels and re-label (Viterbi with text,
+    structure and voice costs), until the labels settle."""
+    n = len(path)
+    for _ in range(iterations):
+        lab = path[kept]
+        if lab.min() == lab.max():
+            break
+        sep = _separation(z, lab)
+        centres = np.stack([z[lab == c].mean(0) for c in (0, 1)])
+        d = ((z[:, None, :] - centres[None]) ** 2).sum(-1)
+        d = d - d.mean(1, keepdims=True)
+        d = d / (np.abs(d).mean() + 1e-9)
+        voice_cost = np.zeros((n, 2))
+        # trust the voices as far as the two groups sound different (a little even when they
+        # do not yet: a turn-structure error early in the call mixes the groups)
+        voice_cost[kept] = d * voice_weight * float(np.clip((sep - 1.0) / 2.0, 0.5, 2.0))
+        new = _smooth_switch(text_cost + voice_cost, switch)
+        if np.array_equal(new, path):
+            break
+        path = new
+    return path
+
+
 def _smooth_switch(cost: np.ndarray, switch: np.ndarray) -> np.ndarray:
     """Viterbi over units: ``cost[i, s]`` of unit i being speaker s, ``switch[i]`` the cost of
     a change of speaker between units i-1 and i."""
@@ -200,26 +247,34 @@ def attribute(samples: np.ndarray, units: Sequence[Interval], texts: Sequence[st
         x = np.array(feats)
         z = (x - x.mean(0)) / (x.std(0) + 1e-9)
 
-    path = _smooth_switch(text_cost, switch)
-    sep = 0.0
-    for _ in range(iterations if z is not None else 0):
-        lab = path[kept]
-        if lab.min() == lab.max():
-            break
-        sep = _separation(z, lab)
-        centres = np.stack([z[lab == c].mean(0) for c in (0, 1)])
-        d = ((z[:, None, :] - centres[None]) ** 2).sum(-1)
-        d = d - d.mean(1, keepdims=True)
-        d = d / (np.abs(d).mean() + 1e-9)
-        voice_cost = np.zeros((n, 2))
-        # trust the voices as far as the two groups sound different (sep ~1: not at all)
-        voice_cost[kept] = d * voice_weight * float(np.clip((sep - 1.0) / 2.0, 0.0, 2.0))
-        new = _smooth_switch(text_cost + voice_cost, switch)
-        if np.array_equal(new, path):
-            break
-        path = new
-    if z is not None and path[kept].min() != path[kept].max():
-        sep = _separation(z, path[kept])
+    structure = _smooth_switch(text_cost, switch)
+    path, sep = structure, 0.0
+    if z is not None:
+        # Two starting points: the turn structure and words, and the two groups of voices
+        # closest together (k-means, oriented to agree with the first); the refined labelling
+        # whose groups sound most different wins.
+        starts = [structure]
+        km = _kmeans2(z)
+        if km is not None:
+            start = structure.copy()
+            agree = (km == structure[kept]).mean()
+            start[kept] = km if agree >= 0.5 else 1 - km
+            starts.append(start)
+        refined = [_refine(z, kept, start, text_cost, switch, voice_weight, iterations)
+                   for start in starts]
+        seps = [_separation(z, r[kept]) if r[kept].min() != r[kept].max() else 0.0
+                for r in refined]
+        best = int(np.argmax(seps))
+        path, sep = refined[best], seps[best]
+        # Whether there are two voices at all is judged on the labelling refined from the turn
+        # structure only: k-means splits even one voice into groups that look different.
+        structure_sep = seps[0]
+    else:
+        structure_sep = 0.0
+    # Which group is the agent: the words say, else whoever answered (spoke first).
+    votes = (np.where(path == 0, 1, -1) * (cues[:, 0] - cues[:, 1])).sum()
+    if votes < 0 or (votes == 0 and path[0] == 1):
+        path = 1 - path
 
     cued = (cues[:, 0] != cues[:, 1])
     says_agent = cues[:, 0] > cues[:, 1]
@@ -230,7 +285,7 @@ def attribute(samples: np.ndarray, units: Sequence[Interval], texts: Sequence[st
     reasons = [f"{n_cued} of {n} stretches carry agent/customer words, {agree} labelled "
                f"accordingly", f"voice difference {sep:.2f}",
                f"{agent_share:.0%} of stretches carry agent words"]
-    if customer_cued == 0 and sep < 1.5:
+    if customer_cued == 0 and structure_sep < 1.5:
         return Attribution(tuple(0 for _ in range(n)), 1, 1.0, sep,
                            tuple(reasons + ["no customer words and one voice"]))
     confidence = (agree / n_cued if n_cued else 0.5) * min(1.0, n_cued / max(min_cued, 1))
