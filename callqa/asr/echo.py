@@ -87,9 +87,13 @@ def estimate_echo(target: np.ndarray, source: np.ndarray, *, source_index: int =
     z = float((corr[lag - min_lag] - others.mean()) / (others.std() + 1e-12))
     if z < min_peak_z:
         return None
-    s = source[: n - lag].astype(np.float64)
-    t = target[lag:n].astype(np.float64)
-    gain = float(np.dot(t, s) / (np.dot(s, s) + 1e-12))
+    cross = power = 0.0
+    for start in range(0, n - lag, 1 << 20):  # in blocks: no full-length float64 copies
+        s = source[start: min(n - lag, start + (1 << 20))].astype(np.float64)
+        t = target[lag + start: lag + start + len(s)].astype(np.float64)
+        cross += float(np.dot(t, s))
+        power += float(np.dot(s, s))
+    gain = cross / (power + 1e-12)
     if gain <= 0:
         return None
     gain_db = 20 * np.log10(gain)
@@ -98,10 +102,23 @@ def estimate_echo(target: np.ndarray, source: np.ndarray, *, source_index: int =
     return EchoPath(source_index, target_index, lag / SAMPLE_RATE, float(gain_db), z)
 
 
-def _frame_energy(x: np.ndarray, hop: int, n_frames: int) -> np.ndarray:
-    x = np.asarray(x[: n_frames * hop], np.float64)
-    x = np.pad(x, (0, n_frames * hop - len(x)))
-    return (x.reshape(n_frames, hop) ** 2).mean(axis=1)
+def _frame_energy(x: np.ndarray, hop: int, n_frames: int, lag: int = 0) -> np.ndarray:
+    """Mean square of each ``hop``-sample frame of ``x`` delayed by ``lag`` samples."""
+    x = np.asarray(x, np.float32)
+    out = np.zeros(n_frames)
+    delayed = x[: max(0, n_frames * hop - lag)]
+    first = lag // hop  # frames before the delayed signal starts stay 0 (or partly filled)
+    skip = (hop - lag % hop) % hop
+    if skip and first < n_frames:
+        head = delayed[:skip].astype(np.float64)
+        out[first] = float(np.dot(head, head)) / hop
+        first += 1
+    body = delayed[skip:]
+    k = min(len(body) // hop, n_frames - first)
+    if k > 0:
+        frames = body[: k * hop].reshape(k, hop)
+        out[first: first + k] = np.einsum("ij,ij->i", frames, frames, dtype=np.float64) / hop
+    return out
 
 
 def echo_frames(target: np.ndarray, source: np.ndarray, path: EchoPath,
@@ -110,8 +127,7 @@ def echo_frames(target: np.ndarray, source: np.ndarray, path: EchoPath,
     hop = int(FRAME_S * SAMPLE_RATE)
     n_frames = len(target) // hop
     lag = int(round(path.delay_s * SAMPLE_RATE))
-    shifted = np.concatenate([np.zeros(lag, np.float32), source[: max(0, len(target) - lag)]])
-    predicted = _frame_energy(shifted, hop, n_frames) * 10 ** (path.gain_db / 10)
+    predicted = _frame_energy(source, hop, n_frames, lag) * 10 ** (path.gain_db / 10)
     own = _frame_energy(target, hop, n_frames)
     floor = np.percentile(own, 10) if n_frames else 0.0
     # A frame is echo when the echo is audible there (above the track's quiet floor) and the
@@ -141,11 +157,12 @@ def suppress_echo(channels: tuple[np.ndarray, ...] | list[np.ndarray]
             continue
         mask = echo_frames(channels[target], channels[source], path)
         hop = int(FRAME_S * SAMPLE_RATE)
-        gain = np.repeat(np.where(mask, 0.0, 1.0), hop).astype(np.float32)
-        gain = np.pad(gain, (0, len(channels[target]) - len(gain)), constant_values=1.0)
+        gain = np.ones(len(channels[target]), np.float32)
+        gain[: len(mask) * hop] = np.repeat((~mask).astype(np.float32), hop)
         ramp = np.ones(hop // 4, np.float32) / (hop // 4)  # 5 ms ramps: no clicks for VAD
         gain = np.convolve(gain, ramp, mode="same")
-        out[target] = (channels[target] * gain).astype(np.float32)
+        gain *= channels[target]
+        out[target] = gain
         paths.append(path)
         muted[target] = float(mask.mean())
     return tuple(out), paths, muted
