@@ -16,9 +16,8 @@ Per direction (customer → agent track, agent → customer track):
    than ``own_speech_db`` above the energy the echo path predicts from the source track: such
    a frame holds nothing but the copy. A frame where the receiving party really speaks (alone
    or over the other) is far louder than the predicted echo and is kept.
-3. :func:`suppress_echo` turns the marked frames down by 30 dB (with 5 ms ramps), to the level
-   of line noise, so VAD and ASR never hear the copy. Double talk keeps the faint echo under
-   the real speech, which the ASR ignores.
+3. :func:`suppress_echo` mutes the marked frames (with a short ramp) so VAD and ASR never see
+   them. Double talk keeps the faint echo under the real speech, which the ASR ignores.
 """
 
 from __future__ import annotations
@@ -32,9 +31,6 @@ __all__ = ["EchoPath", "estimate_echo", "echo_frames", "suppress_echo", "FRAME_S
 SAMPLE_RATE = 16000
 FRAME_S = 0.02
 _BLOCK = 1 << 15  # 2 s blocks for the averaged cross-spectrum
-#: Echo frames are turned down 30 dB rather than to digital silence: what is left sits at the
-#: level of line noise, so the recogniser hears a line, not holes.
-_RESIDUAL = 10 ** (-30 / 20)
 
 
 @dataclass(frozen=True)
@@ -145,7 +141,7 @@ def echo_frames(target: np.ndarray, source: np.ndarray, path: EchoPath,
 
 def suppress_echo(channels: tuple[np.ndarray, ...] | list[np.ndarray]
                   ) -> tuple[tuple[np.ndarray, ...], list[EchoPath], dict[int, float]]:
-    """Turn down the echo-only frames of each track of a stereo call.
+    """Mute the echo-only frames of each track of a stereo call.
 
     Returns the cleaned channels (new arrays; a mono call or a track without echo is returned
     as is), the echo paths found, and per target track the share of its frames muted.
@@ -162,7 +158,7 @@ def suppress_echo(channels: tuple[np.ndarray, ...] | list[np.ndarray]
         mask = echo_frames(channels[target], channels[source], path)
         hop = int(FRAME_S * SAMPLE_RATE)
         gain = np.ones(len(channels[target]), np.float32)
-        gain[: len(mask) * hop] = np.repeat(np.where(mask, _RESIDUAL, 1.0).astype(np.float32), hop)
+        gain[: len(mask) * hop] = np.repeat((~mask).astype(np.float32), hop)
         ramp = np.ones(hop // 4, np.float32) / (hop // 4)  # 5 ms ramps: no clicks for VAD
         gain = np.convolve(gain, ramp, mode="same")
         gain *= channels[target]
