@@ -6,6 +6,7 @@ Usage::
     python bench/degrade.py -c clean -c echo_20 -c mono
     python bench/degrade.py --list                   # the named conditions
     python bench/degrade.py --render-only -o DIR     # just write the degraded recordings
+    python bench/degrade.py -c echo_-20db_60ms --set echo_suppression=false   # without a step
 
 Each condition is a function of the 8 kHz stereo sample (agent left) returning the recording
 as it would arrive: noise (white / pink / babble at 10, 20, 30 dB SNR against each track's
@@ -222,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--render-only", action="store_true")
     ap.add_argument("--list", action="store_true", help="print the conditions and exit")
     ap.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    ap.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
+                    help="an AsrOptions field for the run, e.g. echo_suppression=false "
+                         "(to measure what a front-end step is worth)")
     args = ap.parse_args(argv)
     if args.list:
         print("\n".join(CONDITIONS))
@@ -232,6 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     from test_samples_e2e import TRUTHS, compare
 
     out = args.out or Path(tempfile.mkdtemp(prefix="callqa-degrade-"))
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = {"true": True, "false": False}.get(value.lower(), value)
     scorer = Scorer(load_rulebook(ROOT / "rules" / "default.yaml"))
     rows = []
     print("| condition | CER agent | CER customer | calls agreeing | violations caught | "
@@ -252,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             from callqa.asr.pipeline import AsrOptions, transcribe_call
 
             t0 = time.perf_counter()
-            transcript = transcribe_call(path, AsrOptions(), agent_id=truth["agent_id"],
+            transcript = transcribe_call(path, AsrOptions(**overrides), agent_id=truth["agent_id"],
                                          call_id=truth["call_id"])
             wall += time.perf_counter() - t0
             result = scorer.score(transcript)
