@@ -55,7 +55,7 @@ def test_one_real_voice_is_one_voice():
     assert set(found.labels) == {0}
 
 
-@pytest.mark.parametrize("speaker_b", ["paddlespeech_zh.wav", "funasr_csharp_example_2.wav",
+@pytest.mark.parametrize("speaker_b", ["aishell1_BAC009S0764W0121.wav", "funasr_csharp_example_2.wav",
                                        "funasr_llamacpp_sample_hotline.wav"])
 def test_two_real_voices_are_told_apart_by_voice(speaker_b):
     """No words at all: the voices and the turn structure alone split the speech."""

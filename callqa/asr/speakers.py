@@ -196,8 +196,9 @@ class Attribution:
         voices: 1 (the agent alone) or 2.
         confidence: how far the labels can be trusted (share of the stretches carrying a cue
             whose label agrees with it, lowered when there are few such stretches).
-        separation: how differently the two groups sound (mean squared t-statistic of the
-            voice features between them: about 1 for one voice split in two).
+        separation: how differently the two groups sound when labelled from the turn
+            structure and words (mean squared t-statistic of the voice features between them:
+            about 1 for one voice split in two); the evidence for two voices.
         reasons: the evidence, for the transcript's notes.
     """
 
@@ -283,15 +284,16 @@ def attribute(samples: np.ndarray, units: Sequence[Interval], texts: Sequence[st
     customer_cued = int((cues[:, 1] > cues[:, 0]).sum())
     agent_share = float((cues[:, 0] > cues[:, 1]).mean())
     reasons = [f"{n_cued} of {n} stretches carry agent/customer words, {agree} labelled "
-               f"accordingly", f"voice difference {sep:.2f}",
+               f"accordingly", f"voice difference {structure_sep:.2f} on the turn structure, "
+               f"{sep:.2f} after refinement",
                f"{agent_share:.0%} of stretches carry agent words"]
     if customer_cued == 0 and structure_sep < 1.5:
-        return Attribution(tuple(0 for _ in range(n)), 1, 1.0, sep,
+        return Attribution(tuple(0 for _ in range(n)), 1, 1.0, structure_sep,
                            tuple(reasons + ["no customer words and one voice"]))
     confidence = (agree / n_cued if n_cued else 0.5) * min(1.0, n_cued / max(min_cued, 1))
     # stretches with no cue follow the turn structure (and the voice where it differs)
     uncued_share = 1 - n_cued / n
     if sep < 3.0:
         confidence *= 1 - 0.3 * uncued_share
-    return Attribution(tuple(int(p) for p in path), 2, round(float(confidence), 3), sep,
+    return Attribution(tuple(int(p) for p in path), 2, round(float(confidence), 3), structure_sep,
                        tuple(reasons))
