@@ -1,43 +1,58 @@
 """``transcribe_call``: one recording in, one :class:`callqa.transcript.Transcript` out.
 
-Steps: decode and split channels (:mod:`callqa.asr.audio`) → speech intervals per channel
-(:mod:`callqa.asr.vad`) → turns from those intervals → Whisper on the speech only, words mapped
-back onto the timeline and placed into turns (:mod:`callqa.asr.transcribe`), hallucinations
-dropped and recorded (:mod:`callqa.asr.hallucinations`). Results are cached by audio hash,
-model and options (:mod:`callqa.asr.cache`).
+Stages, each a module with a typed input and output:
+
+1. decode (:mod:`callqa.asr.audio`): the file → 16 kHz channels;
+2. speech per party (:mod:`callqa.asr.parties`): line echo muted between stereo tracks
+   (:mod:`callqa.asr.echo`), Silero VAD (:mod:`callqa.asr.vad`), a mono track split into one
+   or two voices (:mod:`callqa.asr.speakers`);
+3. recognise (:mod:`callqa.asr.recognizer`): each party's speech → timed words, through the
+   :class:`~callqa.asr.recognizer.Recognizer` interface (faster-whisper today);
+4. transcript: turns from the speech intervals, words placed into them, and for a split mono
+   track the roles decided from what each voice says first.
+
+Results are cached by audio hash, model and options (:mod:`callqa.asr.cache`).
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import platform
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-import ctranslate2
 from faster_whisper.vad import VadOptions
 
 from callqa import __version__
 from callqa.asr import cache
 from callqa.asr.audio import DecodedAudio, load_audio
 from callqa.asr.hallucinations import HallucinationFilter
-from callqa.asr.models import default_compute_type, load_model, resolve_model
-from callqa.asr.transcribe import DecodeOptions, transcribe_channels, words_to_utterances
-from callqa.asr.vad import PHONE_VAD, UTTERANCE_MERGE_GAP_S, group_turns, speech_intervals, \
-    vad_options_dict
+from callqa.asr.models import default_compute_type, resolve_model
+from callqa.asr.parties import Parties, speech_per_party
+from callqa.asr.recognizer import Recognizer, WhisperRecognizer, WhisperSettings
+from callqa.asr.speakers import attribute
+from callqa.asr.transcribe import DecodeOptions, join_words, words_to_utterances
+from callqa.asr.vad import PHONE_VAD, UTTERANCE_MERGE_GAP_S, group_turns, vad_options_dict
+from callqa.transcript import AGENT, CUSTOMER, ROLES_CHANNELS, ROLES_SEPARATED, ROLES_SINGLE, \
+    ROLES_UNCERTAIN, Interval, Transcript, Utterance, Word
 
-from callqa.transcript import AGENT, CUSTOMER, Interval, Transcript
-
-__all__ = ["AsrOptions", "transcribe_call", "MONO_NOTE", "stats"]
+__all__ = ["AsrOptions", "transcribe_call", "load_recognizer", "recognizer_model_id", "MONO_NOTE",
+           "stats"]
 
 logger = logging.getLogger("callqa.asr")
 
-MONO_NOTE = ("mono recording: transcribed as the agent alone; rules that need both parties "
-             "are not applicable")
+MONO_NOTE = ("mono recording with one voice: transcribed as the agent alone; rules that need "
+             "both parties are not applicable")
+SEPARATED_NOTE = ("mono recording with two voices: each stretch of speech attributed to agent or "
+                  "customer (confidence {confidence:.2f}: {reasons})")
+UNCERTAIN_NOTE = ("roles uncertain: mono recording with two voices whose turns could not be "
+                  "attributed with confidence ({confidence:.2f}: {reasons}); no phrase may be "
+                  "charged to either party")
 
 #: Process-wide counters (tests use them to see whether the model ran or the cache answered).
 stats = {"transcribed": 0, "cache_hits": 0}
@@ -82,7 +97,17 @@ class AsrOptions:
             window holds ~70 MB of encoder activations), else 4. Does not change the
             transcript (measured: identical words and times), so it is not part of the key.
         compression_ratio_max, no_speech_prob_max, avg_logprob_min: hallucination filters.
+        echo_suppression: mute line echo between stereo tracks before VAD
+            (:mod:`callqa.asr.echo`).
+        separate_voices: attribute the speech of a mono recording with two voices to agent and
+            customer (:mod:`callqa.asr.speakers`); off: a mono recording is the agent alone.
+        roles_min_confidence: below this attribution confidence a two-voice mono call is
+            marked ``roles uncertain``.
         cache_dir: transcript cache directory (default ``$XDG_CACHE_HOME/callqa/transcripts``).
+
+    Generic settings (agent channel, language, VAD, turns, the front end) apply to any
+    recogniser; the Whisper-only ones (``WHISPER_ONLY``) reach the recogniser as
+    :class:`~callqa.asr.recognizer.WhisperSettings` through :meth:`whisper_settings`.
     """
 
     model: str = "base"
@@ -111,7 +136,17 @@ class AsrOptions:
     compression_ratio_max: float = 2.4
     no_speech_prob_max: float = 0.6
     avg_logprob_min: float = -1.0
+    echo_suppression: bool = True
+    separate_voices: bool = True
+    roles_min_confidence: float = 0.7
     cache_dir: str | None = None
+
+    #: Settings only the Whisper recogniser reads.
+    WHISPER_ONLY: ClassVar[tuple[str, ...]] = (
+        "model", "model_dir", "device", "compute_type", "cpu_threads", "hotwords", "beam_size",
+        "initial_prompt", "window_max_s", "window_gap_s", "decode_pad_s", "without_timestamps",
+        "channels_together", "pack_fill", "batch_size", "compression_ratio_max",
+        "no_speech_prob_max", "avg_logprob_min")
 
     #: Options that cannot change a transcript (not recorded, not in the cache key).
     NOT_KEYED: ClassVar[tuple[str, ...]] = ("model_dir", "cache_dir", "cpu_threads",
@@ -152,6 +187,12 @@ class AsrOptions:
                              filter=HallucinationFilter(self.compression_ratio_max,
                                                         self.no_speech_prob_max,
                                                         self.avg_logprob_min))
+
+    def whisper_settings(self) -> WhisperSettings:
+        return WhisperSettings(self.device, self.resolved_compute_type, self.cpu_threads,
+                               self.decode_options(), self.window_max_s, self.window_gap_s,
+                               self.decode_pad_s, self.channels_together, self.pack_fill,
+                               self.resolved_batch_size)
 
     def keyed(self) -> dict[str, Any]:
         """The options that can change a transcript (recorded in it, and part of the cache key)."""
@@ -210,7 +251,8 @@ def transcribe_call(
             hit.call_id, hit.agent_id = call_id, agent_id
             return hit
 
-    transcript = _transcribe(audio, options, resolved, call_id, agent_id, progress)
+    recognizer = WhisperRecognizer(resolved, options.whisper_settings())
+    transcript = _transcribe(audio, options, recognizer, call_id, agent_id, progress)
     transcript.asr["cache_key"] = key
     if use_cache:
         cache.store(options.cache_dir, key, transcript)
@@ -235,67 +277,114 @@ def cpu_description() -> dict[str, str]:
             "isa": os.environ.get("CT2_FORCE_CPU_ISA") or isa}
 
 
-def _channel_roles(audio: DecodedAudio, agent_channel: str) -> list[tuple[str, int]]:
-    if len(audio.channels) == 1:
-        return [(AGENT, 0)]
-    agent = 0 if agent_channel == "left" else 1
-    return [(AGENT, agent), (CUSTOMER, 1 - agent)]
+def load_recognizer(options: AsrOptions, *, progress: bool = False) -> Recognizer:
+    """The recogniser ``options`` ask for, its model loaded (once per process): what a
+    worker process calls up front so that its first call does not pay for the load."""
+    return WhisperRecognizer(resolve_model(options.model, options.model_dir, progress=progress),
+                             options.whisper_settings())
 
 
-def _transcribe(audio: DecodedAudio, options: AsrOptions, resolved, call_id: str,
+def recognizer_model_id(options: AsrOptions, *, progress: bool = False) -> str:
+    """The id of the model ``options`` ask for (part of every cache key), without loading it
+    (the embedded model is assembled if needed)."""
+    return resolve_model(options.model, options.model_dir, progress=progress).model_id
+
+
+def _words_by_stretch(words: list[Word], stretches: list[Interval]) -> list[list[Word]]:
+    """Each word into the stretch of speech its middle falls in (the nearest when none)."""
+    out: list[list[Word]] = [[] for _ in stretches]
+    if not stretches:
+        return out
+    starts = [iv.start for iv in stretches]
+    for w in words:
+        mid = (w.start + w.end) / 2
+        i = max(0, bisect.bisect_right(starts, mid) - 1)
+        if i + 1 < len(stretches) and mid > stretches[i].end \
+                and stretches[i + 1].start - mid < mid - stretches[i].end:
+            i += 1
+        out[i].append(w)
+    return out
+
+
+def _attribute_mono(parties: Parties, words: list[Word], options: AsrOptions
+                    ) -> tuple[dict[str, list[Interval]], dict[str, list[Word]], str, float | None,
+                               list[str], dict[str, Any]]:
+    """Who said which stretch of a mono recording: speech and words per role, the roles value,
+    its confidence, notes and what to record."""
+    party = parties.parties[0]
+    stretches = list(party.speech)
+    if not options.separate_voices:
+        return {AGENT: stretches}, {AGENT: words}, ROLES_SINGLE, None, [MONO_NOTE], {}
+    per_stretch = _words_by_stretch(words, stretches)
+    found = attribute(party.samples, stretches, [join_words([w.text for w in ws])
+                                                 for ws in per_stretch])
+    info = {"voices": found.voices, "confidence": found.confidence,
+            "voice_separation": round(found.separation, 3), "reasons": list(found.reasons)}
+    if found.voices == 1:
+        return {AGENT: stretches}, {AGENT: words}, ROLES_SINGLE, None, [MONO_NOTE], info
+    speech: dict[str, list[Interval]] = {AGENT: [], CUSTOMER: []}
+    by_role: dict[str, list[Word]] = {AGENT: [], CUSTOMER: []}
+    for iv, ws, label in zip(stretches, per_stretch, found.labels):
+        role = AGENT if label == 0 else CUSTOMER
+        speech[role].append(iv)
+        by_role[role] += ws
+    certain = found.confidence >= options.roles_min_confidence
+    note = (SEPARATED_NOTE if certain else UNCERTAIN_NOTE).format(
+        confidence=found.confidence, reasons="; ".join(found.reasons))
+    return (speech, by_role, ROLES_SEPARATED if certain else ROLES_UNCERTAIN, found.confidence,
+            [note], info)
+
+
+def _transcribe(audio: DecodedAudio, options: AsrOptions, recognizer: Recognizer, call_id: str,
                 agent_id: str | None, progress: bool) -> Transcript:
     started = time.perf_counter()
-    roles = _channel_roles(audio, options.agent_channel)
     vad = options.vad_options()
-    speech: dict[str, list[Interval]] = {
-        role: speech_intervals(audio.channels[ch], vad) for role, ch in roles}
-    vad_s = time.perf_counter() - started
+    parties = speech_per_party(audio, vad, agent_channel=options.agent_channel,
+                               echo=options.echo_suppression)
+    front_s = time.perf_counter() - started
 
-    model = load_model(resolved, options.device, options.resolved_compute_type,
-                       options.cpu_threads)
-    decode = options.decode_options()
-    utterances = []
-    decode_stats: dict[str, int] = {}
-    total_speech = sum(iv.duration for ivs in speech.values() for iv in ivs)
+    total_speech = sum(iv.duration for p in parties.parties for iv in p.speech)
     with _progress(progress) as bar:
         task = bar.add_task(f"transcribing {audio.path}", total=total_speech) if bar else None
-        words, dropped = transcribe_channels(
-            model, [(role, audio.channels[ch], speech[role]) for role, ch in roles], decode,
-            together=options.channels_together, fill=options.pack_fill, window_max_s=options.window_max_s,
-            window_gap_s=options.window_gap_s, decode_pad_s=options.decode_pad_s,
-            batch_size=options.resolved_batch_size,
-            on_progress=(lambda s: bar.advance(task, s)) if bar else None,
-            stats=decode_stats)
-        for role, _ch in roles:
-            others = [iv for r, ivs in speech.items() if r != role for iv in ivs]
-            turns = group_turns(speech[role], others, options.utterance_merge_gap_s)
-            utterances += words_to_utterances(words[role], turns, role)
+        recognised = recognizer.recognise(
+            parties.parties, on_progress=(lambda s: bar.advance(task, s)) if bar else None)
     stats["transcribed"] += 1
+
+    notes: list[str] = []
+    roles, confidence = ROLES_CHANNELS, None
+    if parties.mono:
+        speech, words, roles, confidence, notes, info = _attribute_mono(
+            parties, recognised.words[AGENT], options)
+        parties.info["mono"] = info
+        for d in recognised.dropped:  # a dropped piece belongs to whoever has that stretch
+            d["speaker"] = next((r for r, ivs in speech.items() for iv in ivs
+                                 if iv.start <= d["start"] <= iv.end), AGENT)
+    else:
+        speech = {p.speaker: list(p.speech) for p in parties.parties}
+        words = recognised.words
+    utterances: list[Utterance] = []
+    for role, own in speech.items():
+        others = [iv for r, ivs in speech.items() if r != role for iv in ivs]
+        turns = group_turns(own, others, options.utterance_merge_gap_s)
+        utterances += words_to_utterances(words[role], turns, role)
+    utterances.sort(key=lambda u: (u.start, u.end))
     elapsed = time.perf_counter() - started
 
-    notes = []
-    if len(roles) == 1:
-        notes.append(MONO_NOTE)
-    import faster_whisper
-
     asr = {
-        "engine": f"faster-whisper {faster_whisper.__version__}",
+        **recognizer.describe(),
         # Whisper's exact words differ between CPU instruction sets: recorded so a disputed
         # score can be traced to the machine that heard it.
-        "ctranslate2": ctranslate2.__version__,
         "cpu": cpu_description(),
         "callqa_version": __version__,
-        "model": resolved.model_id,
-        "device": options.device,
-        "compute_type": options.resolved_compute_type,
         "options": options.keyed(),
         "vad": {**vad_options_dict(vad), "utterance_merge_gap_s": options.utterance_merge_gap_s},
+        "front_end": parties.info,
         "audio_sha256": audio.sha256,
         "source_sample_rate": audio.source_sample_rate,
         "channels": len(audio.channels),
-        "agent_channel": None if len(roles) == 1 else options.agent_channel,
-        "timing_s": {"vad": round(vad_s, 3), "total": round(elapsed, 3)},
-        "decode": decode_stats,
+        "agent_channel": None if len(audio.channels) == 1 else options.agent_channel,
+        "timing_s": {"front_end": round(front_s, 3), "total": round(elapsed, 3)},
+        "decode": recognised.stats,
     }
     logger.info("transcribed %s: %.1f s audio in %.1f s", audio.path, audio.duration_s, elapsed)
     return Transcript(
@@ -304,10 +393,10 @@ def _transcribe(audio: DecodedAudio, options: AsrOptions, resolved, call_id: str
         duration=round(audio.duration_s, 3),
         utterances=utterances,
         speech=speech,
-        speakers=tuple(role for role, _ in roles),
+        speakers=tuple(speech),
         asr=asr,
-        dropped=sorted(dropped, key=lambda d: d["start"]),
+        dropped=sorted(recognised.dropped, key=lambda d: d["start"]),
         notes=notes,
+        roles=roles,
+        roles_confidence=None if confidence is None else round(confidence, 3),
     )
-
-

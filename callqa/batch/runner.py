@@ -157,13 +157,11 @@ def _init_worker(asr: dict[str, Any], threads: int) -> None:
     # thread count changes float sums, and so now and then a decoded word).
     threadpool_limits(threads)
     try:
-        from callqa.asr.models import load_model, resolve_model
-        from callqa.asr.pipeline import AsrOptions
+        from callqa.asr.pipeline import AsrOptions, load_recognizer
 
         options = AsrOptions(**{**asr, "hotwords": tuple(asr.get("hotwords") or ()),
                                 "cpu_threads": threads})
-        resolved = resolve_model(options.model, options.model_dir)
-        load_model(resolved, options.device, options.resolved_compute_type, options.cpu_threads)
+        load_recognizer(options)  # the model loads once per worker, before the first call
         _worker["options"] = options
     except Exception as exc:  # reported with the first job: the parent stops the batch
         _worker["fatal"] = str(exc)
@@ -488,13 +486,12 @@ def run_batch(calls: list[CallSpec], store: Store, rulebook: Rulebook, options: 
         ModelError: the model cannot be resolved (checked before any work).
         BatchAbort: the model does not load in the workers.
     """
-    from callqa.asr.models import resolve_model
-    from callqa.asr.pipeline import AsrOptions
+    from callqa.asr.pipeline import AsrOptions, recognizer_model_id
 
     started = time.perf_counter()
     options = replace(options, asr=options.asr or AsrOptions())
-    resolved = resolve_model(options.asr.model, options.asr.model_dir, progress=progress)
-    runner = _Runner(store, rulebook, options, resolved.model_id, on_event)
+    model_id = recognizer_model_id(options.asr, progress=progress)
+    runner = _Runner(store, rulebook, options, model_id, on_event)
     summary = runner.summary
     summary.total = len(calls)
     with _progress(progress) as bar:

@@ -109,7 +109,9 @@ def transcribe(
 ) -> None:
     """Transcribe one call: VAD turns per channel, words from Whisper, as transcript JSON.
 
-    Stereo: agent on the left channel unless --agent-channel right. Mono: the agent alone.
+    Stereo: agent on the left channel unless --agent-channel right; line echo between the
+    channels is removed first. Mono: one voice is the agent alone; two voices are attributed
+    to agent and customer, or marked "roles uncertain" (a note on stderr says which).
     Progress goes to stderr; stdout carries only the JSON. Exit 0 on success, 1 when the
     audio cannot be used, 2 on a usage, model or rulebook error.
     """
@@ -128,6 +130,9 @@ def transcribe(
                                      progress=sys.stderr.isatty())
     except CallqaError as exc:
         raise fail(exc) from None
+    if transcript.roles in ("separated", "uncertain"):
+        for note in transcript.notes:
+            typer.echo(f"{call}: {note}", err=True)
     if out is None:
         typer.echo(json.dumps(transcript.to_dict(), ensure_ascii=False, indent=1))
     else:

@@ -1,0 +1,99 @@
+"""Line echo between the tracks (callqa/asr/echo.py), on the real-speech test call of conftest.
+
+The echo is made the way a telephone line makes it: each track also carries the other one,
+attenuated and late (bench/degrade.py's ``add_echo``). Fast tests check the estimate and the
+speech intervals (VAD only); the slow one runs the whole pipeline and checks turns and words.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from callqa.asr.audio import load_audio
+from callqa.asr.echo import estimate_echo, suppress_echo
+from callqa.asr.vad import speech_intervals
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from degrade import add_echo  # noqa: E402
+
+ECHOES = [(-15.0, 0.12), (-20.0, 0.06), (-30.0, 0.01)]
+
+
+def _with_echo(call, tmp_path: Path, gain_db: float, delay_s: float) -> Path:
+    x, sr = sf.read(call.path, dtype="float64", always_2d=True)
+    y = add_echo(gain_db, delay_s)(x, np.random.default_rng(0))
+    path = tmp_path / f"echo_{-gain_db:g}db_{delay_s * 1000:g}ms.wav"
+    sf.write(path, y.astype(np.float32), sr, subtype="PCM_16")
+    return path
+
+
+def _covered(intervals, t0: float, t1: float) -> float:
+    return sum(max(0.0, min(iv.end, t1) - max(iv.start, t0)) for iv in intervals)
+
+
+@pytest.mark.parametrize("gain_db,delay_s", ECHOES)
+def test_echo_path_is_estimated_both_ways(test_call, tmp_path, gain_db, delay_s):
+    audio = load_audio(_with_echo(test_call, tmp_path, gain_db, delay_s))
+    left, right = audio.channels
+    for target, source in ((left, right), (right, left)):
+        path = estimate_echo(target, source)
+        assert path is not None
+        assert path.delay_s == pytest.approx(delay_s, abs=0.002)
+        assert path.gain_db == pytest.approx(gain_db, abs=2.0)
+
+
+def test_independent_tracks_have_no_echo(test_call):
+    channels = load_audio(test_call.path).channels
+    cleaned, paths, _ = suppress_echo(channels)
+    assert paths == []
+    assert all(a is b for a, b in zip(cleaned, channels))
+
+
+@pytest.mark.parametrize("gain_db,delay_s", ECHOES)
+def test_echo_is_not_speech(test_call, tmp_path, gain_db, delay_s):
+    """The VAD hears the echo of the other party's turns before suppression (so the test can
+    fail), and after it hears only each party's own turns, own speech as on the clean call."""
+    clean = load_audio(test_call.path).channels
+    raw = load_audio(_with_echo(test_call, tmp_path, gain_db, delay_s)).channels
+    cleaned, _, _ = suppress_echo(raw)
+    for ch, party in enumerate(("agent", "customer")):
+        own = [t for t in test_call.turns if t.speaker == party]
+        other = [t for t in test_call.turns if t.speaker != party]
+        before, after = speech_intervals(raw[ch]), speech_intervals(cleaned[ch])
+        # the other party's turns, minus the stretch where this party really talks over them
+        phantom = lambda ivs: sum(_covered(ivs, t.start, t.end) for t in other) - sum(
+            _covered(ivs, max(t.start, o.start), min(t.end, o.end))
+            for t in other for o in own if min(t.end, o.end) > max(t.start, o.start))
+        if gain_db >= -20:
+            assert phantom(before) > 2.0, (party, before)
+        assert phantom(after) < 0.5, (party, after)
+        reference = speech_intervals(clean[ch])
+        for t in own:  # own speech as the VAD finds it on the clean call, within 0.3 s
+            assert _covered(after, t.start, t.end) > _covered(reference, t.start, t.end) - 0.3, \
+                (party, t, after, reference)
+
+
+@pytest.mark.slow
+def test_echo_leaves_turns_and_words_as_clean(test_call, tmp_path, asr_options):
+    """Through the whole pipeline, an echoed call gives the clean call's turns: same parties in
+    the same order, boundaries within 0.3 s of the truth, no customer words in agent turns,
+    and the one real overlap (not one per turn)."""
+    from callqa.asr.pipeline import transcribe_call
+    from callqa.text import cer
+
+    t = transcribe_call(_with_echo(test_call, tmp_path, -15.0, 0.12), asr_options)
+    assert [u.speaker for u in t.utterances] == [x.speaker for x in test_call.turns]
+    for u, truth in zip(t.utterances, test_call.turns):
+        assert u.start == pytest.approx(truth.start, abs=0.3)
+        assert u.end == pytest.approx(truth.end, abs=0.3)
+        assert cer(truth.reference, u.text) < 0.35, (u.text, truth.reference)
+    overlap = sum(max(0.0, min(a.end, c.end) - max(a.start, c.start))
+                  for a in t.speech["agent"] for c in t.speech["customer"])
+    agent_long, customer_late = test_call.turns[2], test_call.turns[3]
+    assert overlap == pytest.approx(agent_long.end - customer_late.start, abs=0.6)
+    assert {e["target"] for e in t.asr["front_end"]["echo"]} == {0, 1}
