@@ -12,7 +12,8 @@ kinds of evidence, combined in one Viterbi path over the stretches:
   :func:`voice_features`) against each party's mean voice, trusted as far as the two groups
   actually sound different (``separation``: about 1 for one voice, higher for two).
 
-A recording with no customer words whose two groups sound alike is one voice: the agent alone
+A recording whose words do not show a second person and whose two groups sound alike is one
+voice: the agent alone
 (a trainee's own recording). Numpy only: no model, nothing downloaded. Measured in
 docs/benchmarks.md ("Mono recordings").
 """
@@ -293,9 +294,13 @@ def attribute(samples: np.ndarray, units: Sequence[Interval], texts: Sequence[st
                f"accordingly", f"voice difference {structure_sep:.2f} on the turn structure, "
                f"{sep:.2f} after refinement",
                f"{agent_share:.0%} of stretches carry agent words"]
-    if customer_cued == 0 and structure_sep < ONE_VOICE_MAX_SEPARATION:
+    agent_cued = int((cues[:, 0] > cues[:, 1]).sum())
+    # Both parties are heard in the words when customer words come up twice, or once beside
+    # the agent's (one stray 给我 in a monologue is not a second person).
+    two_by_words = customer_cued >= 2 or (customer_cued >= 1 and agent_cued >= 1)
+    if not two_by_words and structure_sep < ONE_VOICE_MAX_SEPARATION:
         return Attribution(tuple(0 for _ in range(n)), 1, 1.0, structure_sep,
-                           tuple(reasons + ["no customer words and one voice"]))
+                           tuple(reasons + ["one voice, and the words do not show a second person"]))
     confidence = (agree / n_cued if n_cued else 0.5) * min(1.0, n_cued / max(min_cued, 1))
     # stretches with no cue follow the turn structure (and the voice where it differs)
     uncued_share = 1 - n_cued / n
