@@ -218,7 +218,8 @@ class Attribution:
 
 def attribute(samples: np.ndarray, units: Sequence[Interval], texts: Sequence[str], *,
               hold_gap_s: float = 2.0, text_weight: float = 3.0, voice_weight: float = 1.0,
-              iterations: int = 4, min_cued: int = 3) -> Attribution:
+              iterations: int = 4, min_cued: int = 3, min_stretches_alone: int = 4
+              ) -> Attribution:
     """Label each stretch of a mono call agent (0) or customer (1).
 
     Three kinds of evidence, combined in one Viterbi path over the stretches:
@@ -231,7 +232,9 @@ def attribute(samples: np.ndarray, units: Sequence[Interval], texts: Sequence[st
     - voice: distance of the stretch's voice features to each party's mean voice, re-estimated
       from the current labels (weighted by how differently the two groups sound).
 
-    One voice: no stretch carries a customer cue and the two groups sound alike.
+    One voice: the words do not show a second person (no customer words; or, in fewer than
+    ``min_stretches_alone`` stretches, customer words without any agent words) and the two
+    groups sound alike (:data:`ONE_VOICE_MAX_SEPARATION`).
     """
     n = len(units)
     if n == 0:
@@ -289,15 +292,15 @@ def attribute(samples: np.ndarray, units: Sequence[Interval], texts: Sequence[st
     agree = int(((path == 0) == says_agent)[cued].sum())
     n_cued = int(cued.sum())
     customer_cued = int((cues[:, 1] > cues[:, 0]).sum())
-    agent_share = float((cues[:, 0] > cues[:, 1]).mean())
+    agent_cued = int(says_agent.sum())
     reasons = [f"{n_cued} of {n} stretches carry agent/customer words, {agree} labelled "
                f"accordingly", f"voice difference {structure_sep:.2f} on the turn structure, "
-               f"{sep:.2f} after refinement",
-               f"{agent_share:.0%} of stretches carry agent words"]
-    agent_cued = int((cues[:, 0] > cues[:, 1]).sum())
-    # Both parties are heard in the words when customer words come up twice, or once beside
-    # the agent's (one stray 给我 in a monologue is not a second person).
-    two_by_words = customer_cued >= 2 or (customer_cued >= 1 and agent_cued >= 1)
+               f"{sep:.2f} after refinement", f"{agent_cued / n:.0%} of stretches carry agent words"]
+    # Customer words show a second person, unless the recording is too short to tell (a
+    # stray 给我 in one sentence of a single voice is not a caller): then only beside the
+    # agent's words. In doubt two voices: "uncertain" charges nobody, "single" charges the
+    # agent with everything.
+    two_by_words = customer_cued >= 1 and (agent_cued >= 1 or n >= min_stretches_alone)
     if not two_by_words and structure_sep < ONE_VOICE_MAX_SEPARATION:
         return Attribution(tuple(0 for _ in range(n)), 1, 1.0, structure_sep,
                            tuple(reasons + ["one voice, and the words do not show a second person"]))
