@@ -17,6 +17,7 @@ import soundfile as sf
 from callqa.asr.audio import load_audio
 from callqa.asr.echo import estimate_echo, suppress_echo
 from callqa.asr.vad import speech_intervals
+from asr_checks import assert_parties_heard
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from degrade import add_echo  # noqa: E402
@@ -80,18 +81,13 @@ def test_echo_is_not_speech(test_call, tmp_path, gain_db, delay_s):
 
 @pytest.mark.slow
 def test_echo_leaves_turns_and_words_as_clean(test_call, tmp_path, asr_options):
-    """Through the whole pipeline, an echoed call gives the clean call's turns: same parties in
-    the same order, boundaries within 0.3 s of the truth, no customer words in agent turns,
-    and the one real overlap (not one per turn)."""
+    """Through the whole pipeline, an echoed call is heard as the clean one: each party where
+    it speaks and nowhere else (no customer words in agent turns), words within the clean
+    bound, and only the one real overlap (not one per turn)."""
     from callqa.asr.pipeline import transcribe_call
-    from callqa.text import cer
 
     t = transcribe_call(_with_echo(test_call, tmp_path, -15.0, 0.12), asr_options)
-    assert [u.speaker for u in t.utterances] == [x.speaker for x in test_call.turns]
-    for u, truth in zip(t.utterances, test_call.turns):
-        assert u.start == pytest.approx(truth.start, abs=0.3)
-        assert u.end == pytest.approx(truth.end, abs=0.3)
-        assert cer(truth.reference, u.text) < 0.35, (u.text, truth.reference)
+    assert_parties_heard(t, test_call)
     overlap = sum(max(0.0, min(a.end, c.end) - max(a.start, c.start))
                   for a in t.speech["agent"] for c in t.speech["customer"])
     agent_long, customer_late = test_call.turns[2], test_call.turns[3]

@@ -1,7 +1,7 @@
 """Telephone conditions on the real-speech test call of conftest, through the real model:
 G.711 μ-law, GSM 06.10 (sox), line noise at 20 dB SNR and one side 12 dB quieter. Each must
-keep the clean call's turns (parties, order, boundaries) and its words (corpus CER bound with
-margin: whisper-base's exact words differ between CPUs)."""
+keep the clean call's turns (each party heard where it speaks and nowhere else) and its words
+(per-party CER bound with margin: whisper-base's exact words differ between CPUs)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from callqa.text import cer
+from asr_checks import assert_parties_heard
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from degrade import CONDITIONS  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-CER_MAX = 0.25  # the clean test call measures ~0.08-0.12 over its four turns
+CER_MAX = 0.25  # the clean test call measures ~0.1 per party
 
 
 @pytest.mark.parametrize("condition", ["ulaw", "gsm", "white_20db", "customer_-12db"])
@@ -34,10 +34,4 @@ def test_condition_keeps_turns_and_words(condition, test_call, tmp_path, asr_opt
     path = tmp_path / f"{condition}.wav"
     sf.write(path, (y * min(1.0, 0.99 / np.abs(y).max())).astype(np.float32), sr,
              subtype="PCM_16")
-    t = transcribe_call(path, asr_options)
-    assert [u.speaker for u in t.utterances] == [x.speaker for x in test_call.turns]
-    for u, truth in zip(t.utterances, test_call.turns):
-        assert u.start == pytest.approx(truth.start, abs=0.4)
-        assert u.end == pytest.approx(truth.end, abs=0.4)
-    ref = "".join(x.reference for x in test_call.turns)
-    assert cer(ref, "".join(u.text for u in t.utterances)) < CER_MAX
+    assert_parties_heard(transcribe_call(path, asr_options), test_call, CER_MAX)

@@ -23,7 +23,7 @@ __all__ = ["CACHE_FORMAT", "default_cache_dir", "cache_key", "cache_path", "load
 logger = logging.getLogger("callqa.asr")
 
 #: Bump when the ASR pipeline changes in a way that invalidates old entries.
-CACHE_FORMAT = 3  # 3: echo suppression before VAD; mono speech attributed to agent or customer
+CACHE_FORMAT = 4  # 4: echo suppression before VAD; mono speech attributed to agent or customer
 
 
 def default_cache_dir() -> Path:
