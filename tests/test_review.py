@@ -195,3 +195,15 @@ def test_cli_review_transcript_only(tmp_path):
                               str(tmp_path / "p.html")])
     assert res.exit_code == 0, res.output
     assert "<audio" not in (tmp_path / "p.html").read_text(encoding="utf-8")
+
+
+def test_review_cli_on_an_unscored_call_says_why(tmp_path):
+    """A misdial has no score: the page and the CLI's summary line say 未评分 and why."""
+    misdial = Transcript("misdial", "A1", 0.5, [Utterance("customer", 0.1, 0.4, "喂")])
+    save_transcript(misdial, tmp_path / "misdial.json")
+    out = tmp_path / "misdial.html"
+    res = CliRunner().invoke(app, ["review", "--transcript", str(tmp_path / "misdial.json"),
+                                   "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "未评分" in res.output and "通话过短" in res.output
+    assert "未评分" in out.read_text(encoding="utf-8")

@@ -17,6 +17,7 @@ from callqa.cli.score import score_call
 from callqa.errors import CallqaError
 from callqa.report.explain import print_explain
 from callqa.report.review import render_review
+from callqa.report.text import verdict_text
 
 __all__ = ["AudioMode", "explain", "review"]
 
@@ -91,5 +92,5 @@ def review(
         page = render_review(result, call, output, audio.value, rulebook)
     except CallqaError as exc:
         raise fail(exc) from None
-    typer.echo(f"{page}: {result.call_id} score {result.score:g}, "
+    typer.echo(f"{page}: {result.call_id} {verdict_text(result)}, "
                f"{len(result.findings)} findings", err=True)
