@@ -172,11 +172,10 @@ CONDITIONS: dict[str, tuple[Callable, int]] = {
 }
 
 
-def render(condition: str, sample: Path, out_dir: Path) -> Path:
-    """Write ``sample`` under ``condition`` to ``out_dir`` (deterministic: seeded per call)."""
+def degraded(condition: str, x: np.ndarray, sr: int, seed_key: str) -> tuple[np.ndarray, int]:
+    """``x`` (n, channels) at ``sr`` under ``condition``, seeded by ``seed_key``: (audio, rate)."""
     fn, rate = CONDITIONS[condition]
-    x, sr = sf.read(sample, dtype="float32", always_2d=True)
-    rng = np.random.default_rng(sum(map(ord, condition + sample.stem)))
+    rng = np.random.default_rng(sum(map(ord, condition + seed_key)))
     y = fn(x.astype(np.float64), rng)
     if rate != sr:
         from callqa.asr.audio import resample
@@ -185,9 +184,16 @@ def render(condition: str, sample: Path, out_dir: Path) -> Path:
     peak = np.abs(y).max()
     if peak > 0.99:  # a real recorder would have clipped or normalised: keep the file valid
         y = y * (0.99 / peak)
+    return y.astype(np.float32), rate
+
+
+def render(condition: str, sample: Path, out_dir: Path) -> Path:
+    """Write ``sample`` under ``condition`` to ``out_dir`` (deterministic: seeded per call)."""
+    x, sr = sf.read(sample, dtype="float32", always_2d=True)
+    y, rate = degraded(condition, x, sr, sample.stem)
     path = out_dir / condition / f"{sample.stem}.flac"
     path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, y.astype(np.float32), rate, subtype="PCM_16")
+    sf.write(path, y, rate, subtype="PCM_16")
     return path
 
 

@@ -11,24 +11,20 @@ written apart from ``samples/`` (other scenarios, phrasings and voice settings),
 truth file, into another folder::
 
     /work/ttsvenv/bin/python tools/make_devcalls.py render
-    python tools/make_devcalls.py degrade --conditions mono,babble15,gsm,echo --out /tmp/devcond
+    python tools/make_devcalls.py degrade --conditions mono,babble_20db,gsm,echo_-20db_60ms --out /tmp/devcond
     python ../shared/eval/eval_calls.py --project . --dir bench/devcalls
     python ../shared/eval/eval_calls.py --project . --dir /tmp/devcond
 
-Conditions (deterministic, seeded by call id): ``mono`` (both parties on one track, the way
-most PBX exports are), ``whiteN``/``babbleN`` (noise at N dB SNR per track), ``ulaw``/``alaw``/
-``gsm``/``amr`` (sox round trip through the telephone codec), ``echo`` (each track carries the
-other at −20 dB, 60 ms late: line echo), ``quiet`` (customer −12 dB).
+Conditions are ``bench/degrade.py``'s (``python bench/degrade.py --list``; deterministic, seeded
+by call id), e.g. ``mono``, ``babble_20db``, ``gsm``, ``echo_-20db_60ms``, ``customer_-12db``.
+``--calls`` takes any folder of labelled calls, e.g. ``../shared/eval/calls``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import tempfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -38,12 +34,13 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import make_samples as ms  # noqa: E402  (the sample corpus's TTS voice and telephone line)
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from degrade import CONDITIONS, degraded  # noqa: E402  (the one definition of each condition)
+
 ROOT = Path(__file__).resolve().parent.parent
 DEV_DIR = ROOT / "bench" / "devcalls"
 EXPECT_KEYS = {"greeting", "closing", "forbidden", "dead_air", "hold_etiquette", "interruptions",
                "fast", "refusal_without_apology", "shirking"}
-SOX_CODECS = {"ulaw": ["-e", "u-law", "-t", "wav"], "alaw": ["-e", "a-law", "-t", "wav"],
-              "gsm": ["-t", "gsm"], "amr": ["-t", "amr-nb"]}
 
 
 def load(path: Path) -> dict:
@@ -68,58 +65,6 @@ def truth_of(script: dict, rendered: dict, name: str, duration: float, condition
     }
 
 
-def rms(x: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(x ** 2)) + 1e-12)
-
-
-def babble(n: int, rng: np.random.Generator, voices: np.ndarray) -> np.ndarray:
-    """Several far-off talkers: the call's own speech at random offsets, summed."""
-    out = np.zeros(n)
-    for _ in range(6):
-        out += np.roll(voices, int(rng.integers(n)))
-    return out
-
-
-def degrade(stereo: np.ndarray, condition: str, seed: int) -> np.ndarray:
-    """One named condition applied to an 8 kHz (n, 2) recording; mono comes back (n,)."""
-    rng = np.random.default_rng(seed)
-    x = stereo.copy()
-    if condition == "mono":
-        return x.mean(axis=1)
-    if condition == "quiet":
-        x[:, 1] *= 10 ** (-12 / 20)
-        return x
-    if condition == "echo":
-        d = int(0.060 * ms.OUT_RATE)
-        g = 10 ** (-20 / 20)
-        x[d:, 0] += g * stereo[:-d, 1]
-        x[d:, 1] += g * stereo[:-d, 0]
-        return x
-    for kind in ("white", "babble"):
-        if condition.startswith(kind):
-            snr = float(condition[len(kind):])
-            for ch in range(2):
-                speech = x[:, ch][np.abs(x[:, ch]) > 1e-3]
-                noise = rng.standard_normal(len(x)) if kind == "white" else \
-                    babble(len(x), rng, stereo.sum(axis=1))
-                x[:, ch] += noise * rms(speech) / rms(noise) * 10 ** (-snr / 20)
-            return x
-    if condition in SOX_CODECS:
-        with tempfile.TemporaryDirectory() as tmp:
-            src, coded, back = (Path(tmp) / n for n in ("in.wav", "coded", "out.wav"))
-            chans = []
-            for ch in range(2):
-                sf.write(src, x[:, ch], ms.OUT_RATE, subtype="PCM_16")
-                subprocess.run(["sox", str(src), "-r", "8000", "-c", "1", *SOX_CODECS[condition],
-                                str(coded)], check=True)
-                subprocess.run(["sox", *SOX_CODECS[condition][-2:], str(coded), "-b", "16", str(back)],
-                               check=True)
-                y, _ = sf.read(back)
-                chans.append(np.pad(y, (0, max(0, len(x) - len(y))))[: len(x)])
-            return np.stack(chans, axis=1)
-    raise SystemExit(f"unknown condition {condition!r}")
-
-
 def render(args: argparse.Namespace) -> None:
     voice = ms.Voice()
     for path in sorted(args.scripts.glob("*.yaml")):
@@ -130,27 +75,29 @@ def render(args: argparse.Namespace) -> None:
         for warning in ms.lint_truth(rendered):
             print(f"{path.stem}: warning: {warning}", file=sys.stderr)
         truth = truth_of(script, rendered, path.stem, rendered["duration"], "")
-        write(args.out, path.stem, stereo, truth)
+        write(args.out, path.stem, stereo, ms.OUT_RATE, truth)
 
 
 def degrade_all(args: argparse.Namespace) -> None:
     conditions = [c for c in args.conditions.split(",") if c]
+    unknown = sorted(set(conditions) - set(CONDITIONS))
+    if unknown:
+        raise SystemExit(f"unknown condition(s) {unknown}; known: {', '.join(CONDITIONS)}")
     args.out.mkdir(parents=True, exist_ok=True)
     for truth_path in sorted(args.calls.glob("*.truth.json")):
         truth = json.loads(truth_path.read_text(encoding="utf-8"))
-        stereo, rate = sf.read(args.calls / f"{truth['call']}.flac")
-        assert rate == ms.OUT_RATE and stereo.ndim == 2, truth_path
+        stereo, rate = sf.read(args.calls / f"{truth['call']}.flac", dtype="float32", always_2d=True)
         for condition in conditions:
             name = f"{truth['call']}__{condition}"
-            audio = degrade(stereo, condition, zlib.crc32(name.encode()))
-            write(args.out, name, audio, {**truth, "call": name, "condition": condition})
+            audio, out_rate = degraded(condition, stereo, rate, truth["call"])
+            write(args.out, name, audio, out_rate, {**truth, "call": name, "condition": condition})
 
 
-def write(out: Path, name: str, audio: np.ndarray, truth: dict) -> None:
+def write(out: Path, name: str, audio: np.ndarray, rate: int, truth: dict) -> None:
     peak = np.abs(audio).max()
     if peak > 0.99:  # noise or echo pushed it over full scale
         audio = audio * (0.99 / peak)
-    sf.write(out / f"{name}.flac", audio, ms.OUT_RATE, subtype="PCM_16", format="FLAC")
+    sf.write(out / f"{name}.flac", audio, rate, subtype="PCM_16", format="FLAC")
     (out / f"{name}.truth.json").write_text(json.dumps(truth, ensure_ascii=False, indent=1) + "\n",
                                            encoding="utf-8")
     print(f"{name}: {truth['duration']:.1f} s", file=sys.stderr)
