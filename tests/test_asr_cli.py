@@ -1,6 +1,7 @@
 """``callqa transcribe`` through typer's CliRunner: JSON to a file or stdout, clear errors."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ from callqa.cli import app
 from callqa.cli.transcribe import asr_options_from_cli, split_hotwords
 from callqa.transcript import load_transcript
 from conftest import REAL_AUDIO
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 runner = CliRunner()
 
@@ -86,3 +89,20 @@ def test_shared_option_helpers():
                              vocabulary=("B",))
     assert o.resolved_compute_type == "float16"
     assert o.agent_channel == "right" and o.hotwords == ("A", "B")
+    assert o.separate_voices and not asr_options_from_cli(mono="agent").separate_voices
+
+
+@pytest.mark.slow
+def test_mono_agent_takes_a_two_voice_recording_as_the_agent_alone(env, tmp_path):
+    """--mono agent (a trainee's own recording): no attribution, every word the agent's; the
+    default on the same file finds the second voice."""
+    x, sr = sf.read(SAMPLES / "call_08_manager_out_rude.flac", dtype="float32")
+    path = tmp_path / "mono.flac"
+    sf.write(path, x.mean(axis=1), sr, subtype="PCM_16")
+    forced = runner.invoke(app, ["transcribe", str(path), "--mono", "agent", *env])
+    assert forced.exit_code == 0, forced.output
+    t = json.loads(forced.stdout)
+    assert t["roles"] == "single" and {u["speaker"] for u in t["utterances"]} == {"agent"}
+    auto = runner.invoke(app, ["transcribe", str(path), *env])
+    assert auto.exit_code == 0, auto.output
+    assert json.loads(auto.stdout)["roles"] in ("separated", "uncertain")

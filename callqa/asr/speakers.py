@@ -131,7 +131,7 @@ def _kmeans2(z: np.ndarray, runs: int = 4) -> np.ndarray | None:
 
 
 def _refine(z: np.ndarray, kept: list[int], path: np.ndarray, text_cost: np.ndarray,
-            switch: np.ndarray, voice_weight: float, iterations: int) -> np.ndarray:
+            switch: np.ndarray, voice_weights: np.ndarray, iterations: int) -> np.ndarray:
     """Re-estimate each party's mean voice from the labels and re-label (Viterbi with text,
     structure and voice costs), until the labels settle."""
     n = len(path)
@@ -147,7 +147,8 @@ def _refine(z: np.ndarray, kept: list[int], path: np.ndarray, text_cost: np.ndar
         voice_cost = np.zeros((n, 2))
         # trust the voices as far as the two groups sound different (a little even when they
         # do not yet: a turn-structure error early in the call mixes the groups)
-        voice_cost[kept] = d * voice_weight * float(np.clip((sep - 1.0) / 2.0, 0.5, 2.0))
+        voice_cost[kept] = d * voice_weights[:, None] * float(np.clip((sep - 1.0) / 2.0, 0.5,
+                                                                      2.0))
         new = _smooth_switch(text_cost + voice_cost, switch)
         if np.array_equal(new, path):
             break
@@ -172,18 +173,34 @@ def _smooth_switch(cost: np.ndarray, switch: np.ndarray) -> np.ndarray:
     return path
 
 
-#: Below this voice separation (on the turn-structure labelling) and with no customer words, a
-#: mono recording is one voice. Labels that do not follow the voice give about 1 (the mean of
-#: squared t-statistics under the null); measured: one real voice 0.88, one TTS voice split
-#: by turns 0 (long gaps), the 18 downmixed samples (one TTS voice for both parties) 1.3-5.
+#: Below this voice separation (on the labelling refined from the turn structure) and with no
+#: customer words, a mono recording is one voice. Labels that do not follow the voice give about
+#: 1 (the mean of squared t-statistics under the null). Kept low on purpose: a dialogue in one
+#: voice (the 18 downmixed samples: one TTS voice for both parties, 1.3-5) must not become "the
+#: agent alone", which would charge the agent with the customer's words; "uncertain" charges
+#: nobody.
 ONE_VOICE_MAX_SEPARATION = 1.2
+
+#: The same with no cue word anywhere (a recording of other speech, or nothing recognised): the
+#: voices alone must show two people. Measured on single voices with no words, refined from the
+#: turn structure: 59 one-voice TTS tracks (samples/, ../shared/eval, bench/devcalls) 95th
+#: percentile 4.2, one real voice (70 s) 3.0; two real voices found 7.4-110.
+ONE_VOICE_MAX_SEPARATION_NO_WORDS = 5.0
+
+#: Voices are clustered (k-means) as a second starting point only when the labelling from the
+#: turn structure and words already shows two voices this far apart: on one voice (both parties
+#: in one TTS voice) k-means finds groups that "sound different" (separation 16 on a call whose
+#: turn-structure labelling shows 1.0) and its labelling would override words and structure.
+KMEANS_MIN_SEPARATION = 3.0
 
 #: Words that mark a turn as the agent's or the customer's in Mandarin service calls: the agent
 #: addresses the caller as 您 and offers help; the caller speaks of 你们 (the company) and of
 #: their own home and wishes. Measured on the 258 turns of samples/ and ../shared/eval: 您 is in
-#: 74 % of agent turns and no customer turn, 你们 in 24 % of customer turns and no agent turn.
+#: 74 % of agent turns and no customer turn, 你们 in 24 % of customer turns and no agent turn;
+#: 我的 and 能不能 (added later, with bench/devcalls: 361 turns) in 12 customer turns, no agent's.
 AGENT_CUES = ("您", "请问", "这里是", "客服", "工号", "稍等", "先生", "女士")
-CUSTOMER_CUES = ("你们", "我想", "我要", "我家", "我们家", "谢谢", "我是", "我姓", "帮我", "给我")
+CUSTOMER_CUES = ("你们", "我想", "我要", "我家", "我们家", "谢谢", "我是", "我姓", "帮我", "给我",
+                 "我的", "能不能")
 
 
 def text_cues(text: str) -> tuple[int, int]:
@@ -217,31 +234,38 @@ class Attribution:
 
 
 def attribute(samples: np.ndarray, units: Sequence[Interval], texts: Sequence[str], *,
-              hold_gap_s: float = 2.0, text_weight: float = 3.0, voice_weight: float = 1.0,
-              iterations: int = 4, min_cued: int = 3, min_stretches_alone: int = 4
+              hold_gap_s: float = 2.0, breath_gap_s: float = 0.2, text_weight: float = 3.0,
+              voice_weight: float = 1.0, voice_full_s: float = 2.0, iterations: int = 4,
+              min_cued: int = 3, min_stretches_alone: int = 4
               ) -> Attribution:
     """Label each stretch of a mono call agent (0) or customer (1).
 
     Three kinds of evidence, combined in one Viterbi path over the stretches:
 
-    - turn structure: after a short pause the other party usually speaks (a switch is
-      cheaper than staying); after ``hold_gap_s`` (a hold, dead air) either may; a long
-      stretch cut in parts stays with one speaker;
+    - turn structure: after a pause the other party usually speaks (a switch is cheaper than
+      staying); after one under ``breath_gap_s`` (a breath) or over ``hold_gap_s`` (a hold,
+      dead air) either may; a long stretch cut in parts stays with one speaker;
     - words: agent and customer cues (:data:`AGENT_CUES`, :data:`CUSTOMER_CUES`) in the
       stretch's recognised text;
     - voice: distance of the stretch's voice features to each party's mean voice, re-estimated
-      from the current labels (weighted by how differently the two groups sound).
+      from the current labels (weighted by how differently the two groups sound, and by the
+      stretch's length up to ``voice_full_s``).
 
     One voice: the words do not show a second person (no customer words; or, in fewer than
     ``min_stretches_alone`` stretches, customer words without any agent words) and the two
-    groups sound alike (:data:`ONE_VOICE_MAX_SEPARATION`).
+    groups sound alike (:data:`ONE_VOICE_MAX_SEPARATION`; with no words at all, also no more
+    different than random relabellings of the stretches make them).
     """
     n = len(units)
     if n == 0:
         return Attribution((), 1, 1.0, 0.0, ("no speech",))
     cues = np.array([text_cues(t) for t in texts], float).reshape(n, 2)
     gaps = np.array([0.0] + [units[i].start - units[i - 1].end for i in range(1, n)])
-    switch = np.where(gaps < 1e-6, 8.0, np.where(gaps >= hold_gap_s, 0.0, -1.0))
+    # A pause under ``breath_gap_s`` is mostly a breath inside a turn, not a change of speaker
+    # (42 downmixed calls: under 0.2 s 18 of 20 stay; 0.2-0.3 s 22 of 35 switch; above, 273 of
+    # 284 switch): neither is cheaper there.
+    switch = np.select([gaps < 1e-6, gaps >= hold_gap_s, gaps < breath_gap_s], [8.0, 0.0, 0.0],
+                       -1.0)
     text_cost = np.zeros((n, 2))
     text_cost[:, 0] = text_weight * (cues[:, 1] - cues[:, 0])  # agent: cheap with agent cues
     text_cost[:, 1] = -text_cost[:, 0]
@@ -259,20 +283,23 @@ def attribute(samples: np.ndarray, units: Sequence[Interval], texts: Sequence[st
         z = (x - x.mean(0)) / (x.std(0) + 1e-9)
 
     structure = _smooth_switch(text_cost, switch)
+    # a short stretch's voice statistics are noisy: its voice counts in proportion to its
+    # length up to ``voice_full_s`` (at least a quarter)
+    voice_weights = voice_weight * np.clip(
+        np.array([units[i].duration for i in kept]) / voice_full_s, 0.25, 1.0)
+    one_voice_max = ONE_VOICE_MAX_SEPARATION
     path, sep = structure, 0.0
     if z is not None:
-        # Two starting points: the turn structure and words, and the two groups of voices
-        # closest together (k-means, oriented to agree with the first); the refined labelling
-        # whose groups sound most different wins.
-        starts = [structure]
-        km = _kmeans2(z)
+        # Two starting points: the turn structure and words, and (where that labelling already
+        # shows two voices) the two groups of voices closest together (k-means, oriented to
+        # agree with it); the refined labelling whose groups sound most different wins.
+        refined = [_refine(z, kept, structure, text_cost, switch, voice_weights, iterations)]
+        km = (_kmeans2(z) if _separation(z, refined[0][kept]) >= KMEANS_MIN_SEPARATION
+              else None)
         if km is not None:
-            start = structure.copy()
-            agree = (km == structure[kept]).mean()
-            start[kept] = km if agree >= 0.5 else 1 - km
-            starts.append(start)
-        refined = [_refine(z, kept, start, text_cost, switch, voice_weight, iterations)
-                   for start in starts]
+            start = refined[0].copy()
+            start[kept] = km if (km == refined[0][kept]).mean() >= 0.5 else 1 - km
+            refined.append(_refine(z, kept, start, text_cost, switch, voice_weights, iterations))
         seps = [_separation(z, r[kept]) if r[kept].min() != r[kept].max() else 0.0
                 for r in refined]
         best = int(np.argmax(seps))
@@ -280,6 +307,8 @@ def attribute(samples: np.ndarray, units: Sequence[Interval], texts: Sequence[st
         # Whether there are two voices at all is judged on the labelling refined from the turn
         # structure only: k-means splits even one voice into groups that look different.
         structure_sep = seps[0]
+        if not cues.any():  # no words to go on: only a clear difference of voices is two
+            one_voice_max = ONE_VOICE_MAX_SEPARATION_NO_WORDS
     else:
         structure_sep = 0.0
     # Which group is the agent: the words say, else whoever answered (spoke first).
@@ -301,7 +330,7 @@ def attribute(samples: np.ndarray, units: Sequence[Interval], texts: Sequence[st
     # agent's words. In doubt two voices: "uncertain" charges nobody, "single" charges the
     # agent with everything.
     two_by_words = customer_cued >= 1 and (agent_cued >= 1 or n >= min_stretches_alone)
-    if not two_by_words and structure_sep < ONE_VOICE_MAX_SEPARATION:
+    if not two_by_words and structure_sep < one_voice_max:
         return Attribution(tuple(0 for _ in range(n)), 1, 1.0, structure_sep,
                            tuple(reasons + ["one voice, and the words do not show a second person"]))
     confidence = (agree / n_cued if n_cued else 0.5) * min(1.0, n_cued / max(min_cued, 1))

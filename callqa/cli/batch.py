@@ -12,7 +12,7 @@ from callqa.batch.discover import DEFAULT_AGENT_PATTERN, discover
 from callqa.batch.runner import DEFAULT_MAX_DURATION_S, BatchOptions, run_batch
 from callqa.batch.store import DEFAULT_OUT_DIR, Store, lock_output
 from callqa.cli import app, fail
-from callqa.cli.transcribe import (AgentChannel, AgentChannelOpt, ComputeTypeOpt, Device,
+from callqa.cli.transcribe import (AgentChannel, AgentChannelOpt, Mono, MonoOpt, ComputeTypeOpt, Device,
                                    DeviceOpt, HotwordsOpt, ModelDirOpt, ModelOpt,
                                    asr_options_from_cli)
 from callqa.errors import CallqaError
@@ -52,6 +52,7 @@ def batch(
     device: DeviceOpt = Device.cpu,
     compute_type: ComputeTypeOpt = None,
     agent_channel: AgentChannelOpt = AgentChannel.left,
+    mono: MonoOpt = Mono.auto,
     hotwords: HotwordsOpt = None,
     max_duration_s: float = typer.Option(DEFAULT_MAX_DURATION_S, "--max-duration-s", min=1,
                                          help="Longer recordings fail instead of being "
@@ -91,7 +92,7 @@ def batch(
         calls = discover(recordings_dir, manifest, agent_pattern)
         # The same ASR options as `callqa score`: the rulebook's vocabulary joins --hotwords.
         asr = asr_options_from_cli(model, model_dir, device, compute_type, agent_channel,
-                                   hotwords, rulebook=rulebook)
+                                   hotwords, rulebook=rulebook, mono=mono)
         options = BatchOptions(workers=workers or (0 if ray else 1), force=force,
                                max_duration_s=max_duration_s, asr=asr, ray=ray)
         with lock_output(out), Store.open(out) as store:

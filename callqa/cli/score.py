@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from callqa.cli import app, fail
-from callqa.cli.transcribe import (AgentChannel, AgentChannelOpt, AgentOpt, ComputeTypeOpt,
+from callqa.cli.transcribe import (AgentChannel, AgentChannelOpt, Mono, MonoOpt, AgentOpt, ComputeTypeOpt,
                                    Device, DeviceOpt, HotwordsOpt, ModelDirOpt, ModelOpt,
                                    NoCacheOpt, asr_options_from_cli)
 from callqa.errors import CallqaError
@@ -90,6 +90,7 @@ def score(
     fmt: Format = typer.Option(Format.text, "--format", "-f", help="json or text."),
     agent: AgentOpt = None,
     agent_channel: AgentChannelOpt = AgentChannel.left,
+    mono: MonoOpt = Mono.auto,
     model: ModelOpt = "base",
     model_dir: ModelDirOpt = None,
     device: DeviceOpt = Device.cpu,
@@ -99,10 +100,11 @@ def score(
 ) -> None:
     """Score one call: findings with evidence, score and verdict.
 
-    Stereo recordings: agent on the left channel unless --agent-channel right. Mono: the agent
-    alone (rules that need the customer are reported as not applicable). Exit 0 when the call
-    was scored (whatever the verdict), 1 when the recording cannot be used, 2 on a usage,
-    transcript, model or rulebook error.
+    Stereo recordings: agent on the left channel unless --agent-channel right. Mono: one voice
+    is the agent alone; two voices are attributed to agent and customer, or the call is marked
+    "roles uncertain" and no phrase finding is charged; --mono agent takes it as the agent alone.
+    Exit 0 when the call was scored (whatever the verdict), 1 when the recording cannot be used,
+    2 on a usage, transcript, model or rulebook error.
     """
     if (call is None) == (transcript is None):
         typer.echo("callqa: error: give a CALL recording or --transcript FILE.json (one)", err=True)
@@ -111,7 +113,7 @@ def score(
     if call is not None:
         try:
             asr = asr_options_from_cli(model, model_dir, device, compute_type, agent_channel,
-                                       hotwords, rulebook=load_rulebook(rules))
+                                       hotwords, rulebook=load_rulebook(rules), mono=mono)
         except CallqaError as exc:
             raise fail(exc) from None
     result, _ = score_call(call, transcript, rules, asr, agent_id=agent, use_cache=not no_cache)

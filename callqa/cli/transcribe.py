@@ -20,13 +20,18 @@ from callqa.cli import app, fail
 from callqa.errors import CallqaError
 
 __all__ = ["AgentChannel", "Device", "ModelOpt", "ModelDirOpt", "DeviceOpt", "ComputeTypeOpt",
-           "AgentChannelOpt", "HotwordsOpt", "NoCacheOpt", "AgentOpt", "asr_options_from_cli",
+           "AgentChannelOpt", "HotwordsOpt", "Mono", "MonoOpt", "NoCacheOpt", "AgentOpt", "asr_options_from_cli",
            "transcribe"]
 
 
 class AgentChannel(str, Enum):
     left = "left"
     right = "right"
+
+
+class Mono(str, Enum):
+    auto = "auto"
+    agent = "agent"
 
 
 class Device(str, Enum):
@@ -45,6 +50,10 @@ ComputeTypeOpt = Annotated[Optional[str], typer.Option(
     "--compute-type", help="CTranslate2 compute type (default int8 on CPU, float16 on CUDA).")]
 AgentChannelOpt = Annotated[AgentChannel, typer.Option(
     "--agent-channel", help="Stereo channel of the agent; the other is the customer.")]
+MonoOpt = Annotated[Mono, typer.Option(
+    "--mono", help="A mono recording: [b]auto[/b] finds one voice or two and attributes two to "
+                   "agent and customer; [b]agent[/b] takes it as the agent alone (a trainee's "
+                   "own recording).")]
 HotwordsOpt = Annotated[Optional[list[str]], typer.Option(
     "--hotwords", help="Domain nouns to bias recognition towards (company, place, product "
                        "names), repeatable or comma-separated. Never the phrases rules check.")]
@@ -64,7 +73,8 @@ def asr_options_from_cli(model: str = "base", model_dir: Optional[Path] = None,
                          device: Device | str = Device.cpu, compute_type: Optional[str] = None,
                          agent_channel: AgentChannel | str = AgentChannel.left,
                          hotwords: Optional[list[str]] | tuple[str, ...] = None,
-                         vocabulary: tuple[str, ...] = (), rulebook=None):
+                         vocabulary: tuple[str, ...] = (), rulebook=None,
+                         mono: Mono | str = Mono.auto):
     """Build :class:`callqa.asr.pipeline.AsrOptions` from the shared CLI options (and a
     rulebook's ``vocabulary:``, which is added to ``--hotwords``).
 
@@ -87,6 +97,7 @@ def asr_options_from_cli(model: str = "base", model_dir: Optional[Path] = None,
         compute_type=compute_type,
         agent_channel=getattr(agent_channel, "value", agent_channel),
         hotwords=split_hotwords(list(hotwords or ()) + list(vocabulary)),
+        separate_voices=getattr(mono, "value", mono) == Mono.auto.value,
     )
 
 
@@ -97,6 +108,7 @@ def transcribe(
         "--output", "-o", help="Write the transcript JSON here (default: stdout).")] = None,
     agent: AgentOpt = None,
     agent_channel: AgentChannelOpt = AgentChannel.left,
+    mono: MonoOpt = Mono.auto,
     model: ModelOpt = "base",
     model_dir: ModelDirOpt = None,
     device: DeviceOpt = Device.cpu,
@@ -111,7 +123,8 @@ def transcribe(
 
     Stereo: agent on the left channel unless --agent-channel right; line echo between the
     channels is removed first. Mono: one voice is the agent alone; two voices are attributed
-    to agent and customer, or marked "roles uncertain" (a note on stderr says which).
+    to agent and customer, or marked "roles uncertain" (a note on stderr says which);
+    --mono agent takes any mono recording as the agent alone.
     Progress goes to stderr; stdout carries only the JSON. Exit 0 on success, 1 when the
     audio cannot be used, 2 on a usage, model or rulebook error.
     """
@@ -125,7 +138,7 @@ def transcribe(
         # hotwords, and no hotword may hold a phrase its rules check.
         rulebook = load_rulebook(rules)
         options = asr_options_from_cli(model, model_dir, device, compute_type, agent_channel,
-                                       hotwords, rulebook=rulebook)
+                                       hotwords, rulebook=rulebook, mono=mono)
         transcript = transcribe_call(call, options, agent_id=agent, use_cache=not no_cache,
                                      progress=sys.stderr.isatty())
     except CallqaError as exc:
