@@ -83,6 +83,27 @@ def test_words_attribute_one_tts_voice_to_both_parties(call_id):
     assert found.confidence >= 0.7
 
 
+def test_the_opening_is_evidence_for_a_rude_agent_without_agent_words():
+    """call_06's agent never says 您 (喂，哪位？): the turn structure, the caller's words and who
+    answered place the turns. The answering voice labelled the agent's counts as evidence;
+    the same recording without its opening has less to go on."""
+    truth = json.loads((ROOT / "samples" / "call_06_rude_pickup.truth.json")
+                       .read_text(encoding="utf-8"))
+    assert not any(text_cues(t["text"])[0] for t in truth["turns"] if t["speaker"] == "agent")
+    x, sr = sf.read(ROOT / "samples" / truth["audio"], dtype="float32")
+    x = resample(x.mean(axis=1), sr, 16000)[:, 0]
+    stretches = speech_intervals(x)
+
+    def text(iv):
+        return max(truth["turns"], key=lambda t: min(iv.end, t["end"]) - max(iv.start, t["start"]))["text"]
+
+    found = attribute(x, stretches, [text(iv) for iv in stretches])
+    assert found.voices == 2 and found.labels[0] == 0
+    assert "the first speaker labelled the agent" in found.reasons
+    rest = attribute(x, stretches[1:], [text(iv) for iv in stretches[1:]])
+    assert found.confidence > rest.confidence
+
+
 # --------------------------------------------------------------------------- whole pipeline
 def _agent_tts_with_real_customer(path: Path) -> dict:
     """A mono call: the agent's turns of a sample call (TTS voice, greeting and all) with a real

@@ -219,7 +219,8 @@ class Attribution:
         labels: per stretch, 0 = agent, 1 = customer.
         voices: 1 (the agent alone) or 2.
         confidence: how far the labels can be trusted (share of the stretches carrying a cue
-            whose label agrees with it, lowered when there are few such stretches).
+            whose label agrees with it, the opening counting as the agent's, lowered when
+            there are few such stretches).
         separation: how differently the two groups sound when labelled from the turn
             structure and words (mean squared t-statistic of the voice features between them:
             about 1 for one voice split in two); the evidence for two voices.
@@ -333,9 +334,16 @@ def attribute(samples: np.ndarray, units: Sequence[Interval], texts: Sequence[st
     if not two_by_words and structure_sep < one_voice_max:
         return Attribution(tuple(0 for _ in range(n)), 1, 1.0, structure_sep,
                            tuple(reasons + ["one voice, and the words do not show a second person"]))
+    # The recording starts when the agent picks up: an uncued first stretch labelled the
+    # agent's is one more piece of evidence agreeing, labelled the customer's one disagreeing.
+    if not cued[0]:
+        n_cued += 1
+        agree += int(path[0] == 0)
+        reasons.append("the first speaker labelled the " + ("agent" if path[0] == 0 else
+                                                            "customer, not the one answering"))
     confidence = (agree / n_cued if n_cued else 0.5) * min(1.0, n_cued / max(min_cued, 1))
     # stretches with no cue follow the turn structure (and the voice where it differs)
-    uncued_share = 1 - n_cued / n
+    uncued_share = 1 - cued.sum() / n
     if sep < 3.0:
         confidence *= 1 - 0.3 * uncued_share
     return Attribution(tuple(int(p) for p in path), 2, round(float(confidence), 3), structure_sep,
