@@ -229,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--render-only", action="store_true")
     ap.add_argument("--list", action="store_true", help="print the conditions and exit")
     ap.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    ap.add_argument("-v", "--verbose", action="store_true",
+                    help="print each call's missed and extra findings on stderr")
     ap.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
                     help="an AsrOptions field for the run, e.g. echo_suppression=false "
                          "(to measure what a front-end step is worth)")
@@ -271,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
             wall += time.perf_counter() - t0
             result = scorer.score(transcript)
             unexpected, missed = compare(result.findings, truth["violations"])
+            if args.verbose and (unexpected or missed):
+                print(f"  {condition} {truth['call_id']}: extra "
+                      f"{[(f.rule_id, round(f.start, 1), f.evidence[:30]) for f in unexpected]} "
+                      f"missed {missed}", file=sys.stderr, flush=True)
             totals["calls"] += 1
             totals["agree"] += not unexpected and not missed
             totals["violations"] += len(truth["violations"])

@@ -18,7 +18,7 @@ from faster_whisper.vad import VadOptions
 from callqa.asr.audio import DecodedAudio
 from callqa.asr.echo import suppress_echo
 from callqa.asr.recognizer import PartySpeech
-from callqa.asr.vad import speech_intervals
+from callqa.asr.vad import QUIET_BELOW_DB, speech_intervals
 from callqa.transcript import AGENT, CUSTOMER
 
 __all__ = ["Parties", "speech_per_party"]
@@ -40,16 +40,19 @@ class Parties:
 
 
 def speech_per_party(audio: DecodedAudio, vad: VadOptions, *, agent_channel: str = "left",
-                     echo: bool = True) -> Parties:
+                     echo: bool = True, quiet_below_db: float = QUIET_BELOW_DB) -> Parties:
     """Speech per party of one recording (see the module docstring)."""
+    def speech(samples):
+        return speech_intervals(samples, vad, quiet_below_db)
+
     if len(audio.channels) == 1:
         samples = audio.channels[0]
-        return Parties([PartySpeech(AGENT, samples, speech_intervals(samples, vad))], mono=True)
+        return Parties([PartySpeech(AGENT, samples, speech(samples))], mono=True)
     channels, info = audio.channels, {}
     if echo:
         channels, paths, muted = suppress_echo(audio.channels)
         info["echo"] = [{**p.to_dict(), "muted_share": round(muted[p.target], 4)} for p in paths]
     agent = 0 if agent_channel == "left" else 1
-    return Parties([PartySpeech(AGENT, channels[agent], speech_intervals(channels[agent], vad)),
-                    PartySpeech(CUSTOMER, channels[1 - agent],
-                                speech_intervals(channels[1 - agent], vad))], info=info)
+    return Parties([PartySpeech(AGENT, channels[agent], speech(channels[agent])),
+                    PartySpeech(CUSTOMER, channels[1 - agent], speech(channels[1 - agent]))],
+                   info=info)

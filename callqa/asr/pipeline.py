@@ -37,7 +37,8 @@ from callqa.asr.parties import Parties, speech_per_party
 from callqa.asr.recognizer import Recognizer, WhisperRecognizer, WhisperSettings
 from callqa.asr.speakers import attribute
 from callqa.asr.transcribe import DecodeOptions, join_words, words_to_utterances
-from callqa.asr.vad import PHONE_VAD, UTTERANCE_MERGE_GAP_S, group_turns, vad_options_dict
+from callqa.asr.vad import (PHONE_VAD, QUIET_BELOW_DB, UTTERANCE_MERGE_GAP_S, group_turns,
+                            vad_options_dict)
 from callqa.transcript import AGENT, CUSTOMER, ROLES_CHANNELS, ROLES_SEPARATED, ROLES_SINGLE, \
     ROLES_UNCERTAIN, Interval, Transcript, Utterance, Word
 
@@ -80,6 +81,9 @@ class AsrOptions:
             with whisper-base). If set, it must be neutral (``transcribe.NEUTRAL_PROMPT``).
         vad_threshold, vad_min_speech_ms, vad_min_silence_ms, vad_speech_pad_ms,
         vad_max_speech_s: Silero VAD settings (see ``callqa.asr.vad.PHONE_VAD``).
+        vad_quiet_below_db: runs of 0.5 s this far under the track's speech level are cut
+            out of Silero's intervals (background voices; ``callqa.asr.vad.QUIET_BELOW_DB``);
+            0 keeps them.
         utterance_merge_gap_s: pauses shorter than this stay inside one turn.
         window_max_s: longest packed window of speech given to Whisper at once.
         window_gap_s: silence inserted between packed speech chunks.
@@ -125,6 +129,7 @@ class AsrOptions:
     vad_min_silence_ms: int = PHONE_VAD.min_silence_duration_ms
     vad_speech_pad_ms: int = PHONE_VAD.speech_pad_ms
     vad_max_speech_s: float = PHONE_VAD.max_speech_duration_s
+    vad_quiet_below_db: float = QUIET_BELOW_DB
     utterance_merge_gap_s: float = UTTERANCE_MERGE_GAP_S
     window_max_s: float = 30.0
     window_gap_s: float = 0.5
@@ -340,7 +345,8 @@ def _transcribe(audio: DecodedAudio, options: AsrOptions, recognizer: Recognizer
     started = time.perf_counter()
     vad = options.vad_options()
     parties = speech_per_party(audio, vad, agent_channel=options.agent_channel,
-                               echo=options.echo_suppression)
+                               echo=options.echo_suppression,
+                               quiet_below_db=options.vad_quiet_below_db)
     front_s = time.perf_counter() - started
 
     total_speech = sum(iv.duration for p in parties.parties for iv in p.speech)
@@ -377,7 +383,8 @@ def _transcribe(audio: DecodedAudio, options: AsrOptions, recognizer: Recognizer
         "cpu": cpu_description(),
         "callqa_version": __version__,
         "options": options.keyed(),
-        "vad": {**vad_options_dict(vad), "utterance_merge_gap_s": options.utterance_merge_gap_s},
+        "vad": {**vad_options_dict(vad), "quiet_below_db": options.vad_quiet_below_db,
+                "utterance_merge_gap_s": options.utterance_merge_gap_s},
         "front_end": parties.info,
         "audio_sha256": audio.sha256,
         "source_sample_rate": audio.source_sample_rate,
