@@ -406,6 +406,20 @@ def test_separated_roles_score_normally_with_a_note(scorer):
     assert any("说话人分离" in n and "0.91" in n for n in result.notes)
 
 
+def test_interruptions_need_two_tracks(scorer):
+    """The agent talking over the caller: found on two tracks; on a separated mono recording
+    the same turns cannot show an overlap, so the rule says it could not judge, not 'none'."""
+    t = call(("agent", 0.5, 3.0, "您好，这里是光明物业，请问有什么可以帮您"),
+             ("customer", 3.5, 9.0, "我家的水管坏了一直在漏水楼下都来敲门了"),
+             ("agent", 5.0, 9.5, "你别说了我们知道了马上派人"),
+             ("agent", 10.0, 12.0, "感谢您的来电，再见"))
+    assert "IN01" in ids(scorer.score(t))
+    t.roles, t.roles_confidence = "separated", 0.9
+    result = scorer.score(t)
+    assert "IN01" not in ids(result) and "IN01" in result.not_applicable
+    assert any("打断" in n for n in result.notes)
+
+
 # --------------------------------------------------------------------------- conditions (when:)
 
 WHEN = """

@@ -15,7 +15,7 @@ from callqa.scoring.matching import Matcher
 from callqa.scoring.metrics import conversation_metrics
 from callqa.scoring.rulebook import Rule, Rulebook
 from callqa.scoring.semantic import SemanticMatcher
-from callqa.transcript import AGENT, CUSTOMER, ROLES_SEPARATED, Transcript
+from callqa.transcript import AGENT, CUSTOMER, ROLES_CHANNELS, ROLES_SEPARATED, Transcript
 
 __all__ = ["Scorer", "score_transcript"]
 
@@ -90,6 +90,8 @@ class Scorer:
         """Why ``rule`` cannot judge this call (the note's wording), or None."""
         if CUSTOMER not in call.t.speakers and rule.needs_customer():
             return "单声道录音：需要双方声道的规则不适用"
+        if call.t.roles != ROLES_CHANNELS and rule.needs_two_tracks():
+            return "单声道录音：一条音轨上看不出谁打断了谁，规则不适用"
         if not call.roles_known and rule.needs_roles():
             return "双方角色无法区分：依赖角色的规则不适用，不向任何一方计分"
         if rule.when is not None and not rule.when.holds(call):

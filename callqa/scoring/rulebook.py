@@ -116,6 +116,10 @@ class Rule:
         """Rules that cannot be judged without the customer's channel (mono recordings)."""
         return self.kind.needs_customer(self)
 
+    def needs_two_tracks(self) -> bool:
+        """Rules that need each party on its own track (not applicable on a mono recording)."""
+        return self.kind.two_tracks
+
     def needs_roles(self) -> bool:
         """Rules that depend on who is the agent (not applicable when the roles are uncertain)."""
         return self.kind.needs_roles(self)

@@ -39,6 +39,10 @@ class RuleType:
     two_party: ClassVar[bool] = False
     #: depends on who is the agent: not applicable when the roles are uncertain
     by_role: ClassVar[bool] = True
+    #: needs each party on its own track (overlapping speech): not applicable on any mono
+    #: recording, even one whose two voices were separated (one track cannot show who talked
+    #: over whom)
+    two_tracks: ClassVar[bool] = False
 
     def needs_customer(self, rule: "Rule") -> bool:
         return self.two_party or rule.speaker == CUSTOMER
@@ -67,8 +71,12 @@ class RuleType:
                 lines.append(f"| `{key}` | {default} | {p.doc} |")
             lines.append("")
         needs = [f"at least one of {', '.join(f'`{k}`' for k in g)}" for g in cls.one_of]
-        if cls.two_party:
-            needs.append("both parties' channels (not applicable on a mono recording)")
+        if cls.two_tracks:
+            needs.append("each party on its own track (not applicable on a mono recording, "
+                         "even with its two voices separated: overlap is not visible on one "
+                         "track)")
+        elif cls.two_party:
+            needs.append("both parties' speech (not applicable on a mono recording of one voice)")
         if not cls.by_role:
             needs.append("no roles: it applies even when the two voices could not be told apart")
         if needs:
@@ -345,6 +353,7 @@ class Interruption(RuleType):
               "backchannel_max_s": Param(num(), "an utterance this short is a backchannel", 0.0),
               "exceptions": Param(phrase_spec(False), "`{phrases, regex}`: what excuses it")}
     two_party = True
+    two_tracks = True
 
     def check(self, rule: "Rule", call: Call) -> Iterator[Violation]:
         p = rule.params
