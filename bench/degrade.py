@@ -14,8 +14,10 @@ speech level), G.711 μ-law and A-law, GSM 06.10, AMR-NB, MP3 (sox), 16 kHz, one
 clipping, line echo, a downmixed mono file. Per condition the table gives:
 
 - CER of all agent and all customer text against the truth turns (per party, concatenated);
-- verdicts: calls whose findings equal the truth violations (rule and start within 1 s, as
-  tests/test_samples_e2e.py), violations caught, and findings the truth does not list;
+- verdicts: rule verdicts agreeing with the truth (per call and rule: fired or not, as the
+  live corpus test counts them), calls whose findings equal the truth violations (rule and
+  start within 1 s, as tests/test_samples_e2e.py), violations caught, and findings the truth
+  does not list;
 - for mono, attribution: the share of truth speech time (one party speaking) that the
   transcript's speech intervals give to the right party, and the roles decided.
 
@@ -241,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from callqa.scoring import Scorer, load_rulebook
     from callqa.text import cer
-    from test_samples_e2e import TRUTHS, compare
+    from test_samples_e2e import TRUTHS, compare, verdicts
 
     out = args.out or Path(tempfile.mkdtemp(prefix="callqa-degrade-"))
     overrides = {}
@@ -249,10 +251,11 @@ def main(argv: list[str] | None = None) -> int:
         key, _, value = item.partition("=")
         overrides[key] = {"true": True, "false": False}.get(value.lower(), value)
     scorer = Scorer(load_rulebook(ROOT / "rules" / "default.yaml"))
+    rule_ids = [r.id for r in scorer.rulebook.rules]
     rows = []
-    print("| condition | CER agent | CER customer | calls agreeing | violations caught | "
-          "extra findings | attribution | roles | s/call |")
-    print("|---|---:|---:|---:|---:|---:|---:|---|---:|", flush=True)
+    print("| condition | CER agent | CER customer | rule verdicts agreeing | calls agreeing | "
+          "violations caught | extra findings | attribution | roles | s/call |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|", flush=True)
     for condition in args.condition or list(CONDITIONS):
         totals = Counter()
         refs = {"agent": [], "customer": []}
@@ -282,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
             totals["violations"] += len(truth["violations"])
             totals["caught"] += len(truth["violations"]) - len(missed)
             totals["extra"] += len(unexpected)
+            agree, judged = verdicts(result.findings, truth["violations"], rule_ids)
+            totals["verdicts_agree"] += agree
+            totals["verdicts"] += judged
             for party in refs:
                 refs[party].append(party_text(truth["turns"], party))
                 hyps[party].append(party_text(transcript.utterances, party))
@@ -297,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
             "calls": totals["calls"], "agree": totals["agree"],
             "violations": totals["violations"], "caught": totals["caught"],
             "extra": totals["extra"],
+            "verdicts": totals["verdicts"], "verdicts_agree": totals["verdicts_agree"],
             "attribution": round(float(np.mean([a for a, _ in attr])), 3) if attr else None,
             "detected": round(float(np.mean([d for _, d in attr])), 3) if attr else None,
             "roles": dict(roles), "s_per_call": round(wall / max(totals["calls"], 1), 1),
@@ -304,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         att = f"{row['attribution']:.1%} (of {row['detected']:.0%} detected)" if attr else "—"
         print(f"| {condition} | {row['cer']['agent']:.3f} | {row['cer']['customer']:.3f} | "
+              f"{row['verdicts_agree'] / max(row['verdicts'], 1):.1%} | "
               f"{row['agree']}/{row['calls']} | {row['caught']}/{row['violations']} | "
               f"{row['extra']} | {att} | "
               f"{', '.join(f'{k} {v}' for k, v in sorted(roles.items()))} | "
