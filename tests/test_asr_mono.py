@@ -173,3 +173,26 @@ def test_one_tts_voice_stays_the_agent_alone(tmp_path, asr_options):
     assert t.roles == "single" and t.speakers == ("agent",)
     assert MONO_NOTE in t.notes
     assert t.utterances and all(u.speaker == "agent" for u in t.utterances)
+
+
+@pytest.mark.slow
+def test_downmixed_sample_corpus_attribution(tmp_path, asr_options):
+    """The issue's bar over all 18 sample calls downmixed to mono, through the real model: no
+    call taken as the agent alone, and at least 95 % of single-party speech time attributed to
+    the right party over the calls whose roles were decided (measured 99.0 % on an AVX2
+    machine; the margin covers other CPUs' words)."""
+    from callqa.asr.pipeline import transcribe_call
+
+    shares, roles = [], []
+    for truth_path in sorted((ROOT / "samples").glob("*.truth.json")):
+        truth = json.loads(truth_path.read_text(encoding="utf-8"))
+        x, sr = sf.read(ROOT / "samples" / truth["audio"], dtype="float32")
+        path = tmp_path / f"{truth['call_id']}.flac"
+        sf.write(path, x.mean(axis=1), sr, subtype="PCM_16")
+        t = transcribe_call(path, asr_options)
+        roles.append(t.roles)
+        if t.roles == "separated":
+            shares.append(attribution(t, truth)[0])
+    assert "single" not in roles, roles
+    assert roles.count("separated") >= 15, roles
+    assert float(np.mean(shares)) >= 0.95, shares
