@@ -406,6 +406,29 @@ def test_separated_roles_score_normally_with_a_note(scorer):
     assert any("说话人分离" in n and "0.91" in n for n in result.notes)
 
 
+def test_interruption_is_measured_from_the_words(scorer):
+    """Background voices stretch a VAD interval: the agent's turn 'starts' at 5.0 while the
+    caller still talks, but its first word comes after the caller's last. Only words
+    overlapping the caller's words are an interruption."""
+    from dataclasses import replace
+
+    def worded(u, first, last):
+        return replace(u, words=(Word(u.text[:2], first, first + 0.5),
+                                 Word(u.text[2:], last - 0.5, last)))
+
+    t = call(("agent", 0.5, 3.0, "您好，这里是光明物业，请问有什么可以帮您"),
+             ("customer", 3.5, 9.0, "我家的水管坏了一直在漏水楼下都来敲门了"),
+             ("agent", 5.0, 12.5, "非常抱歉给您带来不便，请问您贵姓"),
+             ("agent", 13.0, 15.0, "感谢您的来电，再见"))
+    assert "IN01" in ids(scorer.score(t))  # no words: the turn times are all there is
+    t.utterances[1] = worded(t.utterances[1], 3.6, 8.0)
+    t.utterances[2] = worded(t.utterances[2], 8.6, 12.4)  # after the caller's last word
+    assert "IN01" not in ids(scorer.score(t))
+    t.utterances[2] = worded(t.utterances[2], 5.2, 12.4)  # talks over the caller's words
+    (f,) = [f for f in scorer.score(t).findings if f.rule_id == "IN01"]
+    assert f.matched["overlap_s"] == pytest.approx(2.8, abs=0.1)
+
+
 def test_interruptions_need_two_tracks(scorer):
     """The agent talking over the caller: found on two tracks; on a separated mono recording
     the same turns cannot show an overlap, so the rule says it could not judge, not 'none'."""

@@ -333,6 +333,13 @@ class Hold(RuleType):
         return bool(call.find(agent[0], rule.params["hold"], rule))  # a check-back
 
 
+def _words_span(u) -> tuple[float, float]:
+    """From the first recognised word to the last (the turn's own times when it has none)."""
+    if not u.words:
+        return u.start, u.end
+    return max(u.start, u.words[0].start), min(u.end, max(w.end for w in u.words))
+
+
 class Interruption(RuleType):
     """The agent starts a real utterance while the customer is talking. Every agent utterance
     that starts inside a customer turn (at least `grace_ms` into it, while the customer's speech
@@ -341,7 +348,9 @@ class Interruption(RuleType):
     only of `backchannel_words` (嗯, 对, 好的 …), or shorter than `backchannel_max_s` whatever
     the ASR wrote (whisper writes a short 嗯 as 谢谢谢谢). The customer interrupting the agent
     never counts (a customer turn that began while the agent was talking, the agent's breaths
-    under 1 s bridged). `exceptions`: an utterance holding one is excused (不好意思，打断一下)."""
+    under 1 s bridged). `exceptions`: an utterance holding one is excused (不好意思，打断一下).
+    Overlap runs from the agent's first recognised word to the customer's last: a speech interval
+    stretched by background voices or line noise is no interruption."""
 
     name = "interruption"
     params = {"min_overlap_ms": Param(num(), "overlap with the customer's speech, ms",
@@ -367,18 +376,24 @@ class Interruption(RuleType):
             u = call.utts[i]
             if count_chars(u.text) < p["min_chars"] or self._backchannel(rule, call, i):
                 continue
-            turn = next((c for c in turns if c.start + grace <= u.start < c.end), None)
-            if turn is None or not any(iv.start <= u.start < iv.end for iv in heard):
+            # Each party from its first word to its last: a VAD interval can begin or end on
+            # background voices or line noise the recogniser found no words in.
+            start = _words_span(u)[0]
+            turn = next((c for c in turns if c.start + grace <= start < c.end), None)
+            if turn is None or not any(iv.start <= start < iv.end for iv in heard):
                 continue  # not while the customer is talking (a pause in their turn is no cue)
-            if any(a.start < turn.start and u.start < a.end for a in talking):
+            if any(a.start < turn.start and start < a.end for a in talking):
                 continue  # the agent was already talking: the customer cut in on the agent
-            end = min(u.end, turn.end)
-            overlap = sum(max(0.0, min(iv.end, end) - max(iv.start, u.start)) for iv in heard)
+            said_from, said_to = _words_span(turn)
+            end = min(u.end, said_to)
+            overlap = sum(max(0.0, min(iv.end, end) - max(iv.start, start, said_from))
+                          for iv in heard)
             if overlap < min_overlap:
                 continue
             if excused is not None and call.find(i, excused, rule):
                 continue
-            yield Violation(u.start, end, u.text, AGENT, values={"value": round(overlap, 1)},
+            yield Violation(u.start, min(u.end, turn.end), u.text, AGENT,
+                            values={"value": round(overlap, 1)},
                             matched={"overlap_s": round(overlap, 2), "customer_said": turn.text})
 
     _words: dict[tuple[str, ...], re.Pattern[str]] = {}
