@@ -60,3 +60,33 @@ def test_empty_text_is_flagged_as_empty():
 def test_prompt_is_neutral(phrase):
     """The initial prompt must not prime the model with a phrase the rules look for."""
     assert phrase not in NEUTRAL_PROMPT
+
+
+@pytest.mark.parametrize("text,looped", [
+    ("我以为我以为我以为我以为我以为我以为", "我以为我以为我以为我以为我以为我以为"),  # babble at 20 dB
+    ("在那里存在的东西大小在那里存在的东西大小在那里存在的东西大小", "在那里存在的东西大小" * 3),
+    ("可以。谢谢。好，好，好，好，好，好，好，好", "好好好好好好好好"),
+    ("好的好的好的", None),          # how people talk
+    ("对对对对", None),
+    ("谢谢谢谢", None),
+    ("电话13800000000", None),       # numbers repeat for real
+    ("三零一三零一三零一", None),
+])
+def test_loop_span(text, looped):
+    from callqa.asr.hallucinations import loop_span
+    from callqa.text import normalize_match
+
+    span = loop_span(text)
+    assert (normalize_match(text)[span[0]:span[1]] if span else None) == looped
+
+
+def test_loop_words_are_split_from_the_rest_of_the_segment():
+    from callqa.asr.transcribe import _split_loop
+    from callqa.transcript import Word
+
+    raw = ["可以。", "谢谢。", "好,", "好,", "好,", "好,", "好,", "好"]
+    pairs = [(Word(r, i * 0.5, i * 0.5 + 0.4), r) for i, r in enumerate(raw)]
+    keep, loop = _split_loop(pairs)
+    assert [r for _, r in keep] == ["可以。", "谢谢。"]
+    assert [r for _, r in loop] == raw[2:]
+    assert _split_loop(pairs[:4]) == (pairs[:4], [])

@@ -23,8 +23,8 @@ __all__ = ["CACHE_FORMAT", "default_cache_dir", "cache_key", "cache_path", "load
 logger = logging.getLogger("callqa.asr")
 
 #: Bump when the ASR pipeline changes in a way that invalidates old entries.
-CACHE_FORMAT = 5  # 4: echo suppression before VAD; mono speech attributed to agent or customer;
-#                  5: mono attribution with breath pauses, length-weighted voices
+CACHE_FORMAT = 6  # 4: echo suppression before VAD; mono speech attributed to agent or customer;
+#                  5: mono attribution with breath pauses, length-weighted voices; 6: loops dropped
 
 
 def default_cache_dir() -> Path:

@@ -10,6 +10,10 @@ reason so a reviewer can see in ``Transcript.dropped`` what was removed:
   classic looping failure);
 - ``no_speech``: the model itself thinks there was no speech and is unsure of the text.
 
+And one inside a segment, :func:`loop_span`: the words of a loop (一句话 repeated over and
+over, 好,好,好,好,好 …) that background voices set off, too short for the gzip ratio, are dropped
+with reason ``loop`` and the rest of the segment kept.
+
 >>> drop_reason(SegmentInfo("字幕由Amara.org社群提供", 1.0, 0.1, -0.3))
 'phantom'
 >>> drop_reason(SegmentInfo("谢谢您的耐心等待", 1.0, 0.1, -0.3)) is None
@@ -18,12 +22,13 @@ True
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from callqa.text import normalize_match
 
 __all__ = ["PHANTOM_SUBSTRINGS", "PHANTOM_WHOLE", "SegmentInfo", "HallucinationFilter",
-           "drop_reason"]
+           "drop_reason", "loop_span"]
 
 #: Dropped wherever they occur in a segment: nobody says these on a service call.
 PHANTOM_SUBSTRINGS = (
@@ -103,3 +108,30 @@ class HallucinationFilter:
 def drop_reason(seg: SegmentInfo, flt: HallucinationFilter = HallucinationFilter()) -> str | None:
     """Why ``seg`` should be dropped, or None to keep it."""
     return flt.reason(seg)
+
+
+#: Whisper's looping failure inside a segment: a phrase of 3+ characters three times running, or
+#: one or two characters five times (好的好的好的 and 对对对对 are how people talk; 我以为我以为
+#: 我以为 and 好好好好好 in a caller's pause are not). Numbers repeat for real (13800000000).
+_LOOPS = (re.compile(r"(.{3,12}?)\1{2,}"), re.compile(r"(.{1,2}?)\1{4,}"))
+_NUMBER = re.compile(r"[0-9零〇一二三四五六七八九十百千万幺两点]+")
+
+
+def loop_span(text: str) -> tuple[int, int] | None:
+    """The longest looped run in ``text`` (normalised: punctuation and spaces removed) as
+    (start, end) character offsets into the normalised text, or None.
+
+    >>> loop_span("我以为我以为我以为，您好")
+    (0, 9)
+    >>> loop_span("好的好的好的") is None
+    True
+    """
+    key = normalize_match(text)
+    best = None
+    for pattern in _LOOPS:
+        for m in pattern.finditer(key):
+            if _NUMBER.fullmatch(m.group(1)):
+                continue
+            if best is None or m.end() - m.start() > best[1] - best[0]:
+                best = (m.start(), m.end())
+    return best

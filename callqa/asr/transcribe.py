@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from callqa.asr.hallucinations import HallucinationFilter, SegmentInfo
+from callqa.asr.hallucinations import HallucinationFilter, SegmentInfo, loop_span
 from callqa.text import normalize_match, to_simplified
 from callqa.transcript import Interval, Utterance, Word
 
@@ -282,6 +282,15 @@ def transcribe_channels(
                     by_chunk.setdefault(idx, []).append((w, seg["raw"][id(w)]))
                 for idx, pairs in by_chunk.items():
                     speaker = speakers[window.chunks[idx].source]
+                    pairs, looped = _split_loop(pairs)
+                    if looped:
+                        text = to_simplified("".join(raw for _, raw in looped).strip())
+                        dropped.append({"speaker": speaker, "start": looped[0][0].start,
+                                        "end": looped[-1][0].end, "text": text,
+                                        "reason": "loop"})
+                        logger.info("dropped %s loop %r", speaker, text)
+                        if not pairs:
+                            continue
                     kept = [w for w, _ in pairs]
                     text = to_simplified("".join(raw for _, raw in pairs).strip())
                     info = SegmentInfo(text, get_compression_ratio(text), seg["no_speech_prob"],
@@ -319,6 +328,22 @@ def transcribe_channels(
     for ws in words.values():
         ws.sort(key=lambda w: (w.start, w.end))
     return words, dropped
+
+
+def _split_loop(pairs: list[tuple[Word, str]]
+                ) -> tuple[list[tuple[Word, str]], list[tuple[Word, str]]]:
+    """(the words outside a looped run, the words inside it): see
+    :func:`callqa.asr.hallucinations.loop_span`."""
+    keys = [normalize_match(to_simplified(raw)) for _, raw in pairs]
+    span = loop_span("".join(keys))
+    if span is None:
+        return pairs, []
+    keep, loop, pos = [], [], 0
+    for pair, key in zip(pairs, keys):
+        inside = span[0] <= pos and pos + len(key) <= span[1] and key
+        (loop if inside else keep).append(pair)
+        pos += len(key)
+    return keep, loop
 
 
 def _pad_intervals(pending: Sequence[tuple[Interval, bool]], pad_s: float,
