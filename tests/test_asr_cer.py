@@ -5,7 +5,7 @@ import pytest
 import soundfile as sf
 
 from callqa.asr.audio import resample
-from callqa.asr.models import load_model, resolve_model
+from callqa.asr.whisper.models import load_model, resolve_model
 from callqa.asr.pipeline import transcribe_call
 from callqa.text import char_edits, normalize_match
 from conftest import REAL_AUDIO, reference_texts

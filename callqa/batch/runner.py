@@ -238,7 +238,7 @@ def _transcribe(job: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:  # one bad file must not stop the batch
         logger.exception("transcribing %s failed", path)
         return {"error": f"{path}: {type(exc).__name__}: {exc}"}
-    from callqa.asr import models
+    from callqa.asr.whisper import models
 
     return {"transcript": transcript.to_dict(),
             "asr_seconds": round(time.perf_counter() - started, 3),
