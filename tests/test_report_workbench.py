@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from callqa.cli import app
 from callqa.report.email import text_summary
 from callqa.report.write import write_report
-from callqa.reviews import ReviewStore
+from callqa.verdicts import ReviewStore
 from test_report_data import CALLS, batch, make_store, stored
 
 runner = CliRunner()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from callqa.reviews import ReviewStore
+from callqa.verdicts import ReviewStore
 from callqa.scoring import load_rulebook
 from callqa.serve import create_app
 

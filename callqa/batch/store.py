@@ -29,6 +29,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from callqa import db
 from callqa.errors import CallqaError
 from callqa.result import CallResult
 
@@ -36,7 +37,7 @@ __all__ = ["DB_NAME", "DEFAULT_OUT_DIR", "EXIT_LOCKED", "LOCK_NAME", "STATUSES",
            "SCHEMA_VERSION", "OutputLocked", "StoreError", "StoredResult", "Store", "lock_output",
            "mtime_iso", "safe_name"]
 
-DB_NAME = "callqa.db"
+from callqa.db import DB_NAME  # noqa: E402 (re-exported: callers name it from here)
 LOCK_NAME = "callqa.lock"
 #: Exit code of a ``callqa batch`` that finds another batch writing to the same ``--out``.
 EXIT_LOCKED = 4
@@ -144,11 +145,7 @@ class Store:
         try:
             for sub in ("", "transcripts", "results"):
                 (out_dir / sub).mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(out_dir / DB_NAME, timeout=30.0, isolation_level=None)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across a crash
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn = db.connect(out_dir / DB_NAME)
             conn.executescript(_SCHEMA)
             have = {r["name"] for r in conn.execute("PRAGMA table_info(calls)")}
             for name, kind in _ADDED_COLUMNS.items():

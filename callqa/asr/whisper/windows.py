@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from callqa.asr.utterances import join_words
 from callqa.asr.whisper.hallucinations import HallucinationFilter, SegmentInfo, loop_span
 from callqa.text import normalize_match, to_simplified
 from callqa.transcript import Interval, Word

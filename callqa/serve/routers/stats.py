@@ -6,7 +6,7 @@ import sqlite3
 
 from fastapi import APIRouter, Depends, Request
 
-from callqa.reviews import User
+from callqa.verdicts import User
 from callqa.serve import queries
 from callqa.serve.deps import Settings, agent_scope, current_user, db, reviewer, settings
 from callqa.serve.models import PrecisionOut
