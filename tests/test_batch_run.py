@@ -21,7 +21,8 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from callqa.batch.discover import discover
-from callqa.batch.runner import BatchOptions, available_cores, run_batch
+from callqa.batch.runner import BatchOptions, run_batch
+from callqa.batch.worker import available_cores
 from callqa.batch.store import Store
 from callqa.cli import app
 from callqa.cli.transcribe import asr_options_from_cli

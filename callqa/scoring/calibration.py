@@ -17,7 +17,8 @@ import yaml
 from callqa.errors import RulebookError
 from callqa.scoring.call import Call
 from callqa.scoring.engine import Scorer
-from callqa.scoring.rulebook import PhraseSpec, Rule
+from callqa.scoring.rule import Rule
+from callqa.scoring.schema import PhraseSpec
 from callqa.transcript import AGENT, Transcript, Utterance
 
 __all__ = ["CALIBRATION", "CalibrationSet", "Judged", "Stats", "load_calibration", "judge",

@@ -21,7 +21,7 @@ from callqa.text import count_chars
 from callqa.transcript import AGENT, CUSTOMER, merge_intervals
 
 if TYPE_CHECKING:
-    from callqa.scoring.rulebook import Rule
+    from callqa.scoring.rule import Rule
 
 __all__ = ["RuleType", "RULE_TYPES", "rule_types_markdown"]
 
