@@ -12,7 +12,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from callqa.cli import app
-from callqa.report.explain import explain_lines, explain_text, improvements, print_explain
+from callqa.report.explain import explain_lines, improvements, print_explain
 from callqa.report.text import timeline
 from callqa.result import CallResult, Finding
 from callqa.scoring import load_rulebook
@@ -21,6 +21,10 @@ from callqa.transcript import Utterance, save_transcript
 
 MINI = Path(__file__).parent / "data" / "mini_rules.yaml"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def explain_text(result, rulebook=None):
+    return "\n".join(text for _, _, text in explain_lines(result, rulebook))
 
 
 def finding(rule_id: str, start: float, deduction: float, severity: str = "major",
