@@ -84,7 +84,7 @@ def recommended(result: CallResult, rule_id: str,
     as recorded in the result when it was scored."""
     if rulebook is not None:
         rule = rulebook.get(rule_id)
-        return list(rule.examples_good) if rule else []
+        return list(rule.recommended()) if rule else []
     return list((result.rulebook.get("examples") or {}).get(rule_id) or [])
 
 

@@ -56,6 +56,11 @@ class Rule:
         return f"{self.standard_text}（《{self.standard_title}》）" if self.standard_title \
             else f"{self.standard_text}（{self.standard_file}）"
 
+    def recommended(self) -> tuple[str, ...]:
+        """The phrasings to recommend (标准话术): the good examples, except a prohibition's,
+        which show allowed uses of the very words it forbids."""
+        return self.examples_good if self.kind.recommends_examples else ()
+
     def literal(self, phrases: tuple[str, ...]) -> tuple[str, ...]:
         """The phrases matched word for word: none under ``match: semantic`` (they are examples)."""
         return () if self.match == "semantic" else phrases

@@ -114,7 +114,7 @@ class Rulebook:
         scale and pass mark, and each rule's recommended phrasings (``examples.good``)."""
         return {"name": self.name, "version": self.version, "path": self.path,
                 "sha256": self.sha256, "base": self.base, "pass_mark": self.pass_mark,
-                "examples": {r.id: list(r.examples_good) for r in self.rules if r.examples_good}}
+                "examples": {r.id: list(r.recommended()) for r in self.rules if r.recommended()}}
 
 
 # --------------------------------------------------------------------------- schema
