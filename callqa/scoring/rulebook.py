@@ -28,6 +28,7 @@ from callqa.transcript import AGENT
 
 __all__ = [
     "DEFAULT_RULEBOOK",
+    "RULES_DIR",
     "RULE_TYPES",
     "PhraseSpec",
     "Condition",
@@ -37,7 +38,9 @@ __all__ = [
     "parse_rulebook",
 ]
 
-DEFAULT_RULEBOOK = Path(__file__).resolve().parents[2] / "rules" / "default.yaml"
+#: the packaged copy of rules/ (callqa/_rules links to it in a checkout; the wheel carries it)
+RULES_DIR = Path(__file__).resolve().parents[1] / "_rules"
+DEFAULT_RULEBOOK = RULES_DIR / "default.yaml"
 #: default ``scoring.min_call_s``: a recording shorter than this is no conversation
 MIN_CALL_S = 3.0
 
