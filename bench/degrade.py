@@ -11,13 +11,18 @@ Usage::
 Each condition is a function of the 8 kHz stereo sample (agent left) returning the recording
 as it would arrive: noise (white / pink / babble at 10, 20, 30 dB SNR against each track's
 speech level), G.711 μ-law and A-law, GSM 06.10, AMR-NB, MP3 (sox), 16 kHz, one side −12 dB,
-clipping, line echo, a downmixed mono file. Per condition the table gives:
+clipping, line echo, a downmixed mono file, and an open-plan floor (``agent_babble_20db`` /
+15 / 10: the agent 12 dB under the customer with colleagues' voices that far under the agent on
+the agent's track only). Per condition the table gives:
 
 - CER of all agent and all customer text against the truth turns (per party, concatenated);
 - verdicts: rule verdicts agreeing with the truth (per call and rule: fired or not, as the
   live corpus test counts them), calls whose findings equal the truth violations (rule and
   start within 1 s, as tests/test_samples_e2e.py), violations caught, and findings the truth
   does not list;
+- tracks enhanced: tracks whose floor showed background voices (``callqa.asr.enhance``);
+- phantom and missed speech: seconds of detected speech outside the party's truth turns, and
+  of truth speech not detected (both parties, summed over the calls);
 - for mono, attribution: the share of truth speech time (one party speaking) that the
   transcript's speech intervals give to the right party, and the roles decided.
 
@@ -45,7 +50,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 SAMPLES = ROOT / "samples"
-REAL = ROOT.parent / "shared" / "audio" / "real"
+#: Real Mandarin voices for babble: the shared folder beside the project (or beside the folder
+#: that holds the project's worktrees).
+REAL = next((d for d in (ROOT.parent / "shared" / "audio" / "real",
+                         ROOT.parent.parent / "shared" / "audio" / "real") if d.is_dir()),
+            ROOT.parent / "shared" / "audio" / "real")
 RATE = 8000
 
 
@@ -94,6 +103,18 @@ def add_noise(kind: Callable, snr_db: float) -> Callable:
             noise = kind(len(x), rng)
             noise *= np.sqrt(speech_power(x[:, c]) / 10 ** (snr_db / 10) / (noise ** 2).mean())
             out[:, c] = x[:, c] + noise
+        return out
+    return apply
+
+
+def quiet_agent_in_babble(snr_db: float, agent_db: float = -12) -> Callable:
+    """An open-plan floor: the agent ``agent_db`` under the recording as made (the customer
+    louder), colleagues' voices on the agent's track ``snr_db`` under the agent."""
+    def apply(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        out = gain_side(0, agent_db)(x, rng)
+        noise = babble(len(x), rng)
+        noise *= np.sqrt(speech_power(out[:, 0]) / 10 ** (snr_db / 10) / (noise ** 2).mean())
+        out[:, 0] += noise
         return out
     return apply
 
@@ -164,6 +185,7 @@ CONDITIONS: dict[str, tuple[Callable, int]] = {
     "customer_-12db": (gain_side(1, -12), RATE),
     "agent_-12db": (gain_side(0, -12), RATE),
     "clipping": (clip, RATE),
+    **{f"agent_babble_{snr}db": (quiet_agent_in_babble(snr), RATE) for snr in (20, 15, 10)},
     "echo_-15db_120ms": (add_echo(-15, 0.12), RATE),
     "echo_-20db_60ms": (add_echo(-20, 0.06), RATE),
     "echo_-30db_10ms": (add_echo(-30, 0.01), RATE),
@@ -217,6 +239,28 @@ def attribution(transcript, truth: dict, step_s: float = 0.01) -> tuple[float, f
     return (right.sum() / max(detected.sum(), 1), detected.sum() / max(single.sum(), 1))
 
 
+def phantom_missed(transcript, truth: dict, step_s: float = 0.01) -> tuple[float, float]:
+    """(seconds of detected speech outside the party's truth turns, seconds of truth speech not
+    detected), both parties (stereo) or all speech (mono) summed."""
+    n = int(truth["duration"] / step_s) + 2
+    phantom = missed = 0.0
+    parties = ("agent", "customer") if len(transcript.speech) > 1 or "customer" in \
+        transcript.speech else (None,)
+    for party in parties:
+        want = np.zeros(n, bool)
+        for t in truth["turns"]:
+            if party is None or t["speaker"] == party:
+                want[int(t["start"] / step_s):int(t["end"] / step_s)] = True
+        got = np.zeros(n, bool)
+        ivs = transcript.speech.get(party, []) if party else \
+            [iv for ivs in transcript.speech.values() for iv in ivs]
+        for iv in ivs:
+            got[int(iv.start / step_s):int(iv.end / step_s)] = True
+        phantom += (got & ~want).sum() * step_s
+        missed += (want & ~got).sum() * step_s
+    return phantom, missed
+
+
 def party_text(turns, party: str) -> str:
     return "".join(t.text if hasattr(t, "text") else t["text"] for t in turns
                    if (t.speaker if hasattr(t, "speaker") else t["speaker"]) == party)
@@ -254,8 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     rule_ids = [r.id for r in scorer.rulebook.rules]
     rows = []
     print("| condition | CER agent | CER customer | rule verdicts agreeing | calls agreeing | "
-          "violations caught | extra findings | attribution | roles | s/call |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|", flush=True)
+          "violations caught | extra findings | phantom s | missed s | tracks enhanced | "
+          "attribution | roles | s/call |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|", flush=True)
     for condition in args.condition or list(CONDITIONS):
         totals = Counter()
         refs = {"agent": [], "customer": []}
@@ -292,6 +337,11 @@ def main(argv: list[str] | None = None) -> int:
                 refs[party].append(party_text(truth["turns"], party))
                 hyps[party].append(party_text(transcript.utterances, party))
             roles[transcript.roles] += 1
+            ph, mi = phantom_missed(transcript, truth)
+            totals["phantom"] += ph
+            totals["missed"] += mi
+            totals["enhanced"] += sum(e.get("enhanced", False) for e in transcript.asr[
+                "front_end"].get("enhance", {}).values())
             if condition.startswith("mono"):
                 attr.append(attribution(transcript, truth))
         if args.render_only:
@@ -303,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
             "calls": totals["calls"], "agree": totals["agree"],
             "violations": totals["violations"], "caught": totals["caught"],
             "extra": totals["extra"],
+            "phantom_s": round(totals["phantom"], 1), "missed_s": round(totals["missed"], 1),
+            "tracks_enhanced": totals["enhanced"],
             "verdicts": totals["verdicts"], "verdicts_agree": totals["verdicts_agree"],
             "attribution": round(float(np.mean([a for a, _ in attr])), 3) if attr else None,
             "detected": round(float(np.mean([d for _, d in attr])), 3) if attr else None,
@@ -313,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {condition} | {row['cer']['agent']:.3f} | {row['cer']['customer']:.3f} | "
               f"{row['verdicts_agree'] / max(row['verdicts'], 1):.1%} | "
               f"{row['agree']}/{row['calls']} | {row['caught']}/{row['violations']} | "
-              f"{row['extra']} | {att} | "
+              f"{row['extra']} | {row['phantom_s']} | {row['missed_s']} | "
+              f"{row['tracks_enhanced']} | {att} | "
               f"{', '.join(f'{k} {v}' for k, v in sorted(roles.items()))} | "
               f"{row['s_per_call']} |", flush=True)
     if args.json:

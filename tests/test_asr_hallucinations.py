@@ -90,3 +90,27 @@ def test_loop_words_are_split_from_the_rest_of_the_segment():
     assert [r for _, r in keep] == ["可以。", "谢谢。"]
     assert [r for _, r in loop] == raw[2:]
     assert _split_loop(pairs[:4]) == (pairs[:4], [])
+
+
+def test_a_loop_spread_over_segments_of_one_chunk_is_dropped():
+    """Whisper on babble puts a loop one phrase per segment (就是 / 就是就是 / …): the pass over
+    each chunk's words drops it and keeps the rest; the same words in separate chunks, numbers
+    and how people repeat themselves stay."""
+    from callqa.asr.whisper.hallucinations import drop_loops
+    from callqa.transcript import Interval, Word
+
+    def words(texts, start=0.0):
+        return [Word(t, start + i * 0.4, start + i * 0.4 + 0.3) for i, t in enumerate(texts)]
+
+    chunk = words(["您好,", "就是", "就是就是", "就是", "就是就是", "请问您贵姓"])
+    kept, dropped = drop_loops("agent", chunk, [Interval(0.0, 3.0)])
+    assert [w.text for w in kept] == ["您好,", "请问您贵姓"]
+    assert [(d["speaker"], d["start"], round(d["end"], 3), d["text"], d["reason"])
+            for d in dropped] == [("agent", 0.4, 1.9, "就是就是就是就是就是就是", "loop")]
+    # one 就是 per chunk is speech, not a loop
+    apart = [w for i in range(6) for w in words(["就是"], start=i * 3.0)]
+    assert drop_loops("agent", apart, [Interval(i * 3.0, i * 3.0 + 1) for i in range(6)]) \
+        == (apart, [])
+    # a phone number and 好的好的 are kept
+    real = words(["电话", "138", "0013", "8000", "好的", "好的"])
+    assert drop_loops("customer", real, [Interval(0.0, 3.0)]) == (real, [])

@@ -23,8 +23,9 @@ __all__ = ["CACHE_FORMAT", "cache_root", "default_cache_dir", "cache_key", "cach
 logger = logging.getLogger("callqa.asr")
 
 #: Bump when the ASR pipeline changes in a way that invalidates old entries.
-CACHE_FORMAT = 6  # 4: echo suppression before VAD; mono speech attributed to agent or customer;
-#                  5: mono attribution with breath pauses, length-weighted voices; 6: loops dropped
+CACHE_FORMAT = 7  # 4: echo suppression before VAD; mono speech attributed to agent or customer;
+#                  5: mono attribution with breath pauses, length-weighted voices; 6: loops dropped;
+#                  7: loops dropped across the segments of a chunk, background voices enhanced
 
 
 def cache_root() -> Path:

@@ -4,7 +4,8 @@ Stages, each a module with a typed input and output:
 
 1. decode (:mod:`callqa.asr.audio`): the file → 16 kHz channels;
 2. speech per party (:mod:`callqa.asr.parties`): line echo muted between stereo tracks
-   (:mod:`callqa.asr.echo`), Silero VAD (:mod:`callqa.asr.vad`), a mono track split into one
+   (:mod:`callqa.asr.echo`), a track with background voices enhanced
+   (:mod:`callqa.asr.enhance`), Silero VAD (:mod:`callqa.asr.vad`), a mono track split into one
    or two voices (:mod:`callqa.asr.speakers`);
 3. recognise (:mod:`callqa.asr.recognizer`): each party's speech → timed words, through the
    :class:`~callqa.asr.recognizer.Recognizer` interface (faster-whisper today);
@@ -16,7 +17,6 @@ Results are cached by audio hash, model and options (:mod:`callqa.asr.cache`).
 
 from __future__ import annotations
 
-import bisect
 import logging
 import os
 import platform
@@ -34,7 +34,7 @@ from callqa.asr.audio import DecodedAudio, load_audio
 from callqa.asr.parties import Parties, speech_per_party
 from callqa.asr.recognizer import BACKENDS, Recognizer, create_recognizer, recognizer_model_id
 from callqa.asr.speakers import attribute
-from callqa.asr.utterances import join_words, words_to_utterances
+from callqa.asr.utterances import join_words, words_by_stretch, words_to_utterances
 from callqa.asr.vad import (PHONE_VAD, QUIET_BELOW_DB, UTTERANCE_MERGE_GAP_S, group_turns,
                             vad_options_dict)
 from callqa.transcript import AGENT, CUSTOMER, ROLES_CHANNELS, ROLES_SEPARATED, ROLES_SINGLE, \
@@ -100,6 +100,8 @@ class AsrOptions:
             window holds ~70 MB of encoder activations), else 4. Does not change the
             transcript (measured: identical words and times), so it is not part of the key.
         compression_ratio_max, no_speech_prob_max, avg_logprob_min: hallucination filters.
+        enhance_background: run a track whose floor shows background voices through speech
+            enhancement (DeepFilterNet3) before VAD and recognition (:mod:`callqa.asr.enhance`).
         echo_suppression: mute line echo between stereo tracks before VAD
             (:mod:`callqa.asr.echo`).
         separate_voices: attribute the speech of a mono recording with two voices to agent and
@@ -142,6 +144,7 @@ class AsrOptions:
     no_speech_prob_max: float = 0.6
     avg_logprob_min: float = -1.0
     echo_suppression: bool = True
+    enhance_background: bool = True
     separate_voices: bool = True
     roles_min_confidence: float = 0.7
     cache_dir: str | None = None
@@ -279,22 +282,6 @@ def load_recognizer(options: AsrOptions, *, progress: bool = False) -> Recognize
     return create_recognizer(options, progress=progress)
 
 
-def _words_by_stretch(words: list[Word], stretches: list[Interval]) -> list[list[Word]]:
-    """Each word into the stretch of speech its middle falls in (the nearest when none)."""
-    out: list[list[Word]] = [[] for _ in stretches]
-    if not stretches:
-        return out
-    starts = [iv.start for iv in stretches]
-    for w in words:
-        mid = (w.start + w.end) / 2
-        i = max(0, bisect.bisect_right(starts, mid) - 1)
-        if i + 1 < len(stretches) and mid > stretches[i].end \
-                and stretches[i + 1].start - mid < mid - stretches[i].end:
-            i += 1
-        out[i].append(w)
-    return out
-
-
 def _attribute_mono(parties: Parties, words: list[Word], options: AsrOptions
                     ) -> tuple[dict[str, list[Interval]], dict[str, list[Word]], str, float | None,
                                list[str], dict[str, Any]]:
@@ -304,7 +291,7 @@ def _attribute_mono(parties: Parties, words: list[Word], options: AsrOptions
     stretches = list(party.speech)
     if not options.separate_voices:
         return {AGENT: stretches}, {AGENT: words}, ROLES_SINGLE, None, [MONO_NOTE], {}
-    per_stretch = _words_by_stretch(words, stretches)
+    per_stretch = words_by_stretch(words, stretches)
     found = attribute(party.samples, stretches, [join_words([w.text for w in ws])
                                                  for ws in per_stretch])
     info = {"voices": found.voices, "confidence": found.confidence,
@@ -330,7 +317,8 @@ def _transcribe(audio: DecodedAudio, options: AsrOptions, recognizer: Recognizer
     vad = options.vad_options()
     parties = speech_per_party(audio, vad, agent_channel=options.agent_channel,
                                echo=options.echo_suppression,
-                               quiet_below_db=options.vad_quiet_below_db)
+                               quiet_below_db=options.vad_quiet_below_db,
+                               enhance=options.enhance_background)
     front_s = time.perf_counter() - started
 
     total_speech = sum(iv.duration for p in parties.parties for iv in p.speech)

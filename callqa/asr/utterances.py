@@ -5,12 +5,13 @@ Recogniser-independent: any backend's timed words go through the same placement.
 
 from __future__ import annotations
 
+import bisect
 from typing import Sequence
 
 from callqa.text import normalize_match
 from callqa.transcript import Interval, Utterance, Word
 
-__all__ = ["join_words", "words_to_utterances"]
+__all__ = ["join_words", "words_by_stretch", "words_to_utterances"]
 
 
 def join_words(words: Sequence[str]) -> str:
@@ -21,6 +22,22 @@ def join_words(words: Sequence[str]) -> str:
                 and w[0].isalnum():
             out += " "
         out += w
+    return out
+
+
+def words_by_stretch(words: Sequence[Word], stretches: Sequence[Interval]) -> list[list[Word]]:
+    """Each word into the stretch of speech its middle falls in (the nearest when none)."""
+    out: list[list[Word]] = [[] for _ in stretches]
+    if not stretches:
+        return out
+    starts = [iv.start for iv in stretches]
+    for w in words:
+        mid = (w.start + w.end) / 2
+        i = max(0, bisect.bisect_right(starts, mid) - 1)
+        if i + 1 < len(stretches) and mid > stretches[i].end \
+                and stretches[i + 1].start - mid < mid - stretches[i].end:
+            i += 1
+        out[i].append(w)
     return out
 
 

@@ -10,9 +10,11 @@ reason so a reviewer can see in ``Transcript.dropped`` what was removed:
   classic looping failure);
 - ``no_speech``: the model itself thinks there was no speech and is unsure of the text.
 
-And one inside a segment, :func:`loop_span`: the words of a loop (一句话 repeated over and
-over, 好,好,好,好,好 …) that background voices set off, too short for the gzip ratio, are dropped
-with reason ``loop`` and the rest of the segment kept.
+And loops, :func:`loop_span`: the words of a loop (一句话 repeated over and over, 好,好,好,好,好
+…) that background voices set off, too short for the gzip ratio, are dropped with reason
+``loop`` and the rest kept — inside one segment while decoding, and again over the words of
+one chunk of speech (:func:`drop_loops`), where Whisper often spreads a loop one phrase per
+segment (就是 / 就是就是 / 就是就是 …).
 
 >>> HallucinationFilter().reason(SegmentInfo("字幕由Amara.org社群提供", 1.0, 0.1, -0.3))
 'phantom'
@@ -25,7 +27,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from typing import Any, Sequence
+
 from callqa.text import normalize_match
+from callqa.transcript import Interval, Word
 
 __all__ = ["PHANTOM_SUBSTRINGS", "PHANTOM_WHOLE", "SegmentInfo", "HallucinationFilter",
            "loop_span"]
@@ -130,3 +135,31 @@ def loop_span(text: str) -> tuple[int, int] | None:
             if best is None or m.end() - m.start() > best[1] - best[0]:
                 best = (m.start(), m.end())
     return best
+
+
+def drop_loops(speaker: str, words: Sequence[Word], chunks: Sequence[Interval]
+               ) -> tuple[list[Word], list[dict[str, Any]]]:
+    """``words`` without the loops :func:`loop_span` finds in the text of each chunk of speech
+    (the words whose middle falls in it), and a ``Transcript.dropped`` record per loop."""
+    from callqa.asr.utterances import join_words, words_by_stretch
+
+    kept: list[Word] = []
+    dropped: list[dict[str, Any]] = []
+    for group in words_by_stretch(words, chunks) if chunks else [list(words)]:
+        while True:
+            keys = [normalize_match(w.text) for w in group]
+            span = loop_span("".join(keys))
+            if span is None:
+                break
+            pos, loop, rest = 0, [], []
+            for w, key in zip(group, keys):
+                inside = bool(key) and span[0] <= pos and pos + len(key) <= span[1]
+                (loop if inside else rest).append(w)
+                pos += len(key)
+            if not loop:  # the run cuts through every word: nothing to drop by word
+                break
+            dropped.append({"speaker": speaker, "start": loop[0].start, "end": loop[-1].end,
+                            "text": join_words([w.text for w in loop]), "reason": "loop"})
+            group = rest
+        kept += group
+    return sorted(kept, key=lambda w: (w.start, w.end)), dropped

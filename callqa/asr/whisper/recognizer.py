@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from callqa.asr.recognizer import PartySpeech, Recognition
+from callqa.asr.whisper.hallucinations import drop_loops
 from callqa.asr.whisper.windows import DecodeOptions, transcribe_channels
 
 __all__ = ["WhisperSettings", "WhisperRecognizer"]
@@ -61,4 +62,7 @@ class WhisperRecognizer:
             together=s.channels_together, fill=s.pack_fill, window_max_s=s.window_max_s,
             window_gap_s=s.window_gap_s, decode_pad_s=s.decode_pad_s, batch_size=s.batch_size,
             on_progress=on_progress, stats=stats)
+        for p in parties:  # a loop spread over the segments of one chunk
+            words[p.speaker], looped = drop_loops(p.speaker, words[p.speaker], p.speech)
+            dropped += looped
         return Recognition(words, dropped, stats)
