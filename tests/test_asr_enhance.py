@@ -3,8 +3,9 @@ to the verdicts (callqa.asr.enhance, callqa.asr.parties).
 
 The open-plan floor is made with numpy from the repo's sample calls and the real clips the
 suite already uses: the agent 12 dB under the recording as made, and on the agent's track six
-real speakers at once ("babble"), 15 or 10 dB under the agent. Bounds are set with a margin from the figures measured on them
-(docs/benchmarks.md, "issue 19 — noisy room"), not from one CPU's exact output.
+real speakers at once ("babble"), 15 or 10 dB under the agent. Bounds are set with a margin
+from the figures measured on them (docs/benchmarks.md, "issue 19 — noisy room"), not from one
+CPU's exact output.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def open_plan(name: str, snr_db: float | None, out: Path, noise: str = "babble")
     x, rate = sf.read(SAMPLES / f"{name}.flac", dtype="float64", always_2d=True)
     x[:, 0] *= 10 ** (-12 / 20)
     if snr_db is not None:
-        nz = babble(len(x), 7) if noise == "babble" else np.random.default_rng(7).normal(0, 1, len(x))
+        nz = babble(len(x), 7) if noise == "babble" else \
+            np.random.default_rng(7).normal(0, 1, len(x))
         nz *= np.sqrt(speech_power(x[:, 0]) / 10 ** (snr_db / 10) / (nz ** 2).mean())
         x[:, 0] += nz
     x *= min(1.0, 0.99 / np.abs(x).max())
