@@ -152,10 +152,8 @@ class DeepFilter:
             buf[: len(x)] = x
             out = np.zeros_like(buf)
             floats = ctypes.POINTER(ctypes.c_float)
-            src = buf.ctypes.data_as(floats)
-            dst = out.ctypes.data_as(floats)
             step = hop * ctypes.sizeof(ctypes.c_float)
-            base_in, base_out = ctypes.addressof(src.contents), ctypes.addressof(dst.contents)
+            base_in, base_out = buf.ctypes.data, out.ctypes.data
             for i in range(frames):
                 lib.df_process_frame(state, ctypes.cast(base_in + i * step, floats),
                                      ctypes.cast(base_out + i * step, floats))
