@@ -74,6 +74,8 @@ class CallResult:
     stays out of agents' averages and pass rates. ``roles``
     is the transcript's (how the parties were told apart, ``callqa.transcript.ROLES``);
     ``metrics`` the call's conversation metrics (talk time, overtalk, silence, response time).
+    ``desk`` is the desk the call belongs to (``callqa batch --desks``), whose rulebook scored
+    it (``rulebook``: name, version, path, sha256); None when the batch has no desks.
     """
 
     call_id: str
@@ -91,11 +93,13 @@ class CallResult:
     unscored: str | None = None
     roles: str = "channels"
     metrics: dict[str, Any] = field(default_factory=dict)
+    desk: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "call_id": self.call_id,
             "agent_id": self.agent_id,
+            "desk": self.desk,
             "duration": round(self.duration, 3),
             "score": self.score,
             "passed": self.passed,
@@ -129,4 +133,5 @@ class CallResult:
             unscored=d.get("unscored"),
             roles=d.get("roles", "channels"),
             metrics=dict(d.get("metrics") or {}),
+            desk=d.get("desk"),
         )

@@ -32,7 +32,8 @@ class Collector:
     async def handle_DATA(self, server, session, envelope):
         self.messages.append({"rcpt_tos": list(envelope.rcpt_tos),
                               "content": envelope.original_content or envelope.content,
-                              "login": getattr(session, "login_data", None)})
+                              "authenticated": session.authenticated,
+                              "login": getattr(session.auth_data, "login", None)})
         return "250 OK"
 
 
@@ -98,7 +99,8 @@ def test_nightly_scores_the_day_and_mails_the_report_even_when_a_call_fails(tmp_
     assert "A002_0002.wav" in text  # the failed file is named in the log
     assert len(handler.messages) == 1
     sent = handler.messages[0]
-    assert sent["rcpt_tos"] == ["qa@example.com"] and sent["login"] == USER.encode()
+    assert sent["rcpt_tos"] == ["qa@example.com"]
+    assert sent["authenticated"] and sent["login"] == USER.encode()
     msg = email.message_from_bytes(sent["content"], policy=policy.default)
     html = msg.get_body(("html",)).get_content()
     assert "A001" in html and "A002_0002" in html  # the scored call's agent; the failed file

@@ -89,12 +89,13 @@ def load_desks(path: str | Path) -> DeskMap:
         mark = getattr(exc, "problem_mark", None)
         raise BatchInputError(src, f"not valid YAML: {getattr(exc, 'problem', exc)}",
                               line=mark.line + 1 if mark else None) from None
-    nodes = {k.value: v for k, v in root.value} if isinstance(root, yaml.MappingNode) else {}
+    # key nodes, for the line of each key
+    nodes = {k.value: k for k, _ in root.value} if isinstance(root, yaml.MappingNode) else {}
     entries = data.get("desks") if isinstance(data, dict) else None
     if not isinstance(entries, dict) or not entries:
         raise BatchInputError(src, "expected a top-level 'desks:' mapping of desk names",
                               line=_line(root))
-    desk_nodes = {k.value: v for k, v in nodes["desks"].value}
+    desk_nodes = {k.value: k for k, _ in dict((k.value, v) for k, v in root.value)["desks"].value}
     unknown = [k for k in data if k not in ("desks", "default")]
     if unknown:
         raise BatchInputError(src, f"unknown key {unknown[0]!r} (keys: desks, default)",

@@ -73,6 +73,8 @@ HEADER_ZH = {
     "review_link": "复核页面",
     "path": "录音文件",
     "started_at": "开始时间",
+    "desk": "坐席组",
+    "rulebook": "规则库",
     "duration_s": "通话时长(秒)",
     "status": "状态",
     "speaker": "说话方",

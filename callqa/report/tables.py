@@ -83,7 +83,8 @@ COLUMNS: dict[str, list[str]] = {
     "worst_calls": ["agent_id", "rank", "call_id", "day", "score", "passed", "vetoed",
                     "findings", "top_rules", "result_link", "review_link", "path"],
     "trend": ["agent_id", "day", "calls", "mean_score", "min_score", "passed", "pass_rate"],
-    "calls": ["call_id", "agent_id", "started_at", "day", "score", "passed", "vetoed",
+    "calls": ["call_id", "agent_id", "desk", "rulebook", "started_at", "day", "score", "passed",
+              "vetoed",
               "findings", "deduction", "duration_s", "agent_talk_s", "path", "unscored", "roles",
               *METRIC_COLUMNS, "result_link", "review_link"],
     "findings": ["call_id", "agent_id", "day", "rule_id", "title", "category", "severity",
@@ -167,6 +168,15 @@ def _agent(s: StoredResultLike) -> str:
     agent = s.agent_id if s.agent_id not in (None, "") else s.result.agent_id
     agent = str(agent).strip() if agent is not None else ""
     return agent or UNKNOWN_AGENT
+
+
+def _rulebook_label(info: dict[str, Any]) -> str:
+    """``name vVERSION`` of a result's rulebook ('' when it recorded none).
+
+    >>> _rulebook_label({"name": "燃气热线", "version": 2}), _rulebook_label({})
+    ('燃气热线 v2', '')
+    """
+    return f"{info['name']} v{info.get('version', '?')}" if info.get("name") else ""
 
 
 def _empty(name: str) -> pd.DataFrame:
@@ -270,6 +280,8 @@ def build_tables(
         calls_rows.append({
             "call_id": s.call_id,
             "agent_id": _agent(s),
+            "desk": r.desk or "",
+            "rulebook": _rulebook_label(r.rulebook),
             "started_at": s.started_at,
             "day": call_day(s.started_at),
             "score": None if r.unscored or r.score is None else float(r.score),

@@ -104,17 +104,21 @@ def subject_for(tables: ReportTables, today: date | None = None) -> str:
 
 
 def rulebook_labels(results: Sequence[StoredResultLike]) -> tuple[list[str], float | None]:
-    """``name vVERSION (sha)`` of each rulebook the results were scored with, and the pass mark
-    to draw on the chart: only when every call was scored with one rulebook that recorded it."""
-    seen: dict[str, dict[str, Any]] = {}
+    """``name vVERSION (sha)`` of each rulebook the results were scored with (``desk：…`` when
+    the batch has desks), and the pass mark to draw on the chart: only when every call was
+    scored with one rulebook that recorded it."""
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
     for s in results:
         rb = s.result.rulebook or {}
-        seen.setdefault(rb.get("sha256") or rb.get("name") or "", rb)
-    seen.pop("", None)
-    labels = [f"{rb.get('name', '?')} v{rb.get('version', '?')} ({str(rb.get('sha256', ''))[:8]})"
-              for rb in seen.values()]
-    marks = {rb.get("pass_mark") for rb in seen.values()}
-    mark = marks.pop() if len(seen) == 1 and len(marks) == 1 else None
+        key = rb.get("sha256") or rb.get("name") or ""
+        if key:
+            seen.setdefault((s.result.desk or "", key), rb)
+    labels = [(f"{desk}：" if desk else "")
+              + f"{rb.get('name', '?')} v{rb.get('version', '?')} ({str(rb.get('sha256', ''))[:8]})"
+              for (desk, _), rb in seen.items()]
+    books = {key: rb for (_, key), rb in seen.items()}
+    marks = {rb.get("pass_mark") for rb in books.values()}
+    mark = marks.pop() if len(books) == 1 and len(marks) == 1 else None
     return labels, None if mark is None else float(mark)
 
 

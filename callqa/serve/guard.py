@@ -1,6 +1,7 @@
 """What every request passes before any route sees it, in one ASGI middleware:
 
-* a body over :data:`MAX_BODY_BYTES` → 413 (read at most that much, whatever Content-Length says);
+* a body over :data:`MAX_BODY_BYTES` → 413 (never kept; one declared over
+  :data:`DRAIN_BYTES` is refused before it is read);
 * NUL bytes or invalid UTF-8 in the query string or a form/JSON body → 400 (SQLite and the
   trigram index would choke on them, and a form would store mojibake);
 * without users (local mode) a ``Host`` that is not a loopback name → 400: a DNS-rebinding page
@@ -25,6 +26,9 @@ __all__ = ["MAX_BODY_BYTES", "LOOPBACK_HOSTS", "RequestGuard", "host_name", "bad
 
 #: The largest request body: a verdict reason, an appeal or a note is a few KB at most.
 MAX_BODY_BYTES = 64 * 1024
+#: A body up to this size over the limit is read and dropped before the 413, so a client that
+#: sends it all before reading (most do) hears the answer; a larger one is cut off.
+DRAIN_BYTES = 4 * 1024 * 1024
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -115,22 +119,25 @@ class RequestGuard:
                          receive: Receive) -> tuple[bytes, tuple[int, str] | None]:
         too_big = 413, f"请求内容过大（上限 {self.max_body_bytes // 1024} KB）"
         try:
-            if int(request.headers.get("content-length") or 0) > self.max_body_bytes:
-                return b"", too_big
+            declared = int(request.headers.get("content-length") or 0)
         except ValueError:
             return b"", (400, "Content-Length 无效")
+        if declared > DRAIN_BYTES:  # answer at once; the connection closes unread
+            return b"", too_big
         chunks, size = [], 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
                 break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
+            size += len(message.get("body", b""))
+            if size > DRAIN_BYTES:
                 return b"", too_big
-            chunks.append(chunk)
+            if size <= self.max_body_bytes:
+                chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
                 break
+        if size > self.max_body_bytes:  # read to the end (not kept), so the client hears why
+            return b"", too_big
         body = b"".join(chunks)
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype in ("application/x-www-form-urlencoded", "application/json"):

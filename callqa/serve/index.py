@@ -4,7 +4,7 @@ Built from the batch store (``calls`` rows and ``OUT/results/*.json``) into tabl
 database, prefixed ``serve_``; :func:`sync` re-reads only calls whose row changed since the last
 sync (``updated_at``), so a running server follows a batch that is still adding calls.
 
-``serve_calls``      one row per scored call: agent, start, score, pass, roles, metrics
+``serve_calls``      one row per scored call: agent, desk, start, score, pass, roles, metrics
 ``serve_findings``   one row per automatic finding (rule, category, severity, moment)
 ``serve_utts``       one row per utterance (speaker, moment, text)
 ``serve_utts_fts``   FTS5 over the utterance text with the ``trigram`` tokenizer: Chinese has no
@@ -29,6 +29,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS serve_calls (
     call_id     TEXT PRIMARY KEY,
     agent_id    TEXT,
+    desk        TEXT,
     started_at  TEXT,
     path        TEXT,
     abs_path    TEXT,
@@ -45,6 +46,7 @@ CREATE TABLE IF NOT EXISTS serve_calls (
 CREATE INDEX IF NOT EXISTS serve_calls_started ON serve_calls (started_at);
 CREATE INDEX IF NOT EXISTS serve_calls_agent ON serve_calls (agent_id, started_at);
 CREATE INDEX IF NOT EXISTS serve_calls_score ON serve_calls (score);
+CREATE INDEX IF NOT EXISTS serve_calls_desk ON serve_calls (desk, started_at);
 CREATE TABLE IF NOT EXISTS serve_findings (
     call_id     TEXT NOT NULL,
     rule_id     TEXT NOT NULL,
@@ -107,8 +109,8 @@ def _drop(conn: sqlite3.Connection, call_ids: list[str]) -> None:
 
 def _add(conn: sqlite3.Connection, row: sqlite3.Row, r: CallResult) -> None:
     conn.execute(
-        "INSERT INTO serve_calls VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (row["call_id"], row["agent_id"], row["started_at"], row["path"], row["abs_path"],
+        "INSERT INTO serve_calls VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (row["call_id"], row["agent_id"], r.desk, row["started_at"], row["path"], row["abs_path"],
          row["result_path"],
          row["updated_at"], r.duration, r.score, int(bool(r.passed)), r.unscored, r.roles,
          len(r.findings), json.dumps(r.metrics, ensure_ascii=False) if r.metrics else None))
@@ -159,6 +161,13 @@ def sync(conn: sqlite3.Connection, out_dir: Path, force: bool = False) -> int:
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Create the index tables; an index from an older version (other columns) is dropped
+    and rebuilt by the next :func:`sync` (it only mirrors the batch store)."""
+    cols = [r[1] for r in conn.execute("PRAGMA table_info(serve_calls)")]
+    if cols and "desk" not in cols:
+        conn.executescript("DROP TABLE serve_calls; DROP TABLE IF EXISTS serve_findings; "
+                           "DROP TABLE IF EXISTS serve_utts; DROP TABLE IF EXISTS serve_utts_fts; "
+                           "DROP TABLE IF EXISTS serve_meta;")
     conn.executescript(SCHEMA)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from callqa.verdicts.records import MATCH_TOLERANCE_S, MissedFinding, Review
 
@@ -38,21 +38,39 @@ def match_reviews(findings: Sequence[Any], reviews: Iterable[Review],
 
 
 def reviewed_score(score: float | None, base: float, findings: Sequence[Any],
-                   matched: dict[int, Review], missed: Iterable[MissedFinding]) -> float | None:
+                   matched: dict[int, Review], missed: Iterable[MissedFinding],
+                   caps: Mapping[str, tuple[float, float]] | None = None) -> float | None:
     """The score after review: rejected findings give their points back, added findings take
     theirs (``base`` caps it; None for an unscored call).
+
+    ``caps`` (rule id → (points, cap), for the rules with a cap that deduct) re-applies each cap
+    to what is left: a finding that charged nothing because its rule's cap was full charges its
+    points once a rejection frees room under the cap, and added findings count against it too.
 
     >>> from types import SimpleNamespace as F
     >>> r = Review(1, "c", "FB01", 1.0, 2.0, None, None, "rejected", "", "qa", "")
     >>> m = MissedFinding(1, "c", "GR01", "agent", 0.0, 1.0, 5.0, "", "qa", "")
-    >>> reviewed_score(80.0, 100.0, [F(deduction=10.0)], {0: r}, [m])
+    >>> reviewed_score(80.0, 100.0, [F(rule_id="FB01", deduction=10.0)], {0: r}, [m])
     85.0
+    >>> three = [F(rule_id="FB04", deduction=d) for d in (10.0, 10.0, 0.0)]  # cap 20
+    >>> reviewed_score(80.0, 100.0, three, {0: r}, [], caps={"FB04": (10.0, 20.0)})
+    80.0
     """
     if score is None:
         return None
-    back = sum(findings[i].deduction for i, r in matched.items() if r.verdict == "rejected")
-    taken = sum(m.deduction for m in missed if m.withdrawn_at is None)
-    return round(max(0.0, min(base, score + back - taken)), 1)
+    caps = caps or {}
+    rejected = {i for i, r in matched.items() if r.verdict == "rejected"}
+    live = [m for m in missed if m.withdrawn_at is None]
+    before = sum(f.deduction for f in findings)
+    after = sum(f.deduction for i, f in enumerate(findings)
+                if i not in rejected and f.rule_id not in caps)
+    after += sum(m.deduction for m in live if m.rule_id not in caps)
+    for rule_id, (points, cap) in caps.items():
+        kept = sum(points for i, f in enumerate(findings)
+                   if i not in rejected and f.rule_id == rule_id)
+        added = sum(m.deduction for m in live if m.rule_id == rule_id)
+        after += min(cap, kept + added)
+    return round(max(0.0, min(base, score + before - after)), 1)
 
 
 def sample_calls(candidates: Iterable[tuple[str, str | None]], per_agent: int,

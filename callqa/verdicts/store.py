@@ -325,11 +325,15 @@ class ReviewStore:
             raise ReviewError(str(appeal_id), f"outcome must be upheld or overturned, "
                                               f"not {outcome!r}")
         ap = self.get_appeal(appeal_id)
-        if ap.status != "open":
-            raise ReviewError(str(appeal_id), f"appeal #{appeal_id} is already {ap.status}")
-        self.conn.execute(
-            "UPDATE appeals SET status=?, resolver=?, resolution=?, resolved_at=? WHERE id=?",
-            (outcome, user.name, resolution.strip(), _now(), appeal_id))
+        # one statement decides: of two resolutions at once, only one finds the appeal open
+        done = self.conn.execute(
+            "UPDATE appeals SET status=?, resolver=?, resolution=?, resolved_at=? "
+            "WHERE id=? AND status='open'",
+            (outcome, user.name, resolution.strip(), _now(), appeal_id)).rowcount
+        if done != 1:
+            status = self.get_appeal(appeal_id).status
+            raise ReviewError(str(appeal_id), f"申诉 #{appeal_id} 已处理 (appeal #{appeal_id} "
+                                              f"is already {status})")
         self._event(user.name, f"appeal_{outcome}", ap.call_id, appeal=appeal_id,
                     resolution=resolution)
         reason = f"申诉 #{appeal_id}：{resolution.strip()}".rstrip("：")

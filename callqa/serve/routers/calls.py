@@ -3,6 +3,7 @@ recording, and the reviewer's actions on it: verdicts, added findings, "review d
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from typing import Annotated
 from urllib.parse import quote
@@ -16,9 +17,10 @@ from callqa.serve.deps import (Settings, agent_scope, csrf_form, current_user, d
                                reviewer, reviews, settings)
 from callqa.serve.models import (CallDetail, CallFilter, CallPage, MissedIn, REVIEW_STATES,
                                  VerdictIn)
-from callqa.serve.pages import render
+from callqa.serve.pages import NavLink, render
 
 router = APIRouter()
+NAV = [NavLink("/calls", "通话")]
 
 
 # --------------------------------------------------------------------------- list
@@ -51,14 +53,25 @@ def _detail(conn, rs, s, call_id, scope) -> CallDetail:
     return queries.call_detail(conn, rs, row, result, _audio_url(s, row))
 
 
-@router.get("/api/calls/{call_id}", response_model=CallDetail, tags=["calls"])
+# a call id may hold "/": the routes with a suffix come before the call itself
+@router.get("/calls/{call_id:path}/audio", include_in_schema=False)
+def audio(call_id: str, conn: sqlite3.Connection = Depends(db), s: Settings = Depends(settings),
+          scope: str | None = Depends(agent_scope)):
+    row, _ = queries.get_call(conn, s.out_dir, call_id, scope)
+    found, tried = queries.audio_path(row, s.out_dir)
+    if found is None:
+        raise queries.NotFound(f"找不到录音 {row['path']}（已查找：{'，'.join(map(str, tried))}）")
+    return FileResponse(found)
+
+
+@router.get("/api/calls/{call_id:path}", response_model=CallDetail, tags=["calls"])
 def api_call(call_id: str, conn: sqlite3.Connection = Depends(db),
              rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
              scope: str | None = Depends(agent_scope)) -> CallDetail:
     return _detail(conn, rs, s, call_id, scope)
 
 
-@router.get("/calls/{call_id}", include_in_schema=False)
+@router.get("/calls/{call_id:path}", include_in_schema=False)
 def page_call(request: Request, call_id: str, conn: sqlite3.Connection = Depends(db),
               rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
               user: User = Depends(current_user), scope: str | None = Depends(agent_scope)):
@@ -94,16 +107,6 @@ def _timeline(result, detail: CallDetail) -> list[dict]:
                                        r["kind"] != "utt"))
 
 
-@router.get("/calls/{call_id}/audio", include_in_schema=False)
-def audio(call_id: str, conn: sqlite3.Connection = Depends(db), s: Settings = Depends(settings),
-          scope: str | None = Depends(agent_scope)):
-    row, _ = queries.get_call(conn, s.out_dir, call_id, scope)
-    found, tried = queries.audio_path(row, s.out_dir)
-    if found is None:
-        raise queries.NotFound(f"找不到录音 {row['path']}（已查找：{'，'.join(map(str, tried))}）")
-    return FileResponse(found)
-
-
 # --------------------------------------------------------------------------- review actions
 
 def set_verdict(conn, rs, s, user, call_id: str, v: VerdictIn) -> None:
@@ -113,16 +116,26 @@ def set_verdict(conn, rs, s, user, call_id: str, v: VerdictIn) -> None:
 
 
 def add_missed(conn, rs, s, user, call_id: str, m: MissedIn) -> None:
+    """Add a finding the rules missed: a rule of the call's rulebook (or, when that file is
+    gone, one that fired on the call), at a moment within the call, deducting at most the
+    rulebook's base."""
     _, result = queries.get_call(conn, s.out_dir, call_id, None)
     rb = queries.rulebook_of(result)
-    rule = rb.get(m.rule_id) if rb else None
-    deduction = m.deduction if m.deduction is not None else (rule.points if rule else 0.0)
+    known = {r.id: r for r in rb.rules} if rb else {}
+    if m.rule_id not in known and m.rule_id not in {f.rule_id for f in result.findings}:
+        raise queries.BadRequest(f"未知规则 {m.rule_id}：请选用本通话规则库中的规则")
+    rule = known.get(m.rule_id)
     end = m.end if m.end is not None else m.start
-    rs.add_missed(user, call_id, rule.id if rule else m.rule_id, m.speaker, m.start, end,
-                  deduction, m.note)
+    if not m.start <= end <= result.duration + 1.0:
+        raise queries.BadRequest(f"时刻应在通话之内（0–{result.duration:.1f} 秒），且结束不早于开始")
+    base = float(result.rulebook.get("base") or (rb.base if rb else 100.0))
+    deduction = m.deduction if m.deduction is not None else (rule.points if rule else 0.0)
+    if deduction > base:
+        raise queries.BadRequest(f"扣分不能超过满分 {base:g}")
+    rs.add_missed(user, call_id, m.rule_id, m.speaker, m.start, end, deduction, m.note)
 
 
-@router.post("/api/calls/{call_id}/verdicts", response_model=CallDetail, tags=["reviews"],
+@router.post("/api/calls/{call_id:path}/verdicts", response_model=CallDetail, tags=["reviews"],
              dependencies=[Depends(json_body)])
 def api_verdict(call_id: str, v: VerdictIn, conn: sqlite3.Connection = Depends(db),
                 rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
@@ -131,7 +144,7 @@ def api_verdict(call_id: str, v: VerdictIn, conn: sqlite3.Connection = Depends(d
     return _detail(conn, rs, s, call_id, None)
 
 
-@router.post("/api/calls/{call_id}/missed", response_model=CallDetail, tags=["reviews"],
+@router.post("/api/calls/{call_id:path}/missed", response_model=CallDetail, tags=["reviews"],
              dependencies=[Depends(json_body)])
 def api_missed(call_id: str, m: MissedIn, conn: sqlite3.Connection = Depends(db),
                rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
@@ -140,7 +153,7 @@ def api_missed(call_id: str, m: MissedIn, conn: sqlite3.Connection = Depends(db)
     return _detail(conn, rs, s, call_id, None)
 
 
-@router.post("/api/calls/{call_id}/reviewed", response_model=CallDetail, tags=["reviews"],
+@router.post("/api/calls/{call_id:path}/reviewed", response_model=CallDetail, tags=["reviews"],
              dependencies=[Depends(json_body)])
 def api_reviewed(call_id: str, conn: sqlite3.Connection = Depends(db),
                  rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
@@ -154,18 +167,19 @@ def _back(call_id: str, anchor: str = "") -> RedirectResponse:
     return RedirectResponse(f"/calls/{quote(call_id, safe='')}{anchor}", status_code=303)
 
 
-@router.post("/calls/{call_id}/verdict", include_in_schema=False,
+@router.post("/calls/{call_id:path}/verdict", include_in_schema=False,
              dependencies=[Depends(csrf_form)])
-def form_verdict(call_id: str, rule_id: str = Form(...), start: float = Form(...),
+def form_verdict(call_id: str, rule_id: str = Form(...), start: str = Form(...),
                  verdict: str = Form(...), reason: str = Form(""), anchor: str = Form(""),
                  conn: sqlite3.Connection = Depends(db), rs: ReviewStore = Depends(reviews),
                  s: Settings = Depends(settings), user: User = Depends(reviewer)):
     set_verdict(conn, rs, s, user, call_id,
-                VerdictIn(rule_id=rule_id, start=start, verdict=verdict, reason=reason))
+                VerdictIn(rule_id=rule_id, start=parse_number(start, "时刻"), verdict=verdict,
+                          reason=reason))
     return _back(call_id, f"#{anchor}" if anchor.isalnum() else "")
 
 
-@router.post("/calls/{call_id}/missed", include_in_schema=False,
+@router.post("/calls/{call_id:path}/missed", include_in_schema=False,
              dependencies=[Depends(csrf_form)])
 def form_missed(call_id: str, rule_id: str = Form(...), speaker: str = Form("agent"),
                 start: str = Form(...), end: str = Form(""), deduction: str = Form(""),
@@ -174,12 +188,13 @@ def form_missed(call_id: str, rule_id: str = Form(...), speaker: str = Form("age
                 user: User = Depends(reviewer)):
     m = MissedIn(rule_id=rule_id, speaker=speaker, start=parse_moment(start),
                  end=parse_moment(end) if end.strip() else None,
-                 deduction=float(deduction) if deduction.strip() else None, note=note)
+                 deduction=parse_number(deduction, "扣分") if deduction.strip() else None,
+                 note=note)
     add_missed(conn, rs, s, user, call_id, m)
     return _back(call_id, "#missed")
 
 
-@router.post("/calls/{call_id}/reviewed", include_in_schema=False,
+@router.post("/calls/{call_id:path}/reviewed", include_in_schema=False,
              dependencies=[Depends(csrf_form)])
 def form_reviewed(call_id: str, conn: sqlite3.Connection = Depends(db),
                   rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
@@ -199,9 +214,26 @@ def parse_moment(text: str) -> float:
     try:
         if ":" in text:
             m, sec = text.rsplit(":", 1)
-            return int(m) * 60 + float(sec)
-        return float(text)
+            value = int(m) * 60 + float(sec)
+        else:
+            value = float(text)
     except ValueError:
-        from callqa.verdicts import ReviewError
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise queries.BadRequest(f"时刻应写成 秒 或 分:秒，例如 83.5 或 1:23.5，而不是 {text[:20]!r}")
+    return value
 
-        raise ReviewError(text, "时刻应写成 秒 或 分:秒，例如 83.5 或 1:23.5") from None
+
+def parse_number(text: str, what: str) -> float:
+    """A finite number from a form field, or 400 naming the field.
+
+    >>> parse_number(" 5 ", "扣分")
+    5.0
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise queries.BadRequest(f"{what}应是数字，而不是 {text.strip()[:20]!r}")
+    return value
