@@ -26,8 +26,8 @@ from callqa.batch.store import DB_NAME, Store
 from callqa.errors import CallqaError
 from callqa.verdicts import ROLES, ReviewError, ReviewStore, User
 from callqa.serve import index
-from callqa.serve.deps import LOOPBACK, LoginRequired, Settings
-from callqa.serve.guard import RequestGuard
+from callqa.serve.deps import LoginRequired, Settings
+from callqa.serve.guard import LOOPBACK_HOSTS, RequestGuard, host_name
 from callqa.serve.pages import render
 from callqa.serve.queries import BadRequest, NotFound
 from callqa.serve.throttle import Throttled
@@ -106,8 +106,9 @@ def create_app(out_dir: Path, users_file: Path | None = None,
         index.sync(rs.conn, out_dir)
         db_users = rs.users()
     file_users = load_users_file(users_file) if users_file else {}
-    auth_required = bool(file_users or db_users) or host not in LOOPBACK
-    if host not in LOOPBACK and not (file_users or db_users):
+    loopback = host_name(host) in LOOPBACK_HOSTS
+    auth_required = bool(file_users or db_users) or not loopback
+    if not loopback and not (file_users or db_users):
         raise ServeError(host, "binding a non-loopback address needs users: add them with "
                                "'callqa serve adduser' or --users FILE")
     local = None if auth_required else User(getpass.getuser() or "local", "reviewer")

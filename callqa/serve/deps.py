@@ -48,7 +48,6 @@ SESSION_TTL_S = 12 * 3600
 MAX_SESSIONS = 10_000
 #: scrypt checks at once (each takes ~16 MB and a core for ~50 ms)
 HASH_THREADS = 2
-LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 logger = logging.getLogger("callqa.serve")
 
@@ -89,10 +88,9 @@ class Settings:
         """Check a name and secret against the users file, then the database. A success is
         remembered for a minute (keyed by a hash of the secret), so API calls do not pay the
         scrypt cost each time."""
-        key = (name, hashlib.sha256(secret.encode()).hexdigest())
-        hit = self._verified.get(key)
-        if hit and hit[1] > time.monotonic():
-            return hit[0]
+        hit = self.remembered(name, secret)
+        if hit is not None:
+            return hit
         user = None
         if name in self.file_users:
             u, stored = self.file_users[name]
@@ -100,11 +98,12 @@ class Settings:
         else:
             user = ReviewStore(conn, self.db_path).authenticate(name, secret)
         if user is not None:
-            self._verified[key] = (user, time.monotonic() + 60)
+            self._verified[_secret_key(name, secret)] = (user, time.monotonic() + 60)
         return user
 
     def remembered(self, name: str, secret: str) -> User | None:
-        hit = self._verified.get((name, hashlib.sha256(secret.encode()).hexdigest()))
+        """The user of a name and secret checked in the last minute, else None."""
+        hit = self._verified.get(_secret_key(name, secret))
         return hit[0] if hit and hit[1] > time.monotonic() else None
 
     def notice_users(self, conn: sqlite3.Connection) -> None:
@@ -116,6 +115,10 @@ class Settings:
             self.sessions.clear()
             logger.warning("callqa serve: users were added to %s: login is now required",
                            self.db_path)
+
+
+def _secret_key(name: str, secret: str) -> tuple[str, str]:
+    return name, hashlib.sha256(secret.encode()).hexdigest()
 
 
 class LoginRequired(Exception):
