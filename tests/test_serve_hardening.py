@@ -246,6 +246,14 @@ def test_invalid_values_are_refused_in_chinese(server, qa):
         status, text, _ = c.request("POST", f"/calls/{cid}/missed",
                                     raw=body + csrf.encode())
         assert refused(status, text), (body, status, text[:300])
+    status, text, _ = c.request(
+        "POST", f"/calls/{cid}/missed", ctype="multipart/form-data; boundary=x",
+        raw=(f'--x\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n{csrf}\r\n'
+             '--x\r\nContent-Disposition: form-data; name="rule_id"\r\n\r\nFB01\r\n'
+             '--x\r\nContent-Disposition: form-data; name="start"\r\n\r\n1\r\n'
+             '--x\r\nContent-Disposition: form-data; name="note"\r\n\r\n\x00\r\n'
+             '--x--\r\n').encode())
+    assert refused(status, text), (status, text[:300])
     for path in ("/api/calls?page=9223372036854775807", "/api/search?q=abc&page=9223372036854775807",
                  "/api/calls?per_page=0", "/api/search?q=%00%00%00", "/api/search?q=%FF%FE",
                  "/search?q=%00", "/calls?page=99999999999", "/api/search?q=" + urllib.parse.quote("字" * 500)):

@@ -3,7 +3,8 @@
 * a body over :data:`MAX_BODY_BYTES` → 413 (never kept; one declared over
   :data:`DRAIN_BYTES` is refused before it is read);
 * NUL bytes or invalid UTF-8 in the query string or a form/JSON body → 400 (SQLite and the
-  trigram index would choke on them, and a form would store mojibake);
+  trigram index would choke on them, and a form would store mojibake); multipart bodies → 415
+  (no page uploads files);
 * without users (local mode) a ``Host`` that is not a loopback name → 400: a DNS-rebinding page
   on another name must not reach an app that trusts whoever is at this machine;
 * a write (POST …) whose ``Origin`` — or, without one, ``Referer`` — names another site → 403:
@@ -140,6 +141,8 @@ class RequestGuard:
             return b"", too_big
         body = b"".join(chunks)
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype.startswith("multipart/"):  # no page uploads files: one form encoding to check
+            return b"", (415, "只接受 application/x-www-form-urlencoded 表单或 JSON")
         if ctype in ("application/x-www-form-urlencoded", "application/json"):
             why = bad_text(body) if ctype.endswith("urlencoded") else _bad_json(body)
             if why:
