@@ -227,6 +227,7 @@ def test_invalid_values_are_refused_in_chinese(server, qa):
         (f"/calls/{cid}/missed", {"rule_id": "FB01", "start": "nan"}),
         (f"/calls/{cid}/missed", {"rule_id": "FB01", "start": "-1"}),
         (f"/calls/{cid}/missed", {"rule_id": "FB01", "start": "1:9999999"}),
+        (f"/calls/{cid}/missed", {"rule_id": "FB01", "start": "9" * 400 + ":1"}),
         (f"/calls/{cid}/missed", {"rule_id": "NOPE", "start": "1"}),
         (f"/calls/{cid}/missed", {"rule_id": "FB01", "start": "1", "deduction": "1e308"}),
         (f"/calls/{cid}/missed", {"rule_id": "FB01", "start": "1", "deduction": "abc"}),

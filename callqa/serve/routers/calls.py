@@ -217,7 +217,7 @@ def parse_moment(text: str) -> float:
             value = int(m) * 60 + float(sec)
         else:
             value = float(text)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: minutes too many for a float
         value = math.nan
     if not math.isfinite(value) or value < 0:
         raise queries.BadRequest(f"时刻应写成 秒 或 分:秒，例如 83.5 或 1:23.5，而不是 {text[:20]!r}")
