@@ -174,12 +174,13 @@ async def check_secret(request: Request, s: Settings, conn: sqlite3.Connection, 
     s.throttle.check(name, address)
     if s._hashing is None:
         s._hashing = anyio.CapacityLimiter(HASH_THREADS)
-    user = await anyio.to_thread.run_sync(s.authenticate, conn, name, secret,
-                                          limiter=s._hashing)
-    if user is None:
-        s.throttle.failed(name, address)
-    else:
-        s.throttle.succeeded(name)
+    ok = None
+    try:
+        user = await anyio.to_thread.run_sync(s.authenticate, conn, name, secret,
+                                              limiter=s._hashing)
+        ok = user is not None
+    finally:
+        s.throttle.done(name, address, ok)
     return user
 
 

@@ -1,7 +1,8 @@
 """Login throttling: after a few wrong secrets for one user name, or many from one address, that
 name or address must wait before the next try, the wait doubling with each further failure.
 
-A refused try costs nothing (no scrypt), so a flood of guesses cannot slow the other users; a
+A refused try costs nothing (no scrypt), and tries under way count as failures until they end,
+so a flood of parallel guesses costs at most a few checks and cannot slow the other users; a
 success clears the user's count.
 """
 
@@ -25,6 +26,7 @@ class Throttled(Exception):
 @dataclass
 class _Count:
     failures: int = 0
+    pending: int = 0  # tries under way (hashing)
     until: float = 0.0
 
 
@@ -46,29 +48,41 @@ class Throttle:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def check(self, name: str, address: str) -> None:
-        """Raise :class:`Throttled` when ``name`` or ``address`` is still waiting."""
+        """Reserve a try for ``name`` from ``address`` (end it with :meth:`done`), or raise
+        :class:`Throttled` when either is still waiting or has as many tries under way as it
+        has failures left: a burst of parallel guesses cannot outrun the count."""
         now = time.monotonic()
+        keys = ((("user", name), self.free_per_user), (("addr", address), self.free_per_address))
         with self._lock:
-            waits = [c.until - now for c in (self._counts.get(("user", name)),
-                                              self._counts.get(("addr", address))) if c]
-        wait = max(waits, default=0.0)
-        if wait > 0:
-            raise Throttled(wait)
+            wait = 0.0
+            for key, free in keys:
+                c = self._counts.get(key)
+                if c is not None:
+                    wait = max(wait, c.until - now)
+                    if c.failures + c.pending >= free:
+                        wait = max(wait, self.first_wait_s)
+            if wait > 0:
+                raise Throttled(wait)
+            for key, _ in keys:
+                self._counts.setdefault(key, _Count()).pending += 1
 
-    def failed(self, name: str, address: str) -> None:
+    def done(self, name: str, address: str, ok: bool | None) -> None:
+        """End a try: ``ok`` True clears the name's failures, False counts one (and may start
+        a wait), None (the check itself failed) counts nothing."""
         now = time.monotonic()
+        keys = ((("user", name), self.free_per_user), (("addr", address), self.free_per_address))
         with self._lock:
-            for key, free in ((("user", name), self.free_per_user),
-                              (("addr", address), self.free_per_address)):
+            for key, free in keys:
                 c = self._counts.setdefault(key, _Count())
-                c.failures += 1
-                if c.failures >= free:
-                    c.until = now + min(self.max_wait_s,
-                                        self.first_wait_s * 2 ** (c.failures - free))
+                c.pending = max(0, c.pending - 1)
+                if ok is False:
+                    c.failures += 1
+                    if c.failures >= free:
+                        c.until = now + min(self.max_wait_s,
+                                            self.first_wait_s * 2 ** (c.failures - free))
+            if ok:
+                self._counts.pop(("user", name), None)
             if len(self._counts) > 10_000:  # forget the oldest (a flood of made-up names)
                 for key in sorted(self._counts, key=lambda k: self._counts[k].until)[:5_000]:
-                    del self._counts[key]
-
-    def succeeded(self, name: str) -> None:
-        with self._lock:
-            self._counts.pop(("user", name), None)
+                    if not self._counts[key].pending:
+                        del self._counts[key]
