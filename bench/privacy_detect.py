@@ -37,7 +37,9 @@ def transcript_of(call: str, shared: Path) -> Transcript:
     from callqa.asr.pipeline import AsrOptions, transcribe_call  # only when the ASR is needed
 
     folder = Path(SETS[kind].format(shared=shared))
-    audio = next(p for p in folder.glob(f"{name}.*") if not p.name.endswith(".json"))
+    audio = next((p for p in folder.glob(f"{name}.*") if not p.name.endswith(".json")), None)
+    if audio is None:
+        raise SystemExit(f"{folder}/{name}.*: recording not found (--shared points at shared/)")
     return transcribe_call(audio, AsrOptions(), use_cache=True)
 
 

@@ -155,7 +155,7 @@ _EMAIL = re.compile(
 
 
 # ------------------------------------------------------------------ addresses
-_NUM = rf"[{_DIGIT}十百两]+"
+_NUM = rf"(?:[0-9]+[.\-])?[{_DIGIT}十百两]+"  # 3.2单元: how Whisper writes 三栋二单元
 _BUILDING = r"(?:栋|幢|号楼|座|动(?!不)|洞|冻)"
 _PART = rf"{_NUM}\s?(?:{_BUILDING}|单元|楼|层|室|户|号(?!车位|线|码))"
 # a room read digit by digit, with a 0 inside (五零二, 一二零一, 801, 80 1) — quantities are read

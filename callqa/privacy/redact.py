@@ -1,0 +1,125 @@
+"""Masking personal data by policy, keeping the sentence readable.
+
+Masked text keeps its shape: a phone number keeps its first three and last four digits
+(``139****4567``), an ID number its first and last character, a card its last four digits, an
+e-mail its first letter and domain; addresses and names become a label (``【地址】``). What is
+masked and where is the policy's (:mod:`callqa.privacy.policy`); the entities come from
+:mod:`callqa.privacy.detect`.
+
+>>> redact_text("电话一三九零一二三四五六七，住三栋二单元五零二", {"phone", "address"})
+'电话139****4567，住【地址】'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable, Mapping
+
+from callqa.privacy.detect import (ADDRESS, BANK_CARD, EMAIL, ID_NUMBER, NAME, PHONE, Entity,
+                                   detect_text, detect_utterances, digits_of)
+from callqa.result import CallResult, Finding
+from callqa.transcript import Utterance, Word
+
+__all__ = ["LABELS", "mask", "redact_text", "redact_utterances", "redact_result"]
+
+LABELS = {PHONE: "【手机号】", ID_NUMBER: "【身份证号】", BANK_CARD: "【银行卡号】", EMAIL: "【邮箱】",
+          ADDRESS: "【地址】", NAME: "【姓名】"}
+_DEFAULT_STYLE = {PHONE: "partial", ID_NUMBER: "partial", BANK_CARD: "partial", EMAIL: "partial",
+                  ADDRESS: "label", NAME: "label"}
+
+
+def mask(kind: str, text: str, style: str = "partial") -> str:
+    """The masked form of one entity's text."""
+    if style == "label" or kind in (ADDRESS, NAME):
+        return LABELS[kind]
+    if kind == EMAIL:
+        local, _, domain = text.replace("＠", "@").partition("@")
+        return (local[:1] + "***@" + domain.strip()) if domain else LABELS[EMAIL]
+    d = digits_of(text)
+    n = len(d)
+    if kind == PHONE:
+        return d[:3] + "*" * (n - 7) + d[-4:] if n >= 10 else "*" * (n - 4) + d[-4:]
+    if kind == ID_NUMBER:
+        return d[:1] + "*" * (n - 2) + d[-1:]
+    return "*" * (n - 4) + d[-4:]  # a bank card keeps its last four digits
+
+
+def _apply(text: str, spans: Iterable[tuple[str, int, int]], styles: Mapping[str, str]) -> str:
+    for kind, a, b in sorted(spans, key=lambda s: s[1], reverse=True):
+        text = text[:a] + mask(kind, text[a:b], styles.get(kind, "partial")) + text[b:]
+    return text
+
+
+def redact_text(text: str, types: Iterable[str], styles: Mapping[str, str] | None = None,
+                also: Iterable[tuple[str, str]] = ()) -> str:
+    """``text`` with the personal data of ``types`` masked: what the detector finds in it, and
+    each ``(type, surface)`` of ``also`` (entities found in the utterances a quote was cut from,
+    which a shorter quote may no longer show in context)."""
+    types = set(types)
+    styles = styles or _DEFAULT_STYLE
+    if not types or not text:
+        return text
+    spans = [(k, a, b) for k, a, b, _ in detect_text(text) if k in types]
+    for kind, surface in sorted(set(also), key=lambda s: -len(s[1])):
+        if kind not in types or not surface.strip():
+            continue
+        at = text.find(surface)
+        while at >= 0:
+            end = at + len(surface)
+            if all(end <= a or at >= b for _, a, b in spans):
+                spans.append((kind, at, end))
+            at = text.find(surface, end)
+    return _apply(text, spans, styles)
+
+
+def redact_utterances(utterances: list[Utterance], entities: list[Entity], types: Iterable[str],
+                      styles: Mapping[str, str] | None = None) -> list[Utterance]:
+    """The utterances with the entities of ``types`` masked in their text; the words inside a
+    masked span lose their text too (a word-level view must not show what the line hides)."""
+    types = set(types)
+    styles = styles or _DEFAULT_STYLE
+    by_utt: dict[int, list[Entity]] = {}
+    for e in entities:
+        if e.type in types:
+            by_utt.setdefault(e.utterance, []).append(e)
+    out = []
+    for k, u in enumerate(utterances):
+        ents = by_utt.get(k)
+        if not ents:
+            out.append(u)
+            continue
+        text = _apply(u.text, [(e.type, e.char_start, e.char_end) for e in ents], styles)
+        words = tuple(
+            Word("*", w.start, w.end, w.probability)
+            if any(w.start < e.end and w.end > e.start for e in ents) else w
+            for w in u.words)
+        out.append(dataclasses.replace(u, text=text, words=words))
+    return out
+
+
+def redact_result(result: CallResult, types: Iterable[str],
+                  styles: Mapping[str, str] | None = None) -> CallResult:
+    """A copy of ``result`` with the personal data of ``types`` masked in its utterances, the
+    findings' evidence and messages, and its entity list. The scores, findings and their
+    times are unchanged."""
+    types = set(types)
+    if not types:
+        return result
+    styles = styles or _DEFAULT_STYLE
+    entities = result.entities if result.entities is not None \
+        else detect_utterances(result.utterances)
+    utterances = redact_utterances(result.utterances, entities, types, styles)
+    surfaces = [(e.type, e.text) for e in entities]
+    findings = [_redact_finding(f, types, styles, surfaces) for f in result.findings]
+    masked_entities = [
+        dataclasses.replace(e, text=mask(e.type, e.text, styles.get(e.type, "partial")))
+        if e.type in types else e for e in entities]
+    return dataclasses.replace(result, utterances=utterances, findings=findings,
+                               entities=masked_entities)
+
+
+def _redact_finding(f: Finding, types: set[str], styles: Mapping[str, str],
+                    surfaces: list[tuple[str, str]]) -> Finding:
+    return dataclasses.replace(
+        f, evidence=redact_text(f.evidence, types, styles, surfaces),
+        message=redact_text(f.message, types, styles, surfaces))
