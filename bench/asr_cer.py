@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from callqa.asr.audio import resample  # noqa: E402
-from callqa.asr.models import load_model, resolve_model  # noqa: E402
+from callqa.asr.whisper.models import load_model, resolve_model  # noqa: E402
 from callqa.asr.pipeline import AsrOptions, transcribe_call  # noqa: E402
 from callqa.text import char_edits, normalize_match  # noqa: E402
 

@@ -86,7 +86,7 @@ def _worker(kind: str, conn, settings: dict[str, Any]) -> None:
     import warnings
 
     warnings.filterwarnings("ignore")
-    from callqa.asr.models import load_model, resolve_model
+    from callqa.asr.whisper.models import load_model, resolve_model
     from callqa.asr.pipeline import AsrOptions, transcribe_call
     from callqa.scoring import Scorer, load_rulebook
 

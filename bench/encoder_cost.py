@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from callqa.asr.audio import load_audio  # noqa: E402
-from callqa.asr.models import load_model, resolve_model  # noqa: E402
+from callqa.asr.whisper.models import load_model, resolve_model  # noqa: E402
 from callqa.asr.pipeline import AsrOptions, transcribe_call  # noqa: E402
 from callqa.asr.vad import speech_intervals  # noqa: E402
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from callqa.batch.store import Store
 from callqa.result import CallResult
-from callqa.reviews import ReviewStore
+from callqa.verdicts import ReviewStore
 from callqa.scoring import load_rulebook
 from callqa.scoring.engine import score_transcript
 from callqa.transcript import Utterance

@@ -88,7 +88,7 @@ def build_call(path: Path, rate: int = 8000, agent_channel: str = "left",
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory) -> Path:
     """The embedded whisper-base assembled once per session into a temp cache."""
-    from callqa.asr.models import ensure_embedded_model
+    from callqa.asr.whisper.models import ensure_embedded_model
 
     return ensure_embedded_model(tmp_path_factory.mktemp("models") / "whisper-base")
 

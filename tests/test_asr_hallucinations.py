@@ -2,8 +2,8 @@
 
 import pytest
 
-from callqa.asr.hallucinations import HallucinationFilter, SegmentInfo, drop_reason
-from callqa.asr.transcribe import NEUTRAL_PROMPT
+from callqa.asr.whisper.hallucinations import HallucinationFilter, SegmentInfo
+from callqa.asr.whisper.windows import NEUTRAL_PROMPT
 
 CLEAN = dict(compression_ratio=1.2, no_speech_prob=0.05, avg_logprob=-0.3)
 
@@ -37,22 +37,22 @@ MUST_KEEP = [
 
 @pytest.mark.parametrize("text,scores,reason", MUST_DROP)
 def test_must_drop(text, scores, reason):
-    assert drop_reason(SegmentInfo(text, **scores)) == reason
+    assert HallucinationFilter().reason(SegmentInfo(text, **scores)) == reason
 
 
 @pytest.mark.parametrize("text,scores", MUST_KEEP)
 def test_must_keep(text, scores):
-    assert drop_reason(SegmentInfo(text, **scores)) is None
+    assert HallucinationFilter().reason(SegmentInfo(text, **scores)) is None
 
 
 def test_thresholds_are_configurable():
     seg = SegmentInfo("我想问一下", compression_ratio=2.6, no_speech_prob=0.1, avg_logprob=-0.2)
-    assert drop_reason(seg) == "compression_ratio"
-    assert drop_reason(seg, HallucinationFilter(compression_ratio_max=3.0)) is None
+    assert HallucinationFilter().reason(seg) == "compression_ratio"
+    assert HallucinationFilter(compression_ratio_max=3.0).reason(seg) is None
 
 
 def test_empty_text_is_flagged_as_empty():
-    assert drop_reason(SegmentInfo(" ，。", **CLEAN)) == "empty"
+    assert HallucinationFilter().reason(SegmentInfo(" ，。", **CLEAN)) == "empty"
 
 
 @pytest.mark.parametrize("phrase", ["您好", "你好", "不知道", "再见", "稍等", "久等", "对不起",
@@ -73,7 +73,7 @@ def test_prompt_is_neutral(phrase):
     ("三零一三零一三零一", None),
 ])
 def test_loop_span(text, looped):
-    from callqa.asr.hallucinations import loop_span
+    from callqa.asr.whisper.hallucinations import loop_span
     from callqa.text import normalize_match
 
     span = loop_span(text)
@@ -81,7 +81,7 @@ def test_loop_span(text, looped):
 
 
 def test_loop_words_are_split_from_the_rest_of_the_segment():
-    from callqa.asr.transcribe import _split_loop
+    from callqa.asr.whisper.windows import _split_loop
     from callqa.transcript import Word
 
     raw = ["可以。", "谢谢。", "好,", "好,", "好,", "好,", "好,", "好"]

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from callqa.asr import models
-from callqa.asr.models import (EMBEDDED_SHA256, EMBEDDED_SIZE_BYTES, ensure_embedded_model,
+from callqa.asr.whisper import models
+from callqa.asr.whisper.models import (EMBEDDED_SHA256, EMBEDDED_SIZE_BYTES, ensure_embedded_model,
                                resolve_model)
 from callqa.errors import ModelError
 

@@ -191,7 +191,7 @@ def test_decoding_windows_in_groups_changes_nothing(call_transcript, test_call, 
                                                      monkeypatch):
     """Windows go to faster-whisper a group at a time (memory stays bounded on long calls);
     even one window per group gives the same words and times."""
-    from callqa.asr import transcribe
+    from callqa.asr.whisper import windows as transcribe
 
     monkeypatch.setattr(transcribe, "DECODE_GROUP", 1)
     t = transcribe_call(test_call.path, asr_options, use_cache=False)

@@ -5,7 +5,8 @@ import pytest
 import soundfile as sf
 
 from callqa.asr.audio import resample
-from callqa.asr.transcribe import Chunk, join_words, pack_windows, words_to_utterances
+from callqa.asr.utterances import join_words, words_to_utterances
+from callqa.asr.whisper.windows import Chunk, pack_windows
 from callqa.asr.vad import PHONE_VAD, group_turns, speech_intervals
 from callqa.transcript import Interval, Word
 from conftest import REAL_AUDIO, speech_span
@@ -111,7 +112,7 @@ def test_join_words():
 def test_words_aligned_into_silence_go_back_to_the_empty_turn_before():
     """Whisper aligned a short turn's 不知道 late, into the silence before the next turn
     (samples/call_08): text order gives it back to the turn that heard nothing."""
-    from callqa.asr.transcribe import words_to_utterances
+    from callqa.asr.utterances import words_to_utterances
     from callqa.transcript import Interval, Word
 
     turns = [Interval(23.8, 24.58), Interval(28.28, 31.62)]
@@ -159,7 +160,7 @@ def test_pack_windows_two_channels_share_windows():
 def test_hallucination_filter_drops_only_the_chunk_that_holds_the_phantom(monkeypatch):
     """With one segment per window (no timestamps), a phantom in one turn must not take the
     other turns of the window with it: the filters judge each chunk's words on their own."""
-    import callqa.asr.transcribe as tr
+    import callqa.asr.whisper.windows as tr
 
     rate = 16000
     left = np.zeros(rate * 30, np.float32)
@@ -190,7 +191,7 @@ def test_hallucination_filter_drops_only_the_chunk_that_holds_the_phantom(monkey
 def test_stray_words_that_repeat_the_turn_before_are_dropped():
     """A short turn decoded again on its own (不知到) and also aligned late into the next turn
     (不知道,): the late copy is the same speech heard twice, not new words."""
-    from callqa.asr.transcribe import words_to_utterances
+    from callqa.asr.utterances import words_to_utterances
     from callqa.transcript import Interval, Word
 
     turns = [Interval(23.8, 24.58), Interval(28.28, 31.62)]

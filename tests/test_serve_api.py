@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from callqa.batch.store import Store
-from callqa.reviews import ReviewStore, hash_secret
+from callqa.verdicts import ReviewStore, hash_secret
 from callqa.scoring import load_rulebook
 from callqa.scoring.engine import score_transcript
 from callqa.serve import ServeError, create_app, load_users_file

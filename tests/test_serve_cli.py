@@ -17,7 +17,7 @@ import yaml
 from typer.testing import CliRunner
 
 from callqa.cli import app
-from callqa.reviews import ReviewStore
+from callqa.verdicts import ReviewStore
 from callqa.serve import load_users_file
 
 from serve_helpers import build_store, free_port

@@ -1,4 +1,4 @@
-"""The review store (callqa/reviews.py) on a real SQLite batch database: verdicts matched by
+"""The review store (callqa/verdicts/) on a real SQLite batch database: verdicts matched by
 call + rule + moment across re-scoring, appeals, sampling, precision and the report export."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from callqa.batch.store import Store
-from callqa.reviews import (REVIEW_COLUMNS, ReviewError, ReviewStore, rule_precision,
+from callqa.verdicts import (REVIEW_COLUMNS, ReviewError, ReviewStore, rule_precision,
                             review_rows)
 
 
@@ -51,7 +51,7 @@ def test_verdict_survives_rescoring_and_vanished_finding_is_history(rs):
     rs.set_verdict(qa, "c0", finding("FB01", 10.0), "rejected", "客户说的")
     # re-scored: the same finding moved by 0.4 s, a new one appeared
     now = [finding("GR01", 0.5), finding("FB01", 10.4)]
-    from callqa.reviews import match_reviews
+    from callqa.verdicts import match_reviews
     matched, history = match_reviews(now, rs.reviews("c0"))
     assert list(matched) == [1] and matched[1].verdict == "rejected" and history == []
     with pytest.raises(ReviewError, match="reason"):

@@ -10,14 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
-from callqa.asr.models import cache_root
 from callqa.errors import TranscriptError
 from callqa.transcript import Transcript, load_transcript, save_transcript
 
-__all__ = ["CACHE_FORMAT", "default_cache_dir", "cache_key", "cache_path", "load_cached",
+__all__ = ["CACHE_FORMAT", "cache_root", "default_cache_dir", "cache_key", "cache_path", "load_cached",
            "store"]
 
 logger = logging.getLogger("callqa.asr")
@@ -25,6 +25,13 @@ logger = logging.getLogger("callqa.asr")
 #: Bump when the ASR pipeline changes in a way that invalidates old entries.
 CACHE_FORMAT = 6  # 4: echo suppression before VAD; mono speech attributed to agent or customer;
 #                  5: mono attribution with breath pauses, length-weighted voices; 6: loops dropped
+
+
+def cache_root() -> Path:
+    """``$XDG_CACHE_HOME/callqa`` (``~/.cache`` when the variable is unset): transcripts and
+    assembled models."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "callqa"
 
 
 def default_cache_dir() -> Path:

@@ -22,7 +22,7 @@ import os
 import platform
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -31,12 +31,10 @@ from faster_whisper.vad import VadOptions
 from callqa import __version__
 from callqa.asr import cache
 from callqa.asr.audio import DecodedAudio, load_audio
-from callqa.asr.hallucinations import HallucinationFilter
-from callqa.asr.models import default_compute_type, resolve_model
 from callqa.asr.parties import Parties, speech_per_party
-from callqa.asr.recognizer import Recognizer, WhisperRecognizer, WhisperSettings
+from callqa.asr.recognizer import BACKENDS, Recognizer, create_recognizer, recognizer_model_id
 from callqa.asr.speakers import attribute
-from callqa.asr.transcribe import DecodeOptions, join_words, words_to_utterances
+from callqa.asr.utterances import join_words, words_to_utterances
 from callqa.asr.vad import (PHONE_VAD, QUIET_BELOW_DB, UTTERANCE_MERGE_GAP_S, group_turns,
                             vad_options_dict)
 from callqa.transcript import AGENT, CUSTOMER, ROLES_CHANNELS, ROLES_SEPARATED, ROLES_SINGLE, \
@@ -65,6 +63,7 @@ class AsrOptions:
     ``cpu_threads`` is part of the transcript cache key.
 
     Attributes:
+        backend: the recogniser (:data:`callqa.asr.recognizer.BACKENDS`; ``whisper``).
         model: ``base`` (the embedded whisper-base), a local CTranslate2 model directory, or a
             faster-whisper model name (downloaded: needs internet).
         model_dir: where the embedded model is assembled (default
@@ -78,7 +77,7 @@ class AsrOptions:
         language: Whisper language code.
         beam_size: beam width for decoding.
         initial_prompt: optional prompt; None by default (measured: a prompt costs accuracy
-            with whisper-base). If set, it must be neutral (``transcribe.NEUTRAL_PROMPT``).
+            with whisper-base). If set, it must be neutral (``whisper.windows.NEUTRAL_PROMPT``).
         vad_threshold, vad_min_speech_ms, vad_min_silence_ms, vad_speech_pad_ms,
         vad_max_speech_s: Silero VAD settings (see ``callqa.asr.vad.PHONE_VAD``).
         vad_quiet_below_db: runs of 0.5 s this far under the track's speech level are cut
@@ -111,9 +110,10 @@ class AsrOptions:
 
     Generic settings (agent channel, language, VAD, turns, the front end) apply to any
     recogniser; the Whisper-only ones (``WHISPER_ONLY``) reach the recogniser as
-    :class:`~callqa.asr.recognizer.WhisperSettings` through :meth:`whisper_settings`.
+    :class:`~callqa.asr.whisper.recognizer.WhisperSettings` (:func:`callqa.asr.whisper.settings`).
     """
 
+    backend: str = "whisper"
     model: str = "base"
     model_dir: str | None = None
     device: str = "cpu"
@@ -154,10 +154,14 @@ class AsrOptions:
         "no_speech_prob_max", "avg_logprob_min")
 
     #: Options that cannot change a transcript (not recorded, not in the cache key).
-    NOT_KEYED: ClassVar[tuple[str, ...]] = ("model_dir", "cache_dir", "cpu_threads",
+    #: ``backend`` is not keyed: the model id in the key already names the backend's model.
+    NOT_KEYED: ClassVar[tuple[str, ...]] = ("backend", "model_dir", "cache_dir", "cpu_threads",
                                             "batch_size")
 
     def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(sorted(BACKENDS))}, "
+                             f"not {self.backend!r}")
         if self.agent_channel not in ("left", "right"):
             raise ValueError(f"agent_channel must be 'left' or 'right', not {self.agent_channel!r}")
         if self.device not in ("cpu", "cuda", "auto"):
@@ -176,6 +180,8 @@ class AsrOptions:
 
     @property
     def resolved_compute_type(self) -> str:
+        from callqa.asr.whisper.models import default_compute_type
+
         return self.compute_type or default_compute_type(self.device)
 
     def vad_options(self) -> VadOptions:
@@ -184,20 +190,6 @@ class AsrOptions:
                           min_silence_duration_ms=self.vad_min_silence_ms,
                           speech_pad_ms=self.vad_speech_pad_ms,
                           max_speech_duration_s=self.vad_max_speech_s)
-
-    def decode_options(self) -> DecodeOptions:
-        return DecodeOptions(language=self.language, beam_size=self.beam_size,
-                             initial_prompt=self.initial_prompt, hotwords=self.hotwords,
-                             without_timestamps=self.without_timestamps,
-                             filter=HallucinationFilter(self.compression_ratio_max,
-                                                        self.no_speech_prob_max,
-                                                        self.avg_logprob_min))
-
-    def whisper_settings(self) -> WhisperSettings:
-        return WhisperSettings(self.device, self.resolved_compute_type, self.cpu_threads,
-                               self.decode_options(), self.window_max_s, self.window_gap_s,
-                               self.decode_pad_s, self.channels_together, self.pack_fill,
-                               self.resolved_batch_size)
 
     def keyed(self) -> dict[str, Any]:
         """The options that can change a transcript (recorded in it, and part of the cache key)."""
@@ -245,9 +237,8 @@ def transcribe_call(
     path = Path(path)
     call_id = call_id or path.stem
     audio = load_audio(path)
-    resolved = resolve_model(options.model, options.model_dir, progress=progress)
     keyed = options.keyed()
-    key = cache.cache_key(audio.sha256, resolved.model_id, keyed)
+    key = cache.cache_key(audio.sha256, recognizer_model_id(options, progress=progress), keyed)
     if use_cache:
         hit = cache.load_cached(options.cache_dir, key)
         if hit is not None:
@@ -256,7 +247,7 @@ def transcribe_call(
             hit.call_id, hit.agent_id = call_id, agent_id
             return hit
 
-    recognizer = WhisperRecognizer(resolved, options.whisper_settings())
+    recognizer = create_recognizer(options, progress=progress)
     transcript = _transcribe(audio, options, recognizer, call_id, agent_id, progress)
     transcript.asr["cache_key"] = key
     if use_cache:
@@ -285,14 +276,7 @@ def cpu_description() -> dict[str, str]:
 def load_recognizer(options: AsrOptions, *, progress: bool = False) -> Recognizer:
     """The recogniser ``options`` ask for, its model loaded (once per process): what a
     worker process calls up front so that its first call does not pay for the load."""
-    return WhisperRecognizer(resolve_model(options.model, options.model_dir, progress=progress),
-                             options.whisper_settings())
-
-
-def recognizer_model_id(options: AsrOptions, *, progress: bool = False) -> str:
-    """The id of the model ``options`` ask for (part of every cache key), without loading it
-    (the embedded model is assembled if needed)."""
-    return resolve_model(options.model, options.model_dir, progress=progress).model_id
+    return create_recognizer(options, progress=progress)
 
 
 def _words_by_stretch(words: list[Word], stretches: list[Interval]) -> list[list[Word]]:

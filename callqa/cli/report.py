@@ -19,7 +19,7 @@ from callqa.errors import CallqaError
 from callqa.report.email import (ENV_CAFILE, ENV_PASSWORD, ENV_USER, EmailError, SmtpSettings,
                                  build_message, default_sender, send_message, text_summary)
 from callqa.report.write import FORMATS, write_report
-from callqa.reviews import review_rows, rule_precision
+from callqa.verdicts import review_rows, rule_precision
 
 __all__ = ["parse_since", "report"]
 

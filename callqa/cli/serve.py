@@ -11,7 +11,7 @@ import typer
 from callqa.batch.store import DB_NAME, DEFAULT_OUT_DIR
 from callqa.cli import app, fail
 from callqa.errors import CallqaError
-from callqa.reviews import ROLES, ReviewStore, hash_secret
+from callqa.verdicts import ROLES, ReviewStore, hash_secret
 
 __all__ = ["serve", "adduser"]
 

@@ -7,7 +7,7 @@ Input is a list of ``StoredResult`` records (``call_id``, ``path``, ``agent_id``
 
 Calls whose agent is unknown are grouped under :data:`UNKNOWN_AGENT`, never dropped. Unscored
 calls (``CallResult.unscored``) are listed in ``calls`` with their reason but stay out of every
-average, pass rate and hit rate. Reviewer verdicts (``callqa.reviews``) come in as precision
+average, pass rate and hit rate. Reviewer verdicts (``callqa.verdicts``) come in as precision
 rows and review rows the caller read from the store.
 """
 
@@ -23,7 +23,7 @@ import pandas as pd
 
 from callqa.batch.store import safe_name
 from callqa.result import CATEGORIES, CallResult
-from callqa.reviews import REVIEW_COLUMNS
+from callqa.verdicts import REVIEW_COLUMNS
 from callqa.scoring.metrics import ConversationMetrics
 
 __all__ = [
@@ -53,7 +53,7 @@ class StoredResultLike(Protocol):
 
 
 class PrecisionLike(Protocol):
-    """A row of :func:`callqa.reviews.rule_precision`."""
+    """A row of :func:`callqa.verdicts.rule_precision`."""
 
     rule_id: str
     agent_id: str | None
@@ -110,7 +110,7 @@ class ReportTables:
         calls: one row per call (unscored ones with their reason and no score), by agent rank.
         findings: one row per finding of every call (evidence text included).
         failures: recordings that could not be processed (from the store).
-        reviews: every reviewer verdict and added finding (``callqa.reviews.review_rows``).
+        reviews: every reviewer verdict and added finding (``callqa.verdicts.review_rows``).
         since: the ``--since`` date the results were filtered with, if any.
         days: the distinct call days present, sorted.
     """
@@ -250,8 +250,8 @@ def build_tables(
         review_ids: call ids that have a review page (``review/<call_id>.html``); the
             ``review_link`` column is empty for the others.
         since: recorded in the tables for the report header only.
-        precision: :func:`callqa.reviews.rule_precision` rows for the same period.
-        reviews: :func:`callqa.reviews.review_rows` of the same period, as dicts.
+        precision: :func:`callqa.verdicts.rule_precision` rows for the same period.
+        reviews: :func:`callqa.verdicts.review_rows` of the same period, as dicts.
     """
     reviews_pages = set(review_ids or ())
     calls_rows: list[dict[str, Any]] = []

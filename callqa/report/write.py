@@ -127,7 +127,7 @@ def write_report(results: Sequence[StoredResultLike], failures: Sequence[dict], 
     With ``html``, the per-call review pages are written first (``OUT/review/``). Links to
     ``results/…json`` and ``review/…html`` in the HTML and XLSX are relative to ``report_dir``
     and point into ``out_dir``; review links only for pages that exist. ``precision`` and
-    ``reviews`` are :func:`callqa.reviews.rule_precision` / ``review_rows`` of the period.
+    ``reviews`` are :func:`callqa.verdicts.rule_precision` / ``review_rows`` of the period.
     """
     unknown = [f for f in formats if f not in WRITERS]
     if unknown:

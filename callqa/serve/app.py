@@ -20,9 +20,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from urllib.parse import quote
 
+from callqa import db
 from callqa.batch.store import DB_NAME, Store
 from callqa.errors import CallqaError
-from callqa.reviews import ROLES, ReviewError, ReviewStore, User
+from callqa.verdicts import ROLES, ReviewError, ReviewStore, User
 from callqa.serve import index
 from callqa.serve.deps import LOOPBACK, LoginRequired, Settings
 from callqa.serve.pages import render
@@ -73,7 +74,7 @@ def _check_db(out_dir: Path) -> Path:
         raise ServeError(str(out_dir), f"no {DB_NAME} here: run 'callqa batch ... --out "
                                        f"{out_dir}' first")
     try:
-        conn = sqlite3.connect(db_path)
+        conn = db.connect_read_only(db_path)
         have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         conn.close()
     except sqlite3.DatabaseError as exc:

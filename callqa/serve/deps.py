@@ -27,7 +27,7 @@ from typing import Iterator
 
 from fastapi import Depends, HTTPException, Request
 
-from callqa.reviews import ReviewStore, User, verify_secret
+from callqa.verdicts import ReviewStore, User, verify_secret
 from callqa.serve import index
 
 __all__ = ["SESSION_COOKIE", "Settings", "LoginRequired", "settings", "db", "reviews",

@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from callqa import db
 from callqa.result import CallResult
 
 __all__ = ["SCHEMA", "connect", "ensure_schema", "sync", "load_result", "metrics_of"]
@@ -76,10 +77,7 @@ _lock = threading.Lock()
 
 def connect(db_path: Path) -> sqlite3.Connection:
     """A connection for one request (autocommit, rows by name, waits for the batch writer)."""
-    conn = sqlite3.connect(db_path, timeout=30.0, isolation_level=None, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA busy_timeout=30000")
-    return conn
+    return db.connect(db_path, check_same_thread=False)
 
 
 def load_result(out_dir: Path, result_path: str | None) -> CallResult | None:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticUseDefault
 
 from callqa.result import Finding
-from callqa.reviews import Appeal, MissedFinding, Review
+from callqa.verdicts import Appeal, MissedFinding, Review
 
 __all__ = ["SORTS", "REVIEW_STATES", "CallFilter", "CallRow", "CallPage", "SearchHit",
            "SearchPage", "FindingOut", "CallDetail", "VerdictIn",

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from callqa.errors import CallqaError
-from callqa.reviews import (PrecisionRow, ReviewStore, match_reviews, reviewed_score,
+from callqa.verdicts import (PrecisionRow, ReviewStore, match_reviews, reviewed_score,
                             rule_precision)
 from callqa.result import CallResult
 from callqa.serve.index import load_result, metrics_of

@@ -8,7 +8,7 @@ import sqlite3
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 
-from callqa.reviews import User
+from callqa.verdicts import User
 from callqa.serve import deps
 from callqa.serve.deps import SESSION_COOKIE, Settings, current_user, db, settings
 from callqa.serve.pages import render

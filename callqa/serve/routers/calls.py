@@ -10,7 +10,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse
 
-from callqa.reviews import ReviewStore, User
+from callqa.verdicts import ReviewStore, User
 from callqa.serve import queries
 from callqa.serve.deps import (Settings, agent_scope, csrf_form, current_user, db, json_body,
                                reviewer, reviews, settings)
@@ -202,6 +202,6 @@ def parse_moment(text: str) -> float:
             return int(m) * 60 + float(sec)
         return float(text)
     except ValueError:
-        from callqa.reviews import ReviewError
+        from callqa.verdicts import ReviewError
 
         raise ReviewError(text, "时刻应写成 秒 或 分:秒，例如 83.5 或 1:23.5") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
-from callqa.reviews import ReviewStore, User
+from callqa.verdicts import ReviewStore, User
 from callqa.serve.deps import csrf_form, json_body, reviewer, reviews
 from callqa.serve.models import QueueIn
 from callqa.serve.queries import check_day

@@ -7,7 +7,7 @@ from typing import Literal, Optional
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from callqa.reviews import User
+from callqa.verdicts import User
 from callqa.serve import queries
 from callqa.serve.deps import agent_scope, current_user, db
 from callqa.serve.models import SearchPage

@@ -14,9 +14,9 @@ And one inside a segment, :func:`loop_span`: the words of a loop (一句话 repe
 over, 好,好,好,好,好 …) that background voices set off, too short for the gzip ratio, are dropped
 with reason ``loop`` and the rest of the segment kept.
 
->>> drop_reason(SegmentInfo("字幕由Amara.org社群提供", 1.0, 0.1, -0.3))
+>>> HallucinationFilter().reason(SegmentInfo("字幕由Amara.org社群提供", 1.0, 0.1, -0.3))
 'phantom'
->>> drop_reason(SegmentInfo("谢谢您的耐心等待", 1.0, 0.1, -0.3)) is None
+>>> HallucinationFilter().reason(SegmentInfo("谢谢您的耐心等待", 1.0, 0.1, -0.3)) is None
 True
 """
 
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from callqa.text import normalize_match
 
 __all__ = ["PHANTOM_SUBSTRINGS", "PHANTOM_WHOLE", "SegmentInfo", "HallucinationFilter",
-           "drop_reason", "loop_span"]
+           "loop_span"]
 
 #: Dropped wherever they occur in a segment: nobody says these on a service call.
 PHANTOM_SUBSTRINGS = (
@@ -103,11 +103,6 @@ class HallucinationFilter:
         if seg.no_speech_prob > self.no_speech_prob_max and seg.avg_logprob < self.avg_logprob_min:
             return "no_speech"
         return None
-
-
-def drop_reason(seg: SegmentInfo, flt: HallucinationFilter = HallucinationFilter()) -> str | None:
-    """Why ``seg`` should be dropped, or None to keep it."""
-    return flt.reason(seg)
 
 
 #: Whisper's looping failure inside a segment: a phrase of 3+ characters three times running, or

@@ -1,69 +1,24 @@
-"""The review store: what people decided about the machine's findings, beside the batch store.
-
-Tables live in the batch's ``OUT/callqa.db`` (next to ``calls``), created on first use:
-
-``review_users``     users with a role (``reviewer`` or ``agent``) and a hashed secret
-``reviews``          one verdict per finding: ``confirmed``/``rejected``, reason, who, when
-``missed_findings``  findings a reviewer added that the machine missed (rule, moment, note)
-``appeals``          an agent disputes a finding; a reviewer upholds or overturns it
-``call_reviews``     a reviewer marked the whole call as reviewed
-``sample_queues``, ``sample_items``  random per-agent samples of unreviewed calls
-``review_events``    every change, who and when (the audit trail)
-
-A review is tied to a finding by **call + rule + moment** (``call_id``, ``rule_id``, ``start``),
-not by a row number, so it survives re-scoring with a changed rulebook: :func:`match_reviews`
-pairs each current finding with the nearest review of the same rule within
-``MATCH_TOLERANCE_S``; a review whose finding vanished is kept and shown as history.
-
-Two functions are the stable interface for ``callqa report`` (their signatures do not change):
-
-``rule_precision(db_path, since=None, until=None) -> list[PrecisionRow]``
-    Per rule (``agent_id`` None) and per rule and agent: ``confirmed``, ``rejected``,
-    ``precision`` = confirmed / (confirmed + rejected) (None when nothing was reviewed) and
-    ``missed`` (findings of that rule reviewers added). Rows sorted by rule; a rule's all-agents
-    row always comes first, then its agents by id, and calls without an agent id last (their row
-    also has ``agent_id`` None: the first None row of a rule is the all-agents one). ``since``/``until`` (date, datetime or ISO string, both inclusive days) filter on the
-    call's ``started_at``. Every verdict counts, including those whose finding later vanished.
-
-``review_rows(db_path, since=None, until=None) -> list[ReviewRow]``
-    Every verdict and every added finding, one flat row each (``ReviewRow.to_dict()`` keys are
-    ``REVIEW_COLUMNS``), with the appeal on it if any, ordered by call and moment: the review
-    export of the report.
-
-Both return ``[]`` when the database has no review tables yet, and never write.
-"""
+"""The review tables in a batch's ``OUT/callqa.db``: every write commits at once and is
+audited in ``review_events``."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
-import random
 import secrets
 import sqlite3
-from dataclasses import asdict, dataclass, fields
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
-from callqa.errors import CallqaError
+from callqa import db
+from callqa.verdicts.logic import match_reviews, sample_calls
+from callqa.verdicts.records import (ROLES, VERDICTS, APPEAL_OUTCOMES, MATCH_TOLERANCE_S, ReviewError, User, Review, MissedFinding, Appeal)
+from callqa.verdicts.records import _appeal, _missed, _now, _review
+from callqa.verdicts.passwords import hash_secret, verify_secret
 
-__all__ = [
-    "ROLES", "VERDICTS", "APPEAL_OUTCOMES", "MATCH_TOLERANCE_S", "REVIEW_COLUMNS",
-    "ReviewError", "User", "Review", "MissedFinding", "Appeal", "PrecisionRow", "ReviewRow",
-    "ReviewStore", "hash_secret", "verify_secret", "match_reviews", "reviewed_score",
-    "sample_calls", "rule_precision", "review_rows",
-]
+__all__ = ["SCHEMA", "ReviewStore"]
 
-ROLES = ("reviewer", "agent")
-VERDICTS = ("confirmed", "rejected")
-APPEAL_OUTCOMES = ("upheld", "overturned")
-#: A review belongs to a finding of the same rule starting at most this far from the reviewed
-#: moment (re-transcription moves boundaries by a fraction of a second).
-MATCH_TOLERANCE_S = 1.0
-
-_SCHEMA = """
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS review_users (
     name        TEXT PRIMARY KEY,
     role        TEXT NOT NULL CHECK (role IN ('reviewer', 'agent')),
@@ -149,250 +104,6 @@ CREATE TABLE IF NOT EXISTS review_events (
 """
 
 
-class ReviewError(CallqaError):
-    """A review action that cannot be done (unknown user, bad verdict, closed appeal ...)."""
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-# --------------------------------------------------------------------------- secrets
-
-_SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
-
-
-def hash_secret(secret: str) -> str:
-    """``scrypt$n$r$p$salt$hash`` (base64): what is stored for a password or token.
-
-    >>> verify_secret("s3cret", hash_secret("s3cret")), verify_secret("x", hash_secret("s3cret"))
-    (True, False)
-    """
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(secret.encode("utf-8"), salt=salt, **_SCRYPT)
-    b64 = base64.b64encode
-    return "scrypt${n}${r}${p}$".format(**_SCRYPT) + f"{b64(salt).decode()}${b64(digest).decode()}"
-
-
-def verify_secret(secret: str, stored: str) -> bool:
-    try:
-        kind, n, r, p, salt, digest = stored.split("$")
-        if kind != "scrypt":
-            return False
-        got = hashlib.scrypt(secret.encode("utf-8"), salt=base64.b64decode(salt),
-                             n=int(n), r=int(r), p=int(p))
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(got, base64.b64decode(digest))
-
-
-# --------------------------------------------------------------------------- records
-
-@dataclass(frozen=True)
-class User:
-    """Someone who may use the workbench. An agent sees only calls of ``agent_id``."""
-
-    name: str
-    role: str
-    agent_id: str | None = None
-
-    @property
-    def is_reviewer(self) -> bool:
-        return self.role == "reviewer"
-
-
-@dataclass(frozen=True)
-class Review:
-    """A reviewer's verdict on one automatic finding (keyed by call, rule and moment)."""
-
-    id: int
-    call_id: str
-    rule_id: str
-    start: float
-    end: float | None
-    speaker: str | None
-    evidence: str | None
-    verdict: str
-    reason: str
-    reviewer: str
-    reviewed_at: str
-
-
-@dataclass(frozen=True)
-class MissedFinding:
-    """A finding the machine missed, added by a reviewer at a moment of the call."""
-
-    id: int
-    call_id: str
-    rule_id: str
-    speaker: str
-    start: float
-    end: float
-    deduction: float
-    note: str
-    reviewer: str
-    created_at: str
-    withdrawn_at: str | None = None
-
-
-@dataclass(frozen=True)
-class Appeal:
-    """An agent's dispute of a finding (``missed_id`` set when it is a reviewer-added one)."""
-
-    id: int
-    call_id: str
-    rule_id: str
-    start: float
-    missed_id: int | None
-    agent: str
-    comment: str
-    created_at: str
-    status: str
-    resolver: str | None
-    resolution: str
-    resolved_at: str | None
-
-
-@dataclass(frozen=True)
-class PrecisionRow:
-    """Reviewer verdicts on one rule, over all agents (``agent_id`` None) or one agent."""
-
-    rule_id: str
-    agent_id: str | None
-    confirmed: int
-    rejected: int
-    missed: int
-
-    @property
-    def reviewed(self) -> int:
-        return self.confirmed + self.rejected
-
-    @property
-    def precision(self) -> float | None:
-        return self.confirmed / self.reviewed if self.reviewed else None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "reviewed": self.reviewed, "precision": self.precision}
-
-
-@dataclass(frozen=True)
-class ReviewRow:
-    """One line of the review export: a verdict (``kind`` "verdict") or an added finding
-    (``kind`` "missed"), with the appeal on that finding if there is one."""
-
-    kind: str
-    call_id: str
-    agent_id: str | None
-    started_at: str | None
-    rule_id: str
-    start: float
-    end: float | None
-    speaker: str | None
-    verdict: str | None
-    reason: str
-    reviewer: str
-    reviewed_at: str
-    appeal_status: str | None = None
-    appeal_comment: str | None = None
-    appeal_by: str | None = None
-    appeal_at: str | None = None
-    appeal_resolution: str | None = None
-    resolved_by: str | None = None
-    resolved_at: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-REVIEW_COLUMNS = tuple(f.name for f in fields(ReviewRow))
-
-
-def _review(row: sqlite3.Row) -> Review:
-    return Review(row["id"], row["call_id"], row["rule_id"], row["start_s"], row["end_s"],
-                  row["speaker"], row["evidence"], row["verdict"], row["reason"],
-                  row["reviewer"], row["reviewed_at"])
-
-
-def _missed(row: sqlite3.Row) -> MissedFinding:
-    return MissedFinding(row["id"], row["call_id"], row["rule_id"], row["speaker"],
-                         row["start_s"], row["end_s"], row["deduction"], row["note"],
-                         row["reviewer"], row["created_at"], row["withdrawn_at"])
-
-
-def _appeal(row: sqlite3.Row) -> Appeal:
-    return Appeal(row["id"], row["call_id"], row["rule_id"], row["start_s"], row["missed_id"],
-                  row["agent"], row["comment"], row["created_at"], row["status"],
-                  row["resolver"], row["resolution"], row["resolved_at"])
-
-
-# --------------------------------------------------------------------------- pure logic
-
-def match_reviews(findings: Sequence[Any], reviews: Iterable[Review],
-                  tolerance_s: float = MATCH_TOLERANCE_S) -> tuple[dict[int, Review], list[Review]]:
-    """Pair current findings (anything with ``rule_id`` and ``start``) with reviews.
-
-    Returns ``{finding index: review}`` and the reviews no finding matched (history: the finding
-    vanished after re-scoring). Closest pairs are taken first; each side is used at most once.
-
-    >>> from types import SimpleNamespace as F
-    >>> r = Review(1, "c", "FB01", 10.0, 11.0, "agent", "", "rejected", "", "qa", "")
-    >>> match_reviews([F(rule_id="FB01", start=10.4)], [r])[0][0].id
-    1
-    >>> match_reviews([F(rule_id="GR01", start=10.0)], [r])[1][0].id
-    1
-    """
-    pairs = sorted(
-        (abs(f.start - r.start), i, r.id, r)
-        for i, f in enumerate(findings) for r in reviews
-        if f.rule_id == r.rule_id and abs(f.start - r.start) <= tolerance_s)
-    matched: dict[int, Review] = {}
-    used: set[int] = set()
-    for _, i, rid, r in pairs:
-        if i not in matched and rid not in used:
-            matched[i] = r
-            used.add(rid)
-    return matched, [r for r in reviews if r.id not in used]
-
-
-def reviewed_score(score: float | None, base: float, findings: Sequence[Any],
-                   matched: dict[int, Review], missed: Iterable[MissedFinding]) -> float | None:
-    """The score after review: rejected findings give their points back, added findings take
-    theirs (``base`` caps it; None for an unscored call).
-
-    >>> from types import SimpleNamespace as F
-    >>> r = Review(1, "c", "FB01", 1.0, 2.0, None, None, "rejected", "", "qa", "")
-    >>> m = MissedFinding(1, "c", "GR01", "agent", 0.0, 1.0, 5.0, "", "qa", "")
-    >>> reviewed_score(80.0, 100.0, [F(deduction=10.0)], {0: r}, [m])
-    85.0
-    """
-    if score is None:
-        return None
-    back = sum(findings[i].deduction for i, r in matched.items() if r.verdict == "rejected")
-    taken = sum(m.deduction for m in missed if m.withdrawn_at is None)
-    return round(max(0.0, min(base, score + back - taken)), 1)
-
-
-def sample_calls(candidates: Iterable[tuple[str, str | None]], per_agent: int,
-                 seed: int) -> list[tuple[str, str | None]]:
-    """Up to ``per_agent`` calls drawn at random from each agent's candidates (stratified), in
-    agent order; the same seed draws the same calls.
-
-    >>> sample_calls([("a", "X"), ("b", "X"), ("c", "Y")], 1, seed=1)[1]
-    ('c', 'Y')
-    """
-    by_agent: dict[str | None, list[str]] = {}
-    for call_id, agent in candidates:
-        by_agent.setdefault(agent, []).append(call_id)
-    rng = random.Random(seed)
-    out: list[tuple[str, str | None]] = []
-    for agent in sorted(by_agent, key=lambda a: (a is None, a or "")):
-        calls = sorted(by_agent[agent])
-        out.extend((c, agent) for c in rng.sample(calls, min(per_agent, len(calls))))
-    return out
-
-
-# --------------------------------------------------------------------------- period filter
-
 def _day_bounds(since: Any, until: Any) -> tuple[str | None, str | None]:
     """ISO strings for ``started_at >= lo`` and ``started_at < hi`` (``until`` inclusive)."""
     def iso(v: Any) -> str | None:
@@ -423,8 +134,6 @@ def _period_sql(alias: str, since: Any, until: Any) -> tuple[str, list[Any]]:
     return sql, args
 
 
-# --------------------------------------------------------------------------- the store
-
 class ReviewStore:
     """Review tables in one batch database. Open with :meth:`open`; close when done.
 
@@ -439,12 +148,8 @@ class ReviewStore:
     def open(cls, db_path: str | Path, check_same_thread: bool = True) -> "ReviewStore":
         db_path = Path(db_path)
         try:
-            conn = sqlite3.connect(db_path, timeout=30.0, isolation_level=None,
-                                   check_same_thread=check_same_thread)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
+            conn = db.connect(db_path, check_same_thread=check_same_thread)
+            conn.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise ReviewError(str(db_path), f"cannot open database: {exc}") from None
         return cls(conn, db_path)
@@ -694,94 +399,3 @@ class ReviewStore:
             sql, args = sql + " WHERE call_id = ?", [call_id]
         return [{**dict(r), "detail": json.loads(r["detail"])} for r in
                 self.conn.execute(sql + " ORDER BY id DESC LIMIT ?", [*args, limit])]
-
-
-# --------------------------------------------------------------------------- report interface
-
-def _read_only(db_path: str | Path) -> sqlite3.Connection | None:
-    """A read-only connection, or None when there is no database or no review tables yet."""
-    path = Path(db_path)
-    if not path.is_file():
-        return None
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
-    conn.row_factory = sqlite3.Row
-    have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    if not {"reviews", "missed_findings", "appeals", "calls"} <= have:
-        conn.close()
-        return None
-    return conn
-
-
-def rule_precision(db_path: str | Path, since: Any = None,
-                   until: Any = None) -> list[PrecisionRow]:
-    """Reviewer precision per rule and per rule and agent (see the module docstring)."""
-    conn = _read_only(db_path)
-    if conn is None:
-        return []
-    period, args = _period_sql("c", since, until)
-    try:
-        counts: dict[tuple[str, str | None], list[int]] = {}
-        for r in conn.execute(
-                "SELECT r.rule_id, c.agent_id, SUM(r.verdict='confirmed'), "
-                "SUM(r.verdict='rejected') FROM reviews r JOIN calls c ON c.call_id = r.call_id "
-                "WHERE 1=1" + period + " GROUP BY r.rule_id, c.agent_id", args):
-            counts.setdefault((r[0], r[1]), [0, 0, 0])[:2] = [r[2], r[3]]
-        for r in conn.execute(
-                "SELECT m.rule_id, c.agent_id, COUNT(*) FROM missed_findings m "
-                "JOIN calls c ON c.call_id = m.call_id WHERE m.withdrawn_at IS NULL" + period +
-                " GROUP BY m.rule_id, c.agent_id", args):
-            counts.setdefault((r[0], r[1]), [0, 0, 0])[2] = r[2]
-    finally:
-        conn.close()
-    totals: dict[str, list[int]] = {}
-    for (rule, _), (c, j, m) in counts.items():
-        t = totals.setdefault(rule, [0, 0, 0])
-        t[0], t[1], t[2] = t[0] + c, t[1] + j, t[2] + m
-    rows = []
-    for rule in sorted(totals):
-        rows.append(PrecisionRow(rule, None, *totals[rule]))
-        agents = sorted((a for r, a in counts if r == rule), key=lambda a: (a is None, a or ""))
-        rows += [PrecisionRow(rule, a, *counts[rule, a]) for a in agents]
-    return rows
-
-
-def review_rows(db_path: str | Path, since: Any = None, until: Any = None) -> list[ReviewRow]:
-    """Every verdict and added finding with its appeal (see the module docstring)."""
-    conn = _read_only(db_path)
-    if conn is None:
-        return []
-    period, args = _period_sql("c", since, until)
-    try:
-        appeals: dict[tuple[str, str], list[sqlite3.Row]] = {}
-        for a in conn.execute("SELECT * FROM appeals ORDER BY id"):
-            appeals.setdefault((a["call_id"], a["rule_id"]), []).append(a)
-        verdicts = conn.execute(
-            "SELECT r.*, c.agent_id, c.started_at FROM reviews r "
-            "LEFT JOIN calls c ON c.call_id = r.call_id WHERE 1=1" + period, args).fetchall()
-        missed = conn.execute(
-            "SELECT m.*, c.agent_id, c.started_at FROM missed_findings m "
-            "LEFT JOIN calls c ON c.call_id = m.call_id WHERE 1=1" + period, args).fetchall()
-    finally:
-        conn.close()
-
-    def appeal_of(row: sqlite3.Row, missed_id: int | None) -> dict[str, Any]:
-        found = [a for a in appeals.get((row["call_id"], row["rule_id"]), [])
-                 if (a["missed_id"] == missed_id if missed_id is not None
-                     else a["missed_id"] is None
-                     and abs(a["start_s"] - row["start_s"]) <= MATCH_TOLERANCE_S)]
-        if not found:
-            return {}
-        a = found[-1]  # the latest appeal on the finding
-        return {"appeal_status": a["status"], "appeal_comment": a["comment"],
-                "appeal_by": a["agent"], "appeal_at": a["created_at"],
-                "appeal_resolution": a["resolution"], "resolved_by": a["resolver"],
-                "resolved_at": a["resolved_at"]}
-
-    out = [ReviewRow("verdict", r["call_id"], r["agent_id"], r["started_at"], r["rule_id"],
-                     r["start_s"], r["end_s"], r["speaker"], r["verdict"], r["reason"],
-                     r["reviewer"], r["reviewed_at"], **appeal_of(r, None)) for r in verdicts]
-    out += [ReviewRow("missed", m["call_id"], m["agent_id"], m["started_at"], m["rule_id"],
-                      m["start_s"], m["end_s"], m["speaker"],
-                      "withdrawn" if m["withdrawn_at"] else None, m["note"], m["reviewer"],
-                      m["created_at"], **appeal_of(m, m["id"])) for m in missed]
-    return sorted(out, key=lambda r: (r.call_id, r.start, r.rule_id, r.kind))

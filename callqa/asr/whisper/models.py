@@ -25,6 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from callqa.asr.cache import cache_root
 from callqa.errors import ModelError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,11 +61,6 @@ _CHUNK_BYTES = 4 << 20
 def default_model_dir() -> Path:
     """``$XDG_CACHE_HOME/callqa/models/whisper-base`` (``~/.cache`` when the variable is unset)."""
     return cache_root() / "models" / EMBEDDED_NAME
-
-
-def cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "callqa"
 
 
 def _package_file(package: str, name: str) -> Path:

@@ -1,0 +1,98 @@
+"""Words to utterances: each recognised word placed into the speech turn it belongs to.
+
+Recogniser-independent: any backend's timed words go through the same placement.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from callqa.text import normalize_match
+from callqa.transcript import Interval, Utterance, Word
+
+__all__ = ["join_words", "words_to_utterances"]
+
+
+def join_words(words: Sequence[str]) -> str:
+    """Concatenate word texts: no spaces between Chinese words, one between Latin words."""
+    out = ""
+    for w in words:
+        if out and w and out[-1].isascii() and out[-1].isalnum() and w[0].isascii() \
+                and w[0].isalnum():
+            out += " "
+        out += w
+    return out
+
+
+def _clamp(w: Word, iv: Interval) -> Word:
+    start = min(max(w.start, iv.start), iv.end)
+    end = min(max(w.end, start), iv.end)
+    return w if (start, end) == (w.start, w.end) else Word(w.text, start, end, w.probability)
+
+
+def _sounds(text: str) -> str:
+    """Toneless pinyin of the words in ``text``: two hearings of one turn sound the same even
+    where the characters differ."""
+    from pypinyin import Style, lazy_pinyin
+
+    return " ".join(lazy_pinyin(normalize_match(text), style=Style.NORMAL))
+
+
+def _reclaim_stray_words(turns: Sequence[Interval], buckets: list[list[Word]]) -> None:
+    """Give a turn that heard nothing the words Whisper aligned into the silence after it.
+
+    Whisper's word times drift late after a pause: the 0.8 s 不知道 of one turn can be aligned
+    into the silence just before the next turn and land there. Text order still places it:
+    words that end before the next turn's speech starts, when the turn before heard no words
+    at all, belong to that turn. They are spread over its span (their own times are wrong)."""
+    for i in range(1, len(turns)):
+        if not buckets[i]:
+            continue
+        ws = sorted(buckets[i], key=lambda w: (w.start, w.end))
+        stray = [w for w in ws if w.end <= turns[i].start]
+        if not stray:
+            continue
+        if buckets[i - 1]:
+            # The turn before was heard on its own too (a re-decoded chunk): the stray words
+            # are that turn heard a second time (不知到 there, 不知道 here), not new speech.
+            said = _sounds("".join(w.text for w in buckets[i - 1]))
+            if said.endswith(_sounds("".join(w.text for w in stray))):
+                buckets[i] = ws[len(stray):]
+            continue
+        prev, n = turns[i - 1], len(stray)
+        buckets[i - 1] = [Word(w.text, round(prev.start + prev.duration * k / n, 3),
+                               round(prev.start + prev.duration * (k + 1) / n, 3), w.probability)
+                          for k, w in enumerate(stray)]
+        buckets[i] = ws[n:]
+
+
+def words_to_utterances(words: Sequence[Word], turns: Sequence[Interval],
+                        speaker: str) -> list[Utterance]:
+    """Place each word into the turn its time span overlaps most (nearest turn when none),
+    clamping its times into that turn.
+
+    Turns keep their VAD start/end; turns that received no words (coughs, noise, dropped
+    hallucinations) are left out — their speech still counts in ``Transcript.speech``.
+    """
+    if not turns:
+        return []
+    buckets: list[list[Word]] = [[] for _ in turns]
+    for w in words:
+        def score(iv: Interval) -> tuple[float, float]:
+            overlap = min(w.end, iv.end) - max(w.start, iv.start)
+            distance = max(iv.start - w.end, w.start - iv.end, 0.0)
+            return (overlap, -distance)
+        best = max(range(len(turns)), key=lambda i: score(turns[i]))
+        buckets[best].append(w)
+    _reclaim_stray_words(turns, buckets)
+    utterances = []
+    for iv, ws in zip(turns, buckets):
+        if not ws:
+            continue
+        # Clamp into the turn: Whisper lets a turn's first word start in the silence (decoding
+        # context) before it, and the VAD knows better when the speech began.
+        ws = [_clamp(w, iv) for w in ws]
+        ws.sort(key=lambda w: (w.start, w.end))
+        text = join_words([w.text for w in ws])
+        utterances.append(Utterance(speaker, round(iv.start, 3), round(iv.end, 3), text, tuple(ws)))
+    return utterances
