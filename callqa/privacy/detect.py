@@ -21,10 +21,9 @@ homophones Whisper writes for 姓 when the caller answers a 贵姓 question), th
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
-from callqa.transcript import AGENT, CUSTOMER, Transcript, Utterance
+from callqa.transcript import AGENT, CUSTOMER, Entity, Transcript, Utterance
 
 __all__ = ["PHONE", "ID_NUMBER", "BANK_CARD", "EMAIL", "ADDRESS", "NAME", "ENTITY_TYPES",
            "Entity", "detect", "detect_utterances", "detect_text", "digits_of"]
@@ -36,39 +35,6 @@ EMAIL = "email"
 ADDRESS = "address"
 NAME = "name"
 ENTITY_TYPES = (PHONE, ID_NUMBER, BANK_CARD, EMAIL, ADDRESS, NAME)
-
-
-@dataclass(frozen=True)
-class Entity:
-    """One piece of personal data said in the call.
-
-    Attributes:
-        type: one of ``ENTITY_TYPES``.
-        speaker: who said it (``agent`` restating the customer's number counts too).
-        utterance: index of the utterance in the transcript (ordered by start time).
-        char_start, char_end: the characters of that utterance's ``text`` it covers.
-        start, end: seconds, from the words' timing.
-        text: the characters as written.
-    """
-
-    type: str
-    speaker: str
-    utterance: int
-    char_start: int
-    char_end: int
-    start: float
-    end: float
-    text: str
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["start"], d["end"] = round(self.start, 3), round(self.end, 3)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Entity":
-        return cls(str(d["type"]), str(d["speaker"]), int(d["utterance"]), int(d["char_start"]),
-                   int(d["char_end"]), float(d["start"]), float(d["end"]), str(d["text"]))
 
 
 # ------------------------------------------------------------------ digits
@@ -391,5 +357,8 @@ def detect_utterances(utterances: Sequence[Utterance]) -> list[Entity]:
 
 
 def detect(transcript: Transcript) -> list[Entity]:
-    """The pipeline stage: the personal data said in a transcript, with time spans."""
+    """The pipeline stage: the personal data said in a transcript, with time spans (those it
+    already carries — a redacted transcript's — when a stage before has detected them)."""
+    if transcript.entities is not None:
+        return list(transcript.entities)
     return detect_utterances(transcript.utterances)

@@ -18,9 +18,10 @@ from typing import Iterable, Mapping
 from callqa.privacy.detect import (ADDRESS, BANK_CARD, EMAIL, ID_NUMBER, NAME, PHONE, Entity,
                                    detect_text, detect_utterances, digits_of)
 from callqa.result import CallResult, Finding
-from callqa.transcript import Utterance, Word
+from callqa.transcript import Transcript, Utterance, Word
 
-__all__ = ["LABELS", "mask", "redact_text", "redact_utterances", "redact_result"]
+__all__ = ["LABELS", "mask", "redact_text", "redact_utterances", "redact_result",
+           "redact_transcript"]
 
 LABELS = {PHONE: "【手机号】", ID_NUMBER: "【身份证号】", BANK_CARD: "【银行卡号】", EMAIL: "【邮箱】",
           ADDRESS: "【地址】", NAME: "【姓名】"}
@@ -123,3 +124,18 @@ def _redact_finding(f: Finding, types: set[str], styles: Mapping[str, str],
     return dataclasses.replace(
         f, evidence=redact_text(f.evidence, types, styles, surfaces),
         message=redact_text(f.message, types, styles, surfaces))
+
+
+def redact_transcript(transcript: Transcript, types: Iterable[str],
+                      styles: Mapping[str, str] | None = None) -> Transcript:
+    """A copy of ``transcript`` with the personal data of ``types`` masked. It carries its
+    entities (text masked), so scoring it still knows what kind of particulars were said."""
+    types = set(types)
+    styles = styles or _DEFAULT_STYLE
+    entities = transcript.entities if transcript.entities is not None \
+        else detect_utterances(transcript.utterances)
+    masked = [dataclasses.replace(e, text=mask(e.type, e.text, styles.get(e.type, "partial")))
+              if e.type in types else e for e in entities]
+    return dataclasses.replace(
+        transcript, utterances=redact_utterances(transcript.utterances, entities, types, styles),
+        entities=masked)
