@@ -9,6 +9,7 @@ matches a labelled one of the same type and speaker whose turn it overlaps (±1 
     python bench/privacy_detect.py                 # samples + eval/calls + devcalls
     python bench/privacy_detect.py --sets samples  # the recorded transcripts only (no ASR)
     python bench/privacy_detect.py -v              # every miss and false alarm
+    python bench/privacy_detect.py --transcripts DIR   # transcripts made by callqa transcribe
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ SLACK_S = 1.0
 SETS = {"samples": None, "eval/calls": "{shared}/eval/calls", "devcalls": str(ROOT / "bench/devcalls")}
 
 
-def transcript_of(call: str, shared: Path) -> Transcript:
+def transcript_of(call: str, shared: Path, made: Path | None) -> Transcript:
     kind, name = call.rsplit("/", 1)
     if kind == "samples":
         return load_transcript(ROOT / "tests" / "data" / "samples" / f"{name}.json")
+    if made is not None:
+        return load_transcript(made / f"{name}.json")
     from callqa.asr.pipeline import AsrOptions, transcribe_call  # only when the ASR is needed
 
     folder = Path(SETS[kind].format(shared=shared))
@@ -69,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sets", default=",".join(SETS), help="which labelled sets (comma-separated)")
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+    ap.add_argument("--transcripts", type=Path, default=None,
+                    help="transcripts already made (callqa transcribe CALL -o DIR/NAME.json)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     truth = json.loads(TRUTH.read_text(encoding="utf-8"))["calls"]
@@ -76,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     n_truth, n_found, n_hit = Counter(), Counter(), Counter()
     calls = [c for c in truth if c.rsplit("/", 1)[0] in sets]
     for call in calls:
-        found = detect(transcript_of(call, args.shared))
+        found = detect(transcript_of(call, args.shared, args.transcripts))
         missed, false, pairs = match(truth[call], found)
         n_truth.update(t["type"] for t in truth[call])
         n_found.update(e.type for e in found)

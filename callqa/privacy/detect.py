@@ -63,7 +63,7 @@ def digits_of(text: str) -> str:
 _PHONE_CUE = re.compile(r"(电话|手机|号码|手机号|联系方式|座机|致电|拨打|打给|打这个|回电)[是为:：,， ]*(号码)?[是为:：,， ]*$")
 _ID_CUE = re.compile(r"(身份证|证件)(号|号码)?[是为:：,， ]*(号码)?[是为:：,， ]*$")
 _CARD_CUE = re.compile(r"(卡号|银行卡|信用卡|储蓄卡|借记卡|账号|帐号|卡)(号|号码)?[是为:：,， ]*(号码)?[是为:：,， ]*$")
-_NOT_PERSONAL = re.compile(r"(工号|编号|单号|订单号|快递单号|验证码|取件码|尾号|车牌|热线)[是为:：,， ]*$")
+_NOT_PERSONAL = re.compile(r"(工号|公号|编号|单号|订单号|快递单号|验证码|取件码|尾号|车牌|热线)[是为:：,， ]*$")
 # what follows a number that is an amount, a date or a measure, never personal data
 _AMOUNT_AFTER = re.compile(r"^\s*(元|块|万|亿|千|百|米|平|年|月|日|天|号|分|秒|点|个|次|岁|度|%|折|公斤|斤|层|楼|栋|单元)")
 
@@ -123,10 +123,12 @@ _EMAIL = re.compile(
 # ------------------------------------------------------------------ addresses
 _NUM = rf"(?:[0-9]+[.\-])?[{_DIGIT}十百两]+"  # 3.2单元: how Whisper writes 三栋二单元
 _BUILDING = r"(?:栋|幢|号楼|座|动(?!不)|洞|冻)"
-_PART = rf"{_NUM}\s?(?:{_BUILDING}|单元|楼|层|室|户|号(?!车位|线|码))"
+# 单元 as Whisper also writes it (单原, 单园, 单颜: the same sound)
+_UNIT = r"单(?:元|原|园|颜|员)"
+_PART = rf"{_NUM}\s?(?:{_BUILDING}|{_UNIT}|楼|层|室|户|号(?!车位|线|码))"
 # a room read digit by digit, with a 0 inside (五零二, 一二零一, 801, 80 1) — quantities are read
 # with 十/百 instead
-_ROOM = rf"(?:[1-9一二三四五六七八九幺]\s?[0-9零〇一二三四五六七八九幺]?\s?[0零〇]\s?[1-9一二三四五六七八九幺](?![{_DIGIT}十百]))"
+_ROOM = rf"(?:[1-9一二三四五六七八九幺][\s\-]?[0-9零〇一二三四五六七八九幺]?[\s\-]?[0零〇][\s\-]?[1-9一二三四五六七八九幺](?![{_DIGIT}十百]))"
 _CHAIN = re.compile(
     rf"(?:(?:[\u4e00-\u9fff]{{2}}(?:小区|花园|家园|公寓|大厦|新村|苑))\s?)?"
     rf"(?<![哪几那这每某各])(?:{_PART}\s?)+(?:{_ROOM}(?:室|号|户)?)?")
@@ -209,7 +211,7 @@ def _addresses(text: str, numbers: list[tuple[int, int]],
     for m in _CHAIN.finditer(text):
         a, b = m.span()
         body = m.group(0)
-        has_building = re.search(_BUILDING + "|单元", body) is not None
+        has_building = re.search(_BUILDING + "|" + _UNIT, body) is not None
         lived = bool(_LIVE_CUE.search(text[:a]))
         # a floor or a number alone (十八楼, 12号) is an address only where someone lives there
         if (has_building or (lived and re.search(r"(楼|层|室|户)", body))) and free(a, b):
