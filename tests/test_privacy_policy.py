@@ -12,11 +12,10 @@ from callqa.privacy.policy import (CONFIG_NAME, DEFAULT_POLICY, PolicyError, loa
 
 def test_defaults_mask_numbers_in_exports_email_search_and_agents_view() -> None:
     numbers = {"phone", "id_number", "bank_card"}
-    for place in ("exports", "email", "search", "agent_view"):
+    for place in ("exports", "email", "search", "agent_view", "review_pages"):
         assert DEFAULT_POLICY.masked(place) == numbers
-    assert DEFAULT_POLICY.masked("review_pages") == set()
     assert DEFAULT_POLICY.retention_days == 90
-    assert DEFAULT_POLICY.original_roles == ("reviewer", "privacy")
+    assert DEFAULT_POLICY.original_roles == ("reviewer",)
 
 
 def test_a_config_without_privacy_section_is_the_defaults() -> None:
@@ -31,7 +30,7 @@ def test_every_key() -> None:
         "    exports: [phone, address, name]\n"
         "    review_pages: [id_number]\n"
         "  style: {phone: label}\n"
-        "  original_roles: [privacy]\n"
+        "  original_roles: [agent, reviewer]\n"
         "  retention_days: 30\n"
         "  redact_audio: silence\n", "c.yaml")
     assert p.masked("exports") == {"phone", "address", "name"}
@@ -39,7 +38,7 @@ def test_every_key() -> None:
     assert p.masked("email") == DEFAULT_POLICY.masked("email")  # not named: the default
     assert p.style["phone"] == "label" and p.style["bank_card"] == "partial"
     assert (p.original_roles, p.retention_days, p.redact_audio, p.source) == (
-        ("privacy",), 30, "silence", "c.yaml")
+        ("agent", "reviewer"), 30, "silence", "c.yaml")
     assert parse_policy("privacy:\n  retention_days: null\n").retention_days is None
 
 

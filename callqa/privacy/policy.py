@@ -5,13 +5,13 @@ batch's output, or ``--config FILE``); without one the packaged defaults apply::
 
     privacy:
       mask:                          # entity types masked, per place text goes
-        exports: [phone, id_number, bank_card]       # CSV / XLSX / JSON report, review pages
+        exports: [phone, id_number, bank_card]       # callqa report: CSV/XLSX/JSON/HTML, OUT/review/
         email: [phone, id_number, bank_card]         # the report e-mail's body
         search: [phone, id_number, bank_card]        # the workbench's search results
         agent_view: [phone, id_number, bank_card]    # the workbench as an agent sees it
-        review_pages: []                              # review pages: the workbench for reviewers, OUT/review/
+        review_pages: [phone, id_number, bank_card]  # the workbench's call page for reviewers
       style: {address: label, name: label}           # partial (139****4567) or label (【地址】)
-      original_roles: [reviewer, privacy]            # may open the original (audited)
+      original_roles: [reviewer]                     # may open the original (audited)
       retention_days: 90                             # callqa purge's default --older-than
       redact_audio: tone                             # tone | silence, for --redact-audio
 
@@ -37,7 +37,7 @@ PLACES = ("exports", "email", "search", "agent_view", "review_pages")
 STYLES = ("partial", "label")
 AUDIO_FILL = ("tone", "silence")
 CONFIG_NAME = "callqa.yaml"
-ROLES = ("reviewer", "agent", "privacy")
+ROLES = ("reviewer", "agent")
 _NUMBERS = frozenset({PHONE, ID_NUMBER, BANK_CARD})
 
 
@@ -61,11 +61,11 @@ class PrivacyPolicy:
 
     mask: dict[str, frozenset[str]] = field(default_factory=lambda: {
         "exports": _NUMBERS, "email": _NUMBERS, "search": _NUMBERS, "agent_view": _NUMBERS,
-        "review_pages": frozenset()})
+        "review_pages": _NUMBERS})
     style: dict[str, str] = field(default_factory=lambda: {
         PHONE: "partial", ID_NUMBER: "partial", BANK_CARD: "partial", "email": "partial",
         "address": "label", "name": "label"})
-    original_roles: tuple[str, ...] = ("reviewer", "privacy")
+    original_roles: tuple[str, ...] = ("reviewer",)
     retention_days: int | None = 90
     redact_audio: str = "tone"
     source: str = "<defaults>"

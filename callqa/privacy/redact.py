@@ -15,13 +15,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterable, Mapping
 
+from callqa.privacy.policy import PrivacyPolicy
 from callqa.privacy.detect import (ADDRESS, BANK_CARD, EMAIL, ID_NUMBER, NAME, PHONE, Entity,
                                    detect_text, detect_utterances, digits_of)
 from callqa.result import CallResult, Finding
 from callqa.transcript import Transcript, Utterance, Word
 
 __all__ = ["LABELS", "mask", "redact_text", "redact_utterances", "redact_result",
-           "redact_transcript"]
+           "redact_transcript", "redact_for"]
 
 LABELS = {PHONE: "【手机号】", ID_NUMBER: "【身份证号】", BANK_CARD: "【银行卡号】", EMAIL: "【邮箱】",
           ADDRESS: "【地址】", NAME: "【姓名】"}
@@ -139,3 +140,8 @@ def redact_transcript(transcript: Transcript, types: Iterable[str],
     return dataclasses.replace(
         transcript, utterances=redact_utterances(transcript.utterances, entities, types, styles),
         entities=masked)
+
+
+def redact_for(result: CallResult, policy: PrivacyPolicy, place: str) -> CallResult:
+    """``result`` as it may be shown at ``place`` (one of ``callqa.privacy.policy.PLACES``)."""
+    return redact_result(result, policy.masked(place), policy.style)

@@ -7,9 +7,10 @@ import sqlite3
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse
 
+from callqa.privacy.redact import redact_for
 from callqa.verdicts import ReviewStore, User
 from callqa.serve import queries
 from callqa.serve.deps import (Settings, agent_scope, csrf_form, current_user, db, json_body,
@@ -46,30 +47,53 @@ def _audio_url(s: Settings, row) -> str | None:
     return f"/calls/{quote(row['call_id'], safe='')}/audio" if found else None
 
 
+def _shown(result, s: Settings, rs: ReviewStore, user: User, original: bool):
+    """The call as ``user`` may see it: personal data masked as the privacy policy says for
+    their role; a role the policy allows sees the original on request, written to the audit
+    trail."""
+    if original:
+        if user.role not in s.privacy.original_roles:
+            raise HTTPException(403, "无权查看原文（个人信息）")
+        rs.viewed_original(user, result.call_id)
+        return result
+    return redact_for(result, s.privacy, "review_pages" if user.is_reviewer else "agent_view")
+
+
 def _detail(conn, rs, s, call_id, scope) -> CallDetail:
+    """A call as a reviewer's action returns it (masked as reviewers see it)."""
     row, result = queries.get_call(conn, s.out_dir, call_id, scope)
-    return queries.call_detail(conn, rs, row, result, _audio_url(s, row))
+    return queries.call_detail(conn, rs, row, redact_for(result, s.privacy, "review_pages"),
+                               _audio_url(s, row))
 
 
 @router.get("/api/calls/{call_id}", response_model=CallDetail, tags=["calls"])
-def api_call(call_id: str, conn: sqlite3.Connection = Depends(db),
-             rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
+def api_call(call_id: str, original: bool = Query(False, description="unmasked (audited)"),
+             conn: sqlite3.Connection = Depends(db), rs: ReviewStore = Depends(reviews),
+             s: Settings = Depends(settings), user: User = Depends(current_user),
              scope: str | None = Depends(agent_scope)) -> CallDetail:
-    return _detail(conn, rs, s, call_id, scope)
+    row, result = queries.get_call(conn, s.out_dir, call_id, scope)
+    result = _shown(result, s, rs, user, original)
+    return queries.call_detail(conn, rs, row, result, _audio_url(s, row))
 
 
 @router.get("/calls/{call_id}", include_in_schema=False)
-def page_call(request: Request, call_id: str, conn: sqlite3.Connection = Depends(db),
+def page_call(request: Request, call_id: str, original: bool = False,
+              conn: sqlite3.Connection = Depends(db),
               rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
               user: User = Depends(current_user), scope: str | None = Depends(agent_scope)):
     row, result = queries.get_call(conn, s.out_dir, call_id, scope)
+    result = _shown(result, s, rs, user, original)
     detail = queries.call_detail(conn, rs, row, result, _audio_url(s, row))
     _, tried = queries.audio_path(row, s.out_dir)
     rb = queries.rulebook_of(result)
     rules = [(r.id, r.title, r.points) for r in rb.rules] if rb else []
     events = rs.events(call_id, limit=50) if user.is_reviewer else []
     return render(request, "call.html.j2", user=user, d=detail, r=result, path=row["path"],
-                  tried=tried, rules=rules, rows=_timeline(result, detail), events=events)
+                  tried=tried, rules=rules, rows=_timeline(result, detail), events=events,
+                  privacy="original" if original else (
+                      "masked" if s.privacy.masked(
+                          "review_pages" if user.is_reviewer else "agent_view") else ""),
+                  may_see_original=user.role in s.privacy.original_roles)
 
 
 def _timeline(result, detail: CallDetail) -> list[dict]:

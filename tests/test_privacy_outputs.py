@@ -1,0 +1,152 @@
+"""With redaction on (the defaults), no personal number leaves the store unmasked: every report
+file (CSV, JSON, XLSX, HTML, review pages), the e-mail a real SMTP server on loopback receives
+(body and attachment), and everything an agent gets from a live workbench — all scanned for the
+digits the customer dictated, however they are written. Reviewers may open the original, and
+each such view is in the audit trail."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from callqa.batch.store import DB_NAME
+from callqa.cli import app
+from callqa.serve import create_app
+from callqa.verdicts import ReviewStore
+
+from privacy_helpers import CALLS, WRITTEN, build_batch, leaks, secrets, xlsx_text
+from serve_helpers import live_server
+from test_report_email import smtp_server  # noqa: F401 - the real SMTP server fixture
+from test_serve_api import Client, _login
+
+CALL = CALLS[0]  # the customer dictates 13901234567, the agent reads it back
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    out = tmp_path_factory.mktemp("privacy") / "out"
+    results = build_batch(out)
+    numbers = secrets(results)
+    assert numbers == {"13901234567", "13801380000", "110105199003071234",
+                       "6222021234567890123"}
+    return out, numbers
+
+
+def test_the_scan_finds_what_the_store_holds(batch) -> None:
+    """The store itself keeps the original (results are not an export): the scanner must see
+    the number there, or the checks below prove nothing."""
+    out, numbers = batch
+    assert leaks((out / "results" / f"{CALL}.json").read_text("utf-8"), numbers)
+
+
+def test_report_files_and_email_are_masked(batch, smtp_server) -> None:  # noqa: F811
+    out, numbers = batch
+    port, handler = smtp_server()
+    res = CliRunner().invoke(app, ["report", "--out", str(out), "--format", "csv,xlsx,html,json",
+                                   "--email-to", "qa@example.com", "--smtp-host", "127.0.0.1",
+                                   "--smtp-port", str(port)])
+    assert res.exit_code == 0, res.output
+    files = [p for d in ("report", "review") for p in (out / d).rglob("*") if p.is_file()]
+    assert {p.suffix for p in files} >= {".csv", ".json", ".xlsx", ".html"}
+    scanned = ""
+    for p in files:
+        text = xlsx_text(p.read_bytes()) if p.suffix == ".xlsx" else p.read_text("utf-8")
+        assert not leaks(text, numbers), p
+        scanned += text
+    assert "139****4567" in scanned  # masked, not dropped: the sentence still reads
+    assert "138****0000" in (out / "report" / "findings.csv").read_text("utf-8")
+    (msg,) = handler.messages
+    parsed = email.message_from_bytes(msg["content"], policy=email.policy.default)
+    parts = list(parsed.walk())
+    bodies = [p.get_content() for p in parts if p.get_content_type() in ("text/plain",
+                                                                         "text/html")]
+    attached = [xlsx_text(p.get_content()) for p in parts if p.get_filename()]
+    assert bodies and attached
+    for text in bodies + attached:
+        assert not leaks(text, numbers)
+
+
+def test_email_follows_its_own_mask(batch, smtp_server) -> None:  # noqa: F811
+    """A policy that masks nothing in the files but numbers in the e-mail: the files show the
+    number, the e-mail does not."""
+    out, numbers = batch
+    config = out.parent / "open-files.yaml"
+    config.write_text("privacy:\n  mask:\n    exports: []\n    email: [phone]\n", "utf-8")
+    port, handler = smtp_server()
+    res = CliRunner().invoke(app, ["report", "--out", str(out), "--format", "json,html",
+                                   "--config", str(config), "--report-dir", str(out / "r2"),
+                                   "--email-to", "qa@example.com", "--smtp-host", "127.0.0.1",
+                                   "--smtp-port", str(port)])
+    assert res.exit_code == 0, res.output
+    assert leaks((out / "r2" / "findings.json").read_text("utf-8"), numbers)
+    assert leaks((out / "r2" / "report.html").read_text("utf-8"), numbers)  # the worst call
+    (msg,) = handler.messages
+    parsed = email.message_from_bytes(msg["content"], policy=email.policy.default)
+    for p in parsed.walk():
+        if p.get_content_type() in ("text/plain", "text/html"):
+            assert not leaks(p.get_content(), numbers)
+
+
+def test_malformed_policy_is_exit_2_with_file_and_line(batch) -> None:
+    out, _ = batch
+    bad = out.parent / "bad.yaml"
+    bad.write_text("privacy:\n  mask:\n    exports: [phone, passport]\n", "utf-8")
+    res = CliRunner().invoke(app, ["report", "--out", str(out), "--config", str(bad)])
+    assert res.exit_code == 2
+    assert f"{bad}:3: unknown entity type 'passport'" in res.output
+
+
+@pytest.fixture(scope="module")
+def server(batch):
+    out, _ = batch
+    with ReviewStore.open(out / DB_NAME) as rs:
+        rs.add_user("qa", "reviewer", "qa-pw")
+        rs.add_user("agent1", "agent", "a-pw", agent_id="A001")
+    with live_server(create_app(out)) as url:
+        yield url
+
+
+def test_agent_facing_pages_and_api_are_masked(batch, server) -> None:
+    out, numbers = batch
+    api = Client(server, ("agent1", "a-pw"))
+    pages, _ = _login(server, ("agent1", "a-pw"))
+    seen = []
+    # (q=电话, URL-encoded)
+    for path in ("/calls", f"/calls/{CALL}", f"/calls/{WRITTEN}", "/search?q=%E7%94%B5%E8%AF%9D", "/search?q=139"):
+        status, text, _ = pages.request("GET", path)
+        assert status == 200, path
+        seen.append((path, text))
+    for path in (f"/api/calls/{CALL}", f"/api/calls/{WRITTEN}", "/api/search?q=%E7%94%B5%E8%AF%9D", "/api/search?q=139",
+                 "/api/search?q=4567"):
+        status, text, _ = api.request("GET", path)
+        assert status == 200, path
+        seen.append((path, text))
+    for path, text in seen:
+        assert not leaks(text, numbers), path
+    assert "139****4567" in dict(seen)[f"/calls/{CALL}"]
+    # the digits cannot be searched for either: the index holds the masked text
+    assert api.get("/api/search?q=90123")["total"] == 0
+    status, _, _ = api.request("GET", f"/api/calls/{CALL}?original=1")
+    assert status == 403
+
+
+def test_reviewer_sees_the_original_on_request_and_it_is_audited(batch, server) -> None:
+    out, numbers = batch
+    qa = Client(server, ("qa", "qa-pw"))
+    assert not leaks(str(qa.get(f"/api/calls/{WRITTEN}")), numbers)  # masked by default
+    with ReviewStore.open(out / DB_NAME) as rs:
+        before = [e for e in rs.events(WRITTEN) if e["action"] == "view_original"]
+    original = qa.get(f"/api/calls/{WRITTEN}?original=1")
+    assert leaks(str(original), numbers)  # the finding's evidence, unmasked
+    pages, _ = _login(server, ("qa", "qa-pw"))
+    status, page, _ = pages.request("GET", f"/calls/{CALL}?original=1")
+    assert status == 200 and leaks(page, numbers) and 'id="privacy-original"' in page
+    with ReviewStore.open(out / DB_NAME) as rs:
+        after = [e for e in rs.events(WRITTEN) if e["action"] == "view_original"]
+        page_views = [e for e in rs.events(CALL) if e["action"] == "view_original"]
+    assert len(after) == len(before) + 1 and after[0]["user"] == "qa"
+    assert page_views and page_views[0]["user"] == "qa"
