@@ -74,29 +74,44 @@ def redact_text(text: str, types: Iterable[str], styles: Mapping[str, str] | Non
     return _apply(text, spans, styles)
 
 
+def _mask_utterances(utterances: list[Utterance], entities: list[Entity], types: set[str],
+                     styles: Mapping[str, str]) -> tuple[list[Utterance], list[Entity]]:
+    """Utterances with the entities of ``types`` masked, and every entity re-pointed at the
+    masked text (its characters there; a masked one's text is its mask)."""
+    by_utt: dict[int, list[Entity]] = {}
+    for e in entities:
+        by_utt.setdefault(e.utterance, []).append(e)
+    out_utts, out_ents = [], []
+    for k, u in enumerate(utterances):
+        ents = sorted(by_utt.get(k, ()), key=lambda e: e.char_start)
+        if not any(e.type in types for e in ents):
+            out_utts.append(u)
+            out_ents += ents
+            continue
+        text, at = "", 0
+        for e in ents:
+            text += u.text[at:e.char_start]
+            shown = mask(e.type, e.text, styles.get(e.type, "partial")) if e.type in types \
+                else u.text[e.char_start:e.char_end]
+            out_ents.append(dataclasses.replace(e, char_start=len(text),
+                                                char_end=len(text) + len(shown), text=shown))
+            text += shown
+            at = max(at, e.char_end)
+        text += u.text[at:]
+        hidden = [e for e in ents if e.type in types]
+        words = tuple(
+            Word("*", w.start, w.end, w.probability)
+            if any(w.start < e.end and w.end > e.start for e in hidden) else w
+            for w in u.words)
+        out_utts.append(dataclasses.replace(u, text=text, words=words))
+    return out_utts, out_ents
+
+
 def redact_utterances(utterances: list[Utterance], entities: list[Entity], types: Iterable[str],
                       styles: Mapping[str, str] | None = None) -> list[Utterance]:
     """The utterances with the entities of ``types`` masked in their text; the words inside a
     masked span lose their text too (a word-level view must not show what the line hides)."""
-    types = set(types)
-    styles = styles or _DEFAULT_STYLE
-    by_utt: dict[int, list[Entity]] = {}
-    for e in entities:
-        if e.type in types:
-            by_utt.setdefault(e.utterance, []).append(e)
-    out = []
-    for k, u in enumerate(utterances):
-        ents = by_utt.get(k)
-        if not ents:
-            out.append(u)
-            continue
-        text = _apply(u.text, [(e.type, e.char_start, e.char_end) for e in ents], styles)
-        words = tuple(
-            Word("*", w.start, w.end, w.probability)
-            if any(w.start < e.end and w.end > e.start for e in ents) else w
-            for w in u.words)
-        out.append(dataclasses.replace(u, text=text, words=words))
-    return out
+    return _mask_utterances(utterances, entities, set(types), styles or _DEFAULT_STYLE)[0]
 
 
 def redact_result(result: CallResult, types: Iterable[str],
@@ -110,12 +125,9 @@ def redact_result(result: CallResult, types: Iterable[str],
     styles = styles or _DEFAULT_STYLE
     entities = result.entities if result.entities is not None \
         else detect_utterances(result.utterances)
-    utterances = redact_utterances(result.utterances, entities, types, styles)
+    utterances, masked_entities = _mask_utterances(result.utterances, entities, types, styles)
     surfaces = [(e.type, e.text) for e in entities]
     findings = [_redact_finding(f, types, styles, surfaces) for f in result.findings]
-    masked_entities = [
-        dataclasses.replace(e, text=mask(e.type, e.text, styles.get(e.type, "partial")))
-        if e.type in types else e for e in entities]
     return dataclasses.replace(result, utterances=utterances, findings=findings,
                                entities=masked_entities)
 
@@ -135,11 +147,8 @@ def redact_transcript(transcript: Transcript, types: Iterable[str],
     styles = styles or _DEFAULT_STYLE
     entities = transcript.entities if transcript.entities is not None \
         else detect_utterances(transcript.utterances)
-    masked = [dataclasses.replace(e, text=mask(e.type, e.text, styles.get(e.type, "partial")))
-              if e.type in types else e for e in entities]
-    return dataclasses.replace(
-        transcript, utterances=redact_utterances(transcript.utterances, entities, types, styles),
-        entities=masked)
+    utterances, masked = _mask_utterances(transcript.utterances, entities, types, styles)
+    return dataclasses.replace(transcript, utterances=utterances, entities=masked)
 
 
 def redact_for(result: CallResult, policy: PrivacyPolicy, place: str) -> CallResult:

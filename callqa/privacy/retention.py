@@ -114,7 +114,8 @@ def purge(out_dir: str | Path, older_than: timedelta, *, now: datetime | None = 
                 if not dry_run:
                     p.unlink(missing_ok=True)
             if not dry_run and row.get("transcript_path"):
-                store.update(call_id, transcript_path=None)
+                store.update(call_id, path=row["path"], abs_path=row["abs_path"],
+                             transcript_path=None)
     return done
 
 
