@@ -17,11 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections import Counter
 from difflib import SequenceMatcher
 from pathlib import Path
 
-from callqa.privacy.detect import ENTITY_TYPES, Entity, detect, digits_of
+from callqa.privacy.detect import ENTITY_TYPES, Entity, detect, detect_utterances, digits_of
 from callqa.transcript import Transcript, load_transcript
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,6 +101,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{kind:10} {t:8} {f:6} {rec:>8} {prec:>9}")
     t, f, h = sum(n_truth.values()), sum(n_found.values()), sum(n_hit.values())
     print(f"{'all':10} {t:8} {f:6} {100 * h / max(t, 1):7.1f} % {100 * h / max(f, 1):7.1f} %")
+    # what detection adds to scoring a call (it runs once per call in the scorer)
+    ts = [transcript_of(c, args.shared, args.transcripts) for c in calls]
+    start, rounds = time.perf_counter(), 20
+    for _ in range(rounds):
+        for tr in ts:
+            detect_utterances(tr.utterances)
+    ms = 1000 * (time.perf_counter() - start) / (rounds * len(ts))
+    print(f"detection: {ms:.2f} ms per call (mean of {rounds} rounds over these calls)")
     return 0
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-from pathlib import Path
+import json
 
 import pytest
 from typer.testing import CliRunner
@@ -16,9 +16,10 @@ from typer.testing import CliRunner
 from callqa.batch.store import DB_NAME
 from callqa.cli import app
 from callqa.serve import create_app
+from callqa.transcript import Entity
 from callqa.verdicts import ReviewStore
 
-from privacy_helpers import CALLS, WRITTEN, build_batch, leaks, secrets, xlsx_text
+from privacy_helpers import CALLS, ROOT, WRITTEN, build_batch, leaks, secrets, xlsx_text
 from serve_helpers import live_server
 from test_report_email import smtp_server  # noqa: F401 - the real SMTP server fixture
 from test_serve_api import Client, _login
@@ -150,3 +151,35 @@ def test_reviewer_sees_the_original_on_request_and_it_is_audited(batch, server) 
         page_views = [e for e in rs.events(CALL) if e["action"] == "view_original"]
     assert len(after) == len(before) + 1 and after[0]["user"] == "qa"
     assert page_views and page_views[0]["user"] == "qa"
+
+
+def test_redact_audio_copy_replaces_the_spans_and_the_page_links_it(batch) -> None:
+    """``--redact-audio``: the real recording of call_17 with the two spans where the number was
+    said replaced by a 1 kHz tone on both channels, everything else sample for sample the
+    recording as decoded; the review page plays the copy, not the original."""
+    import numpy as np
+    import soundfile as sf
+
+    from callqa.asr.audio import SAMPLE_RATE, load_audio
+    from callqa.privacy.audio import spans_of
+
+    out, _ = batch
+    res = CliRunner().invoke(app, ["report", "--out", str(out), "--format", "html",
+                                   "--report-dir", str(out / "r3"), "--redact-audio"])
+    assert res.exit_code == 0, res.output
+    copy = out / "redacted" / f"{CALL}.wav"
+    data, rate = sf.read(str(copy), always_2d=True)
+    original = np.stack(load_audio(ROOT / "samples" / f"{CALL}.flac").channels, axis=1)
+    assert rate == SAMPLE_RATE and data.shape == original.shape
+    result = json.loads((out / "results" / f"{CALL}.json").read_text("utf-8"))
+    spans = spans_of([Entity.from_dict(e) for e in result["entities"]], {"phone"})
+    assert len(spans) == 2
+    inside = np.zeros(len(data), bool)
+    for a, b in spans:
+        inside[int(a * rate):int(b * rate)] = True
+        seg = data[int(a * rate) + 10:int(b * rate) - 10, 0]
+        spectrum = np.abs(np.fft.rfft(seg))
+        assert abs(np.argmax(spectrum) * rate / len(seg) - 1000) < 5  # the tone, not speech
+    assert np.max(np.abs(data[~inside] - original[~inside])) < 1e-3  # 16-bit rounding only
+    page = (out / "review" / f"{CALL}.html").read_text("utf-8")
+    assert "redacted/" in page and f"{CALL}.flac" not in page

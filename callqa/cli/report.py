@@ -16,11 +16,13 @@ from typing import List, Optional
 
 import typer
 
-from callqa.batch.store import DB_NAME, DEFAULT_OUT_DIR, Store
+from callqa.batch.store import DB_NAME, DEFAULT_OUT_DIR, Store, safe_name
 from callqa.cli import app, fail
 from callqa.errors import CallqaError
 from callqa.privacy.policy import PrivacyPolicy, policy_for
+from callqa.privacy.audio import redact_recording, spans_of
 from callqa.privacy.redact import redact_for
+from callqa.privacy.retention import REDACTED_DIR
 from callqa.report.email import (ENV_CAFILE, ENV_PASSWORD, ENV_USER, EmailError, SmtpSettings,
                                  build_message, default_sender, send_message, text_summary)
 from callqa.report.write import FORMATS, write_report
@@ -67,6 +69,26 @@ def _masked(results: list, policy: PrivacyPolicy, place: str) -> list:
     return [dataclasses.replace(s, result=redact_for(s.result, policy, place)) for s in results]
 
 
+def _redacted_audio(exports: list, results: list, policy: PrivacyPolicy, out: Path) -> list:
+    """Point each call's review page at a redacted copy of its recording (written when the
+    call has masked personal data); a recording that cannot be redacted is not linked."""
+    types = policy.masked("exports")
+    shown = []
+    for masked, s in zip(exports, results):
+        spans = spans_of(s.result.entities or (), types)
+        if s.audio is not None and spans:
+            dst = out / REDACTED_DIR / f"{safe_name(s.call_id)}.wav"
+            try:
+                masked = dataclasses.replace(masked, audio=redact_recording(
+                    s.audio, spans, dst, policy.redact_audio).resolve())
+            except CallqaError as exc:
+                typer.echo(f"callqa report: warning: {exc}: no redacted copy, not linked",
+                           err=True)
+                masked = dataclasses.replace(masked, audio=None)
+        shown.append(masked)
+    return shown
+
+
 def _usage(message: str) -> typer.Exit:
     typer.echo(f"callqa: error: {message}", err=True)
     return typer.Exit(2)
@@ -107,6 +129,10 @@ def report(
         None, "--config", help="Configuration whose privacy: section says which personal data "
                                "is masked in the files and the e-mail (default: OUT/callqa.yaml, "
                                "else phone, ID and card numbers masked)."),
+    redact_audio: bool = typer.Option(
+        False, "--redact-audio", help="Write OUT/redacted/CALL.wav, the recording with the "
+                                      "masked personal data replaced by a tone (or silence, "
+                                      "per the policy), and link the review pages to it."),
 ) -> None:
     """Per-agent report of a batch: agents ranked by mean score, pass rate, violations per
     category and rule, rule hit rates and reviewer precision, conversation metrics (talk time,
@@ -141,7 +167,10 @@ def report(
         common = dict(out_dir=out, since=since_day, worst_n=worst, title=subject,
                       precision=rule_precision(db, since=since_day),
                       reviews=[r.to_dict() for r in review_rows(db, since=since_day)])
-        files = write_report(_masked(results, policy, "exports"), failures,
+        exports = _masked(results, policy, "exports")
+        if redact_audio and "html" in formats:
+            exports = _redacted_audio(exports, results, policy, out)
+        files = write_report(exports, failures,
                              report_dir=report_dir or out / "report", formats=formats, **common)
         mail, mail_dir = files, None
         if recipients and policy.masked("email") != policy.masked("exports"):
