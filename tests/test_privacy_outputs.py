@@ -183,3 +183,12 @@ def test_redact_audio_copy_replaces_the_spans_and_the_page_links_it(batch) -> No
     assert np.max(np.abs(data[~inside] - original[~inside])) < 1e-3  # 16-bit rounding only
     page = (out / "review" / f"{CALL}.html").read_text("utf-8")
     assert "redacted/" in page and f"{CALL}.flac" not in page
+
+
+def test_workbench_refuses_a_malformed_policy(tmp_path) -> None:
+    out = tmp_path / "out"
+    build_batch(out)
+    (out / "callqa.yaml").write_text("privacy:\n  mask:\n    search: phone\n", "utf-8")
+    res = CliRunner().invoke(app, ["serve", "--out", str(out)])
+    assert res.exit_code == 2
+    assert f"{out / 'callqa.yaml'}:3: expected a list of entity types" in res.output
