@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TRUTH = ROOT / "bench" / "privacy_truth.json"
 SLACK_S = 1.0
 # where each set's recordings are (eval/harder is labelled too, but not clean)
-SETS = {"samples": None, "eval/calls": "{shared}/eval/calls", "devcalls": str(ROOT / "bench/devcalls")}
+SETS = {"samples": None, "eval/calls": "{shared}/eval/calls",
+        "devcalls": str(ROOT / "bench/devcalls")}
 
 
 def transcript_of(call: str, shared: Path, made: Path | None) -> Transcript:

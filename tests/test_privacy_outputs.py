@@ -117,11 +117,13 @@ def test_agent_facing_pages_and_api_are_masked(batch, server) -> None:
     pages, _ = _login(server, ("agent1", "a-pw"))
     seen = []
     # (q=电话, URL-encoded)
-    for path in ("/calls", f"/calls/{CALL}", f"/calls/{WRITTEN}", "/search?q=%E7%94%B5%E8%AF%9D", "/search?q=139"):
+    for path in ("/calls", f"/calls/{CALL}", f"/calls/{WRITTEN}", "/search?q=%E7%94%B5%E8%AF%9D",
+                 "/search?q=139"):
         status, text, _ = pages.request("GET", path)
         assert status == 200, path
         seen.append((path, text))
-    for path in (f"/api/calls/{CALL}", f"/api/calls/{WRITTEN}", "/api/search?q=%E7%94%B5%E8%AF%9D", "/api/search?q=139",
+    for path in (f"/api/calls/{CALL}", f"/api/calls/{WRITTEN}",
+                 "/api/search?q=%E7%94%B5%E8%AF%9D", "/api/search?q=139",
                  "/api/search?q=4567"):
         status, text, _ = api.request("GET", path)
         assert status == 200, path

@@ -14,7 +14,8 @@ building / unit / floor / room (三栋二单元五零二, ``16-90 3``), room num
 homophones Whisper writes for 姓 when the caller answers a 贵姓 question), the name after 叫 /
 名字是 / 我是, and a surname before 先生 / 女士 / 小姐 / 阿姨.
 
->>> [(e.type, e.text) for e in detect_text("我姓李，电话一三九零一二三四五六七，住三栋二单元五零二。")]
+>>> said = "我姓李，电话一三九零一二三四五六七，住三栋二单元五零二。"
+>>> [(kind, text) for kind, _, _, text in detect_text(said)]
 [('name', '李'), ('phone', '一三九零一二三四五六七'), ('address', '三栋二单元五零二')]
 """
 
@@ -128,7 +129,8 @@ _UNIT = r"单(?:元|原|园|颜|员)"
 _PART = rf"{_NUM}\s?(?:{_BUILDING}|{_UNIT}|楼|层|室|户|号(?!车位|线|码))"
 # a room read digit by digit, with a 0 inside (五零二, 一二零一, 801, 80 1) — quantities are read
 # with 十/百 instead
-_ROOM = rf"(?:[1-9一二三四五六七八九幺][\s\-]?[0-9零〇一二三四五六七八九幺]?[\s\-]?[0零〇][\s\-]?[1-9一二三四五六七八九幺](?![{_DIGIT}十百]))"
+_D1, _D0, _SEP = "[1-9一二三四五六七八九幺]", "[0-9零〇一二三四五六七八九幺]", r"[\s\-]?"
+_ROOM = rf"(?:{_D1}{_SEP}{_D0}?{_SEP}[0零〇]{_SEP}{_D1}(?![{_DIGIT}十百]))"
 _CHAIN = re.compile(
     rf"(?:(?:[\u4e00-\u9fff]{{2}}(?:小区|花园|家园|公寓|大厦|新村|苑))\s?)?"
     rf"(?<![哪几那这每某各])(?:{_PART}\s?)+(?:{_ROOM}(?:室|号|户)?)?")
@@ -165,7 +167,8 @@ _CALLED = re.compile(r"(?:叫|名字是|名字叫|姓名是|我是)([\u4e00-\u9f
 # Whisper hears 我姓 as 我信/我幸/我兴/我心/我先/我现 … when the caller answers 贵姓
 _XING_SOUNDS = "姓性信幸兴心星行新型先现鑫馨"
 _ASKED_NAME = re.compile(r"贵(姓|性|信|幸|兴|心|星)|怎么称呼|叫什么名字|您的姓名|姓什么")
-_ANSWER = re.compile(rf"^(?:(?:你好|您好|哦|噢|嗯|啊|呃|对|好的?)[,.!，。 ]*)?(?:我|免贵)[{_XING_SOUNDS}]([\u4e00-\u9fff])")
+_ANSWER = re.compile(rf"^(?:(?:你好|您好|哦|噢|嗯|啊|呃|对|好的?)[,.!，。 ]*)?"
+                     rf"(?:我|免贵)[{_XING_SOUNDS}]([\u4e00-\u9fff])")
 _ASKED_ADDRESS = re.compile(r"(哪|几)(一)?(栋|动|洞|冻|号楼|单元|户)|房号|门牌|住(在)?哪|地址")
 # In an answer to 住在哪一栋, Whisper writes the building's number as a homophone (九栋 → 酒动,
 # 五栋 → 武动): a character that sounds like a digit before 栋 or one of its homophones.

@@ -5,7 +5,7 @@ batch's output, or ``--config FILE``); without one the packaged defaults apply::
 
     privacy:
       mask:                          # entity types masked, per place text goes
-        exports: [phone, id_number, bank_card]       # callqa report: CSV/XLSX/JSON/HTML, OUT/review/
+        exports: [phone, id_number, bank_card]       # callqa report's files, OUT/review/
         email: [phone, id_number, bank_card]         # the report e-mail's body
         search: [phone, id_number, bank_card]        # the workbench's search results
         agent_view: [phone, id_number, bank_card]    # the workbench as an agent sees it
@@ -138,8 +138,9 @@ def parse_policy(text: str, source: str = "<config>") -> PrivacyPolicy:
                 style[kind.value] = how.value
             got["style"] = style
         elif name == "original_roles":
-            if not isinstance(value, yaml.SequenceNode) or any(
-                    not isinstance(r, yaml.ScalarNode) or r.value not in ROLES for r in value.value):
+            roles = value.value if isinstance(value, yaml.SequenceNode) else None
+            if roles is None or any(not isinstance(r, yaml.ScalarNode) or r.value not in ROLES
+                                    for r in roles):
                 raise PolicyError(source, f"privacy.original_roles must list roles among "
                                   f"{', '.join(ROLES)}", _line(value))
             got["original_roles"] = tuple(r.value for r in value.value)
