@@ -6,9 +6,12 @@ each such view is in the audit trail."""
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
+import io
 import json
+import urllib.request
 
 import pytest
 from typer.testing import CliRunner
@@ -194,3 +197,31 @@ def test_workbench_refuses_a_malformed_policy(tmp_path) -> None:
     res = CliRunner().invoke(app, ["serve", "--out", str(out)])
     assert res.exit_code == 2
     assert f"{out / 'callqa.yaml'}:3: expected a list of entity types" in res.output
+
+
+def _get_bytes(server: str, path: str, user: tuple[str, str]) -> tuple[bytes, str]:
+    token = base64.b64encode(":".join(user).encode()).decode()
+    req = urllib.request.Request(server + path, headers={"Authorization": f"Basic {token}"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return r.read(), r.headers["content-type"]
+
+
+def test_agents_hear_the_redacted_recording(batch, server) -> None:
+    """The workbench's player: an agent gets the recording with the number's spans replaced by
+    the tone (written once under OUT/redacted/), a reviewer the original."""
+    import numpy as np
+    import soundfile as sf
+
+    from callqa.privacy.audio import spans_of
+
+    out, _ = batch
+    body, ctype = _get_bytes(server, f"/calls/{CALL}/audio", ("agent1", "a-pw"))
+    assert ctype == "audio/wav"
+    data, rate = sf.read(io.BytesIO(body), always_2d=True)
+    result = json.loads((out / "results" / f"{CALL}.json").read_text("utf-8"))
+    for a, b in spans_of([Entity.from_dict(e) for e in result["entities"]], {"phone"}):
+        seg = data[int(a * rate) + 10:int(b * rate) - 10, 1]
+        assert abs(np.argmax(np.abs(np.fft.rfft(seg))) * rate / len(seg) - 1000) < 5
+    assert (out / "redacted" / f"{CALL}.agent_view.wav").is_file()
+    body, ctype = _get_bytes(server, f"/calls/{CALL}/audio", ("qa", "qa-pw"))
+    assert ctype != "audio/wav" and body == (ROOT / "samples" / f"{CALL}.flac").read_bytes()

@@ -10,7 +10,10 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse
 
+from callqa.batch.store import safe_name
+from callqa.privacy.audio import redact_recording, spans_of
 from callqa.privacy.redact import redact_for
+from callqa.privacy.retention import REDACTED_DIR
 from callqa.verdicts import ReviewStore, User
 from callqa.serve import queries
 from callqa.serve.deps import (Settings, agent_scope, csrf_form, current_user, db, json_body,
@@ -120,12 +123,21 @@ def _timeline(result, detail: CallDetail) -> list[dict]:
 
 @router.get("/calls/{call_id}/audio", include_in_schema=False)
 def audio(call_id: str, conn: sqlite3.Connection = Depends(db), s: Settings = Depends(settings),
-          scope: str | None = Depends(agent_scope)):
-    row, _ = queries.get_call(conn, s.out_dir, call_id, scope)
+          user: User = Depends(current_user), scope: str | None = Depends(agent_scope)):
+    row, result = queries.get_call(conn, s.out_dir, call_id, scope)
     found, tried = queries.audio_path(row, s.out_dir)
     if found is None:
         raise queries.NotFound(f"找不到录音 {row['path']}（已查找：{'，'.join(map(str, tried))}）")
-    return FileResponse(found)
+    if user.is_reviewer:
+        return FileResponse(found)
+    # an agent hears what their page shows: the masked personal data replaced by a tone
+    spans = spans_of(result.entities or (), s.privacy.masked("agent_view"))
+    if not spans:
+        return FileResponse(found)
+    copy = s.out_dir / REDACTED_DIR / f"{safe_name(call_id)}.agent_view.wav"
+    if not copy.is_file() or copy.stat().st_mtime < found.stat().st_mtime:
+        redact_recording(found, spans, copy, s.privacy.redact_audio)
+    return FileResponse(copy, media_type="audio/wav")
 
 
 # --------------------------------------------------------------------------- review actions
