@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse
 
 from callqa.batch.store import safe_name
+from callqa.errors import CallqaError
 from callqa.privacy.audio import redact_recording, spans_of
 from callqa.privacy.redact import redact_for
 from callqa.privacy.retention import REDACTED_DIR
@@ -136,7 +137,10 @@ def audio(call_id: str, conn: sqlite3.Connection = Depends(db), s: Settings = De
         return FileResponse(found)
     copy = s.out_dir / REDACTED_DIR / f"{safe_name(call_id)}.agent_view.wav"
     if not copy.is_file() or copy.stat().st_mtime < found.stat().st_mtime:
-        redact_recording(found, spans, copy, s.privacy.redact_audio)
+        try:
+            redact_recording(found, spans, copy, s.privacy.redact_audio)
+        except CallqaError as exc:  # never the original instead
+            raise queries.NotFound(f"无法生成脱敏录音：{exc.message}") from None
     return FileResponse(copy, media_type="audio/wav")
 
 
