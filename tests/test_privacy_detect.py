@@ -87,8 +87,11 @@ def test_surname_homophone_only_in_an_answer_to_the_name_question() -> None:
 def test_building_homophone_only_after_the_address_question() -> None:
     asked = [Utterance("agent", 0, 2, "请问您住在哪一栋?"), Utterance("customer", 2, 4, "驻武动。")]
     assert [(e.type, e.text) for e in detect_utterances(asked)] == [(ADDRESS, "武动")]
-    unasked = [Utterance("agent", 0, 2, "请问有什么可以帮您?"), Utterance("customer", 2, 4, "驻武动。")]
+    unasked = [Utterance("agent", 0, 2, "请问有什么可以帮您?"), Utterance("customer", 2, 4, "酒动不了。")]
     assert detect_utterances(unasked) == []
+    # where the caller says where they live, the question is not needed
+    told = [Utterance("customer", 0, 2, "我是酒动的,楼道灯坏了。")]
+    assert [(e.type, e.text) for e in detect_utterances(told)] == [(ADDRESS, "酒动")]
 
 
 def test_time_span_from_the_words() -> None:

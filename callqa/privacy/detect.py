@@ -175,6 +175,7 @@ _ASKED_ADDRESS = re.compile(r"(哪|几)(一)?(栋|动|洞|冻|号楼|单元|户)
 _DIGIT_SOUNDS = {"ling", "yi", "er", "san", "si", "wu", "liu", "qi", "ba", "jiu", "shi", "yao",
                  "liang"}
 _NOT_BUILDING = {"移动", "启动", "起动", "一动", "流动", "舞动", "其动", "义动", "异动", "二动"}
+_WHERE_CUE = re.compile(r"(我是|住在|住|驻在|驻)$")
 _SOUNDED_BUILDING = re.compile(r"([\u4e00-\u9fff]{1,2})(栋|动|洞|冻)")
 _STAFF_BEFORE = re.compile(r"(客服|工号|坐席|话务员)$")
 
@@ -221,19 +222,20 @@ def _addresses(text: str, numbers: list[tuple[int, int]],
             b = a + len(body.rstrip())
             taken.append((a, b))
             yield a, b
-    if answers_address:
-        for m in _SOUNDED_BUILDING.finditer(text):
-            head = m.group(1)
-            if not _sounds_like_digits(head) or head + m.group(2) in _NOT_BUILDING:
-                head = head[1:]
-                if not head or not _sounds_like_digits(head) or head + m.group(2) in _NOT_BUILDING:
-                    continue
-            a = m.end() - len(head) - len(m.group(2))
-            ext = re.match(rf"\s?(?:{_PART}\s?)*(?:{_ROOM}(?:室|号|户)?)?", text[m.end():])
-            b = m.end() + len(ext.group(0).rstrip())
-            if free(a, b):
-                taken.append((a, b))
-                yield a, b
+    for m in _SOUNDED_BUILDING.finditer(text):
+        # the longest head that sounds like digits, said after 住在哪一栋 was asked or where the
+        # caller says where they live (我是…, 住…)
+        heads = [h for h in (m.group(1), m.group(1)[1:])
+                 if h and _sounds_like_digits(h) and h + m.group(2) not in _NOT_BUILDING]
+        a = next((m.end() - len(h) - len(m.group(2)) for h in heads
+                  if answers_address or _WHERE_CUE.search(text[:m.end() - len(h) - 1])), None)
+        if a is None:
+            continue
+        ext = re.match(rf"\s?(?:{_PART}\s?)*(?:{_ROOM}(?:室|号|户)?)?", text[m.end():])
+        b = m.end() + len(ext.group(0).rstrip())
+        if free(a, b):
+            taken.append((a, b))
+            yield a, b
     for m in _DASHED.finditer(text):
         a, b = m.span()
         if free(a, b) and not _AMOUNT_AFTER.match(text[b:]) and \
