@@ -46,8 +46,8 @@ def purge(
                                "OUT/callqa.yaml)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would go; remove nothing."),
 ) -> None:
-    """Remove what retention no longer allows: transcripts, review pages (they embed the
-    recording), redacted recordings and cached transcripts of calls older than AGE. Scores,
+    """Remove what retention no longer allows: transcripts, review pages (they show the
+    transcript), redacted recordings and cached transcripts of calls older than AGE. Scores,
     findings (with personal data masked) and reviews are kept, so agents' history survives;
     the recordings themselves are not touched. Prints each file removed on stdout."""
     if not (out / DB_NAME).is_file():

@@ -3,7 +3,7 @@
 For every call older than the retention (by the call's start time, else when it was scored):
 
 - removed: the transcript (``OUT/transcripts/``), its entry in the transcript cache (keyed by
-  audio hash and ASR options), the review page with the embedded recording (``OUT/review/``)
+  audio hash and ASR options), the review page showing the transcript (``OUT/review/``)
   and redacted recordings (``OUT/redacted/``);
 - kept: the result — score, pass, every finding with its rule, time and deduction, metrics —
   with the utterances dropped and every kind of personal data masked in the findings' evidence,
