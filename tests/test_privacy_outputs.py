@@ -225,3 +225,35 @@ def test_agents_hear_the_redacted_recording(batch, server) -> None:
     assert (out / "redacted" / f"{CALL}.agent_view.wav").is_file()
     body, ctype = _get_bytes(server, f"/calls/{CALL}/audio", ("qa", "qa-pw"))
     assert ctype != "audio/wav" and body == (ROOT / "samples" / f"{CALL}.flac").read_bytes()
+
+
+def test_what_people_wrote_about_a_call_is_masked_too(batch, server) -> None:
+    """A review keeps the finding's evidence (with the number) and reviewers and agents type
+    numbers into reasons and appeals: the agent's call page and the report's review table show
+    them masked."""
+    out, numbers = batch
+    qa, agent = Client(server, ("qa", "qa-pw")), Client(server, ("agent1", "a-pw"))
+    finding = next(f["finding"] for f in agent.get(f"/api/calls/{WRITTEN}")["findings"]
+                   if f["finding"]["rule_id"] == "FB01")
+    qa.json("POST", f"/api/calls/{WRITTEN}/verdicts",
+            {"rule_id": "FB01", "start": finding["start"], "verdict": "confirmed",
+             "reason": "已打13801380000核实"})
+    agent.json("POST", f"/api/calls/{WRITTEN}/appeals",
+               {"rule_id": "FB01", "start": finding["start"],
+                "comment": "客户要的就是手机13801380000"})
+    with ReviewStore.open(out / DB_NAME) as rs:  # stored as written and copied
+        assert leaks(str(rs.reviews(WRITTEN)), numbers)
+    status, page, _ = _login(server, ("agent1", "a-pw"))[0].request("GET", f"/calls/{WRITTEN}")
+    assert status == 200
+    _, appeals_page, _ = _login(server, ("agent1", "a-pw"))[0].request("GET", "/appeals")
+    for text in (page, appeals_page, str(agent.get(f"/api/calls/{WRITTEN}")),
+                 str(agent.get("/api/appeals")), str(qa.get(f"/api/calls/{WRITTEN}")),
+                 str(qa.get("/api/appeals"))):
+        assert not leaks(text, numbers)
+    assert "客户要的就是手机138****0000" in appeals_page
+    assert "138****0000" in page
+    res = CliRunner().invoke(app, ["report", "--out", str(out), "--format", "csv",
+                                   "--report-dir", str(out / "r4")])
+    assert res.exit_code == 0, res.output
+    reviews = (out / "r4" / "reviews.csv").read_text("utf-8")
+    assert "FB01" in reviews and not leaks(reviews, numbers)

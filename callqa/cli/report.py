@@ -21,7 +21,7 @@ from callqa.cli import app, fail
 from callqa.errors import CallqaError
 from callqa.privacy.policy import PrivacyPolicy, policy_for
 from callqa.privacy.audio import redact_recording, spans_of
-from callqa.privacy.redact import redact_for
+from callqa.privacy.redact import redact_for, redact_text
 from callqa.privacy.retention import REDACTED_DIR
 from callqa.report.email import (ENV_CAFILE, ENV_PASSWORD, ENV_USER, EmailError, SmtpSettings,
                                  build_message, default_sender, send_message, text_summary)
@@ -67,6 +67,17 @@ def _split(values: Optional[List[str]]) -> list[str]:
 def _masked(results: list, policy: PrivacyPolicy, place: str) -> list:
     """The stored results with the personal data ``policy`` masks at ``place``."""
     return [dataclasses.replace(s, result=redact_for(s.result, policy, place)) for s in results]
+
+
+def _masked_rows(rows: list[dict], results: list, policy: PrivacyPolicy, place: str) -> list:
+    """Review rows with the personal data masked in what they quote (the finding's evidence) and
+    what reviewers typed."""
+    types = policy.masked(place)
+    if not types:
+        return rows
+    said = {s.call_id: [(e.type, e.text) for e in s.result.entities or ()] for s in results}
+    return [{k: redact_text(v, types, policy.style, said.get(row.get("call_id"), ()))
+             if isinstance(v, str) else v for k, v in row.items()} for row in rows]
 
 
 def _redacted_audio(exports: list, results: list, policy: PrivacyPolicy, out: Path) -> list:
@@ -164,18 +175,20 @@ def report(
             results = store.results(since=since_day)
             failures = store.failures()
         db = out / DB_NAME
+        rows = [r.to_dict() for r in review_rows(db, since=since_day)]
         common = dict(out_dir=out, since=since_day, worst_n=worst, title=subject,
-                      precision=rule_precision(db, since=since_day),
-                      reviews=[r.to_dict() for r in review_rows(db, since=since_day)])
+                      precision=rule_precision(db, since=since_day))
         exports = _masked(results, policy, "exports")
         if redact_audio and "html" in formats:
             exports = _redacted_audio(exports, results, policy, out)
-        files = write_report(exports, failures,
+        files = write_report(exports, failures, reviews=_masked_rows(rows, results, policy,
+                                                                     "exports"),
                              report_dir=report_dir or out / "report", formats=formats, **common)
         mail, mail_dir = files, None
         if recipients and policy.masked("email") != policy.masked("exports"):
             mail_dir = Path(tempfile.mkdtemp(prefix="callqa-mail-"))
             mail = write_report(_masked(results, policy, "email"), failures, report_dir=mail_dir,
+                                reviews=_masked_rows(rows, results, policy, "email"),
                                 formats=["html", "xlsx"], review_pages=False, **common)
     except CallqaError as exc:
         raise fail(exc) from None

@@ -22,7 +22,7 @@ from callqa.result import CallResult, Finding
 from callqa.transcript import Transcript, Utterance, Word
 
 __all__ = ["LABELS", "mask", "redact_text", "redact_utterances", "redact_result",
-           "redact_transcript", "redact_for"]
+           "redact_transcript", "redact_for", "redact_record"]
 
 LABELS = {PHONE: "【手机号】", ID_NUMBER: "【身份证号】", BANK_CARD: "【银行卡号】", EMAIL: "【邮箱】",
           ADDRESS: "【地址】", NAME: "【姓名】"}
@@ -154,3 +154,14 @@ def redact_transcript(transcript: Transcript, types: Iterable[str],
 def redact_for(result: CallResult, policy: PrivacyPolicy, place: str) -> CallResult:
     """``result`` as it may be shown at ``place`` (one of ``callqa.privacy.policy.PLACES``)."""
     return redact_result(result, policy.masked(place), policy.style)
+
+
+def redact_record(record, fields: Iterable[str], types: Iterable[str],
+                  styles: Mapping[str, str] | None = None,
+                  also: Iterable[tuple[str, str]] = ()):
+    """A copy of a dataclass record (a review, an appeal …) with its free-text ``fields`` masked:
+    what people typed or copied about a call (a review keeps the finding's evidence)."""
+    types, also = set(types), list(also)
+    changes = {f: redact_text(getattr(record, f), types, styles, also) for f in fields
+               if isinstance(getattr(record, f, None), str)}
+    return dataclasses.replace(record, **changes) if types and changes else record

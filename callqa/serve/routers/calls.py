@@ -13,7 +13,8 @@ from fastapi.responses import FileResponse, RedirectResponse
 from callqa.batch.store import safe_name
 from callqa.errors import CallqaError
 from callqa.privacy.audio import redact_recording, spans_of
-from callqa.privacy.redact import redact_for
+from callqa.privacy.redact import redact_for, redact_record
+from callqa.result import CallResult
 from callqa.privacy.retention import REDACTED_DIR
 from callqa.verdicts import ReviewStore, User
 from callqa.serve import queries
@@ -51,23 +52,39 @@ def _audio_url(s: Settings, row) -> str | None:
     return f"/calls/{quote(row['call_id'], safe='')}/audio" if found else None
 
 
-def _shown(result, s: Settings, rs: ReviewStore, user: User, original: bool):
+def _view(conn, rs: ReviewStore, s: Settings, row, result, user: User,
+          original: bool = False) -> tuple[CallResult, CallDetail]:
     """The call as ``user`` may see it: personal data masked as the privacy policy says for
-    their role; a role the policy allows sees the original on request, written to the audit
-    trail."""
+    their role — in the transcript, the findings and what reviewers and agents wrote about it;
+    a role the policy allows sees the original on request, written to the audit trail."""
     if original:
         if user.role not in s.privacy.original_roles:
             raise HTTPException(403, "无权查看原文（个人信息）")
         rs.viewed_original(user, result.call_id)
-        return result
-    return redact_for(result, s.privacy, "review_pages" if user.is_reviewer else "agent_view")
+        return result, queries.call_detail(conn, rs, row, result, _audio_url(s, row))
+    place = "review_pages" if user.is_reviewer else "agent_view"
+    types, styles = s.privacy.masked(place), s.privacy.style
+    shown = redact_for(result, s.privacy, place)
+    detail = queries.call_detail(conn, rs, row, shown, _audio_url(s, row))
+    if not types:
+        return shown, detail
+    also = [(e.type, e.text) for e in result.entities or ()]
+
+    def review(r):
+        return r and redact_record(r, ("evidence", "reason"), types, styles, also)
+
+    return shown, detail.model_copy(update={
+        "findings": [fo.model_copy(update={"review": review(fo.review)}) for fo in detail.findings],
+        "history": [review(r) for r in detail.history],
+        "missed": [redact_record(m, ("note",), types, styles, also) for m in detail.missed],
+        "appeals": [redact_record(a, ("comment", "resolution"), types, styles, also)
+                    for a in detail.appeals]})
 
 
-def _detail(conn, rs, s, call_id, scope) -> CallDetail:
+def _detail(conn, rs, s, call_id, scope, user: User) -> CallDetail:
     """A call as a reviewer's action returns it (masked as reviewers see it)."""
     row, result = queries.get_call(conn, s.out_dir, call_id, scope)
-    return queries.call_detail(conn, rs, row, redact_for(result, s.privacy, "review_pages"),
-                               _audio_url(s, row))
+    return _view(conn, rs, s, row, result, user)[1]
 
 
 @router.get("/api/calls/{call_id}", response_model=CallDetail, tags=["calls"])
@@ -76,8 +93,7 @@ def api_call(call_id: str, original: bool = Query(False, description="unmasked (
              s: Settings = Depends(settings), user: User = Depends(current_user),
              scope: str | None = Depends(agent_scope)) -> CallDetail:
     row, result = queries.get_call(conn, s.out_dir, call_id, scope)
-    result = _shown(result, s, rs, user, original)
-    return queries.call_detail(conn, rs, row, result, _audio_url(s, row))
+    return _view(conn, rs, s, row, result, user, original)[1]
 
 
 @router.get("/calls/{call_id}", include_in_schema=False)
@@ -86,8 +102,7 @@ def page_call(request: Request, call_id: str, original: bool = False,
               rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
               user: User = Depends(current_user), scope: str | None = Depends(agent_scope)):
     row, result = queries.get_call(conn, s.out_dir, call_id, scope)
-    result = _shown(result, s, rs, user, original)
-    detail = queries.call_detail(conn, rs, row, result, _audio_url(s, row))
+    result, detail = _view(conn, rs, s, row, result, user, original)
     _, tried = queries.audio_path(row, s.out_dir)
     rb = queries.rulebook_of(result)
     rules = [(r.id, r.title, r.points) for r in rb.rules] if rb else []
@@ -168,7 +183,7 @@ def api_verdict(call_id: str, v: VerdictIn, conn: sqlite3.Connection = Depends(d
                 rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
                 user: User = Depends(reviewer)) -> CallDetail:
     set_verdict(conn, rs, s, user, call_id, v)
-    return _detail(conn, rs, s, call_id, None)
+    return _detail(conn, rs, s, call_id, None, user)
 
 
 @router.post("/api/calls/{call_id}/missed", response_model=CallDetail, tags=["reviews"],
@@ -177,7 +192,7 @@ def api_missed(call_id: str, m: MissedIn, conn: sqlite3.Connection = Depends(db)
                rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
                user: User = Depends(reviewer)) -> CallDetail:
     add_missed(conn, rs, s, user, call_id, m)
-    return _detail(conn, rs, s, call_id, None)
+    return _detail(conn, rs, s, call_id, None, user)
 
 
 @router.post("/api/calls/{call_id}/reviewed", response_model=CallDetail, tags=["reviews"],
@@ -187,7 +202,7 @@ def api_reviewed(call_id: str, conn: sqlite3.Connection = Depends(db),
                  user: User = Depends(reviewer)) -> CallDetail:
     queries.get_call(conn, s.out_dir, call_id, None)
     rs.mark_reviewed(user, call_id)
-    return _detail(conn, rs, s, call_id, None)
+    return _detail(conn, rs, s, call_id, None, user)
 
 
 def _back(call_id: str, anchor: str = "") -> RedirectResponse:
