@@ -246,6 +246,8 @@ def test_what_people_wrote_about_a_call_is_masked_too(batch, server) -> None:
     status, page, _ = _login(server, ("agent1", "a-pw"))[0].request("GET", f"/calls/{WRITTEN}")
     assert status == 200
     _, appeals_page, _ = _login(server, ("agent1", "a-pw"))[0].request("GET", "/appeals")
+    _, qa_page, _ = _login(server, ("qa", "qa-pw"))[0].request("GET", f"/calls/{WRITTEN}")
+    assert not leaks(qa_page, numbers)  # the reviewer's page, its 操作记录 included
     for text in (page, appeals_page, str(agent.get(f"/api/calls/{WRITTEN}")),
                  str(agent.get("/api/appeals")), str(qa.get(f"/api/calls/{WRITTEN}")),
                  str(qa.get("/api/appeals"))):

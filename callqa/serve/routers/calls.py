@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from callqa.batch.store import safe_name
 from callqa.errors import CallqaError
 from callqa.privacy.audio import redact_recording, spans_of
-from callqa.privacy.redact import redact_for, redact_record
+from callqa.privacy.redact import redact_for, redact_record, redact_text
 from callqa.result import CallResult
 from callqa.privacy.retention import REDACTED_DIR
 from callqa.verdicts import ReviewStore, User
@@ -107,6 +107,12 @@ def page_call(request: Request, call_id: str, original: bool = False,
     rb = queries.rulebook_of(result)
     rules = [(r.id, r.title, r.points) for r in rb.rules] if rb else []
     events = rs.events(call_id, limit=50) if user.is_reviewer else []
+    if not original:  # the trail quotes reasons and comments as typed
+        types = s.privacy.masked("review_pages")
+        events = [{**e, "detail": {k: redact_text(v, types, s.privacy.style)
+                                   if isinstance(v, str) else v
+                                   for k, v in (e.get("detail") or {}).items()}}
+                  for e in events]
     return render(request, "call.html.j2", user=user, d=detail, r=result, path=row["path"],
                   tried=tried, rules=rules, rows=_timeline(result, detail), events=events,
                   privacy="original" if original else (
