@@ -16,7 +16,7 @@ import numpy as np
 from callqa.asr.audio import SAMPLE_RATE, load_audio
 from callqa.transcript import Entity
 
-__all__ = ["MARGIN_S", "TONE_HZ", "redact_recording", "spans_of"]
+__all__ = ["MARGIN_S", "TONE_HZ", "redact_recording", "redacted_copy", "spans_of"]
 
 #: Around each span: word timing is approximate to a few tens of milliseconds.
 MARGIN_S = 0.15
@@ -55,3 +55,15 @@ def redact_recording(src: str | Path, spans: Iterable[tuple[float, float]], dst:
     sf.write(str(tmp), data, SAMPLE_RATE, subtype="PCM_16", format="WAV")
     os.replace(tmp, dst)
     return dst
+
+
+def redacted_copy(recording: Path, entities: Iterable[Entity], types: Iterable[str],
+                  copy: Path, fill: str = "tone") -> Path:
+    """``recording`` as it may be heard where ``types`` are masked: itself when none was said,
+    else ``copy``, (re)written when missing or older than the recording."""
+    spans = spans_of(entities, types)
+    if not spans:
+        return recording
+    if not copy.is_file() or copy.stat().st_mtime < recording.stat().st_mtime:
+        redact_recording(recording, spans, copy, fill)
+    return copy

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 
-from callqa.privacy.redact import redact_record
+from callqa.privacy.views import mask_appeals, place_of
 from callqa.verdicts import Appeal, ReviewStore, User
 from callqa.serve import queries
 from callqa.serve.deps import (Settings, agent_scope, csrf_form, current_user, db, json_body,
@@ -20,10 +20,8 @@ router = APIRouter()
 
 
 def _listed(appeals: list[Appeal], s: Settings, user: User) -> list[Appeal]:
-    """Appeals as ``user`` may read them: personal data typed into comments and resolutions
-    masked as their call pages are."""
-    types = s.privacy.masked("review_pages" if user.is_reviewer else "agent_view")
-    return [redact_record(a, ("comment", "resolution"), types, s.privacy.style) for a in appeals]
+    """Appeals as ``user`` may read them (masked as their call pages are)."""
+    return mask_appeals(appeals, s.privacy, place_of(user))
 
 
 def agent(user: User = Depends(current_user)) -> User:

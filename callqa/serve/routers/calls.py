@@ -12,10 +12,10 @@ from fastapi.responses import FileResponse, RedirectResponse
 
 from callqa.batch.store import safe_name
 from callqa.errors import CallqaError
-from callqa.privacy.audio import redact_recording, spans_of
-from callqa.privacy.redact import redact_for, redact_record, redact_text
-from callqa.result import CallResult
+from callqa.privacy.audio import redacted_copy
+from callqa.privacy.redact import redact_for
 from callqa.privacy.retention import REDACTED_DIR
+from callqa.privacy.views import mask_detail, mask_events, place_of
 from callqa.verdicts import ReviewStore, User
 from callqa.serve import queries
 from callqa.serve.deps import (Settings, agent_scope, csrf_form, current_user, db, json_body,
@@ -53,32 +53,19 @@ def _audio_url(s: Settings, row) -> str | None:
 
 
 def _view(conn, rs: ReviewStore, s: Settings, row, result, user: User,
-          original: bool = False) -> tuple[CallResult, CallDetail]:
-    """The call as ``user`` may see it: personal data masked as the privacy policy says for
-    their role — in the transcript, the findings and what reviewers and agents wrote about it;
-    a role the policy allows sees the original on request, written to the audit trail."""
+          original: bool = False):
+    """The call as ``user`` may see it (masked result, detail): personal data masked as the
+    privacy policy says for their role; a role the policy allows sees the original on request,
+    written to the audit trail."""
     if original:
         if user.role not in s.privacy.original_roles:
             raise HTTPException(403, "无权查看原文（个人信息）")
         rs.viewed_original(user, result.call_id)
         return result, queries.call_detail(conn, rs, row, result, _audio_url(s, row))
-    place = "review_pages" if user.is_reviewer else "agent_view"
-    types, styles = s.privacy.masked(place), s.privacy.style
+    place = place_of(user)
     shown = redact_for(result, s.privacy, place)
     detail = queries.call_detail(conn, rs, row, shown, _audio_url(s, row))
-    if not types:
-        return shown, detail
-    also = [(e.type, e.text) for e in result.entities or ()]
-
-    def review(r):
-        return r and redact_record(r, ("evidence", "reason"), types, styles, also)
-
-    return shown, detail.model_copy(update={
-        "findings": [fo.model_copy(update={"review": review(fo.review)}) for fo in detail.findings],
-        "history": [review(r) for r in detail.history],
-        "missed": [redact_record(m, ("note",), types, styles, also) for m in detail.missed],
-        "appeals": [redact_record(a, ("comment", "resolution"), types, styles, also)
-                    for a in detail.appeals]})
+    return shown, mask_detail(detail, result, s.privacy, place)
 
 
 def _detail(conn, rs, s, call_id, scope, user: User) -> CallDetail:
@@ -108,16 +95,11 @@ def page_call(request: Request, call_id: str, original: bool = False,
     rules = [(r.id, r.title, r.points) for r in rb.rules] if rb else []
     events = rs.events(call_id, limit=50) if user.is_reviewer else []
     if not original:  # the trail quotes reasons and comments as typed
-        types = s.privacy.masked("review_pages")
-        events = [{**e, "detail": {k: redact_text(v, types, s.privacy.style)
-                                   if isinstance(v, str) else v
-                                   for k, v in (e.get("detail") or {}).items()}}
-                  for e in events]
+        events = mask_events(events, s.privacy, "review_pages")
     return render(request, "call.html.j2", user=user, d=detail, r=result, path=row["path"],
                   tried=tried, rules=rules, rows=_timeline(result, detail), events=events,
                   privacy="original" if original else (
-                      "masked" if s.privacy.masked(
-                          "review_pages" if user.is_reviewer else "agent_view") else ""),
+                      "masked" if s.privacy.masked(place_of(user)) else ""),
                   may_see_original=user.role in s.privacy.original_roles)
 
 
@@ -153,16 +135,13 @@ def audio(call_id: str, conn: sqlite3.Connection = Depends(db), s: Settings = De
     if user.is_reviewer:
         return FileResponse(found)
     # an agent hears what their page shows: the masked personal data replaced by a tone
-    spans = spans_of(result.entities or (), s.privacy.masked("agent_view"))
-    if not spans:
-        return FileResponse(found)
     copy = s.out_dir / REDACTED_DIR / f"{safe_name(call_id)}.agent_view.wav"
-    if not copy.is_file() or copy.stat().st_mtime < found.stat().st_mtime:
-        try:
-            redact_recording(found, spans, copy, s.privacy.redact_audio)
-        except CallqaError as exc:  # never the original instead
-            raise queries.NotFound(f"无法生成脱敏录音：{exc.message}") from None
-    return FileResponse(copy, media_type="audio/wav")
+    try:
+        heard = redacted_copy(found, result.entities or (), s.privacy.masked("agent_view"), copy,
+                              s.privacy.redact_audio)
+    except CallqaError as exc:  # never the original instead
+        raise queries.NotFound(f"无法生成脱敏录音：{exc.message}") from None
+    return FileResponse(heard, media_type="audio/wav" if heard == copy else None)
 
 
 # --------------------------------------------------------------------------- review actions
