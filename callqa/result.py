@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from callqa.transcript import Utterance, utterance_from_dict, utterance_to_dict
+from callqa.transcript import Entity, Utterance, utterance_from_dict, utterance_to_dict
 
 __all__ = ["CATEGORIES", "SEVERITIES", "Finding", "CallResult"]
 
@@ -76,6 +76,8 @@ class CallResult:
     ``metrics`` the call's conversation metrics (talk time, overtalk, silence, response time).
     ``desk`` is the desk the call belongs to (``callqa batch --desks``), whose rulebook scored
     it (``rulebook``: name, version, path, sha256); None when the batch has no desks.
+    ``entities`` the personal data said in the call (:mod:`callqa.privacy.detect`), by which
+    reports mask it; None for results written before detection existed (detected when read).
     """
 
     call_id: str
@@ -94,6 +96,7 @@ class CallResult:
     roles: str = "channels"
     metrics: dict[str, Any] = field(default_factory=dict)
     desk: str | None = None
+    entities: list[Entity] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -113,6 +116,7 @@ class CallResult:
             "rulebook": self.rulebook,
             "asr": self.asr,
             "utterances": [utterance_to_dict(u) for u in self.utterances],
+            "entities": None if self.entities is None else [e.to_dict() for e in self.entities],
         }
 
     @classmethod
@@ -134,4 +138,6 @@ class CallResult:
             roles=d.get("roles", "channels"),
             metrics=dict(d.get("metrics") or {}),
             desk=d.get("desk"),
+            entities=None if d.get("entities") is None
+            else [Entity.from_dict(e) for e in d["entities"]],
         )

@@ -35,6 +35,7 @@ from typing import Any, Iterator
 import anyio
 from fastapi import Depends, HTTPException, Request
 
+from callqa.privacy.policy import DEFAULT_POLICY, PrivacyPolicy
 from callqa.verdicts import ReviewStore, User, verify_secret
 from callqa.serve import index
 from callqa.serve.throttle import Throttle
@@ -71,6 +72,8 @@ class Settings:
         local_user: who a request is when authentication is not required.
         form_token: the CSRF token of the login form (shown before a session exists).
         throttle: failed-login counts.
+        privacy: what personal data is masked in search results and on call pages, and who
+            may open the original (``OUT/callqa.yaml``'s ``privacy:`` section).
     """
 
     out_dir: Path
@@ -79,6 +82,7 @@ class Settings:
     auth_required: bool = True
     local_user: User | None = None
     form_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    privacy: PrivacyPolicy = DEFAULT_POLICY
     sessions: dict[str, Session] = field(default_factory=dict)
     throttle: Throttle = field(default_factory=Throttle)
     _verified: dict[tuple[str, str], tuple[User, float]] = field(default_factory=dict)
@@ -134,7 +138,7 @@ def db(request: Request, s: Settings = Depends(settings)) -> Iterator[sqlite3.Co
     conn = index.connect(s.db_path)
     try:
         s.notice_users(conn)
-        index.sync(conn, s.out_dir)
+        index.sync(conn, s.out_dir, policy=s.privacy)
         yield conn
     finally:
         conn.close()
