@@ -8,8 +8,9 @@ touches audio: timing comes from the transcript's speech intervals, utterances a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
+from callqa.scoring.confidence import SURE, Confidence, combine, match_factor, words_factor
 from callqa.scoring.matching import Hit, Matcher, UtteranceText
 from callqa.scoring.schema import PhraseSpec
 from callqa.scoring.semantic import CallEmbeddings, SemanticMatcher
@@ -36,6 +37,7 @@ class Violation:
     speaker: str = AGENT
     values: dict[str, Any] = field(default_factory=dict)  # message placeholders
     matched: dict[str, Any] = field(default_factory=dict)
+    confidence: Confidence = SURE  # how sure: callqa.scoring.confidence
 
 
 @dataclass(frozen=True)
@@ -123,20 +125,22 @@ class Call:
 
     # ------------------------------------------------------------------ phrases
 
-    def find(self, i: int, spec: PhraseSpec | None, rule: "Rule", phrases=None, regex=None
-             ) -> list[Hit]:
+    def find(self, i: int, spec: PhraseSpec | None, rule: "Rule", phrases=None, regex=None,
+             tolerant: bool = True) -> list[Hit]:
         """Hits in utterance ``i`` of ``spec`` (its phrases and regex) — or of ``phrases`` and
         ``regex`` when given, listened for as ``spec`` or else the rule says: word for word
         (``match``), by regex, and by meaning (``semantic_examples`` / ``match: semantic``).
-        A ``question`` spec only counts in a clause that asks something."""
+        A ``question`` spec only counts in a clause that asks something. ``tolerant=False``
+        ignores the rule's sound ``tolerance`` (exceptions: 您找谁 must not excuse 你找谁)."""
+        tolerance = rule.tolerance if tolerant else None
         if phrases is None:
             phrases, regex = (spec.phrases, spec.regex) if spec is not None else ((), regex)
         examples = rule.examples(phrases, spec)
         if not examples:
-            hits = self.matcher.find(self.texts[i], phrases, rule.match, regex)
+            hits = self.matcher.find(self.texts[i], phrases, rule.match, regex, tolerance)
         else:
             literal = rule.literal(phrases)
-            hits = self.matcher.find(self.texts[i], literal, rule.match, regex) \
+            hits = self.matcher.find(self.texts[i], literal, rule.match, regex, tolerance) \
                 if literal or regex is not None else []
             threshold = spec.threshold if spec is not None and spec.threshold is not None \
                 else rule.threshold
@@ -185,7 +189,55 @@ class Call:
         if hit.mode == "semantic":
             return {"phrase": hit.phrase, "heard": hit.heard, "mode": hit.mode,
                     "score": round(hit.score, 2)}
+        if hit.mode == "phonetic":
+            return {"phrase": hit.phrase, "heard": hit.heard, "mode": hit.mode,
+                    "cost": round(hit.cost, 2)}
         return {"phrase": hit.phrase, "heard": hit.heard, "mode": hit.mode}
+
+    # ------------------------------------------------------------------ evidence quality
+
+    def hit_probabilities(self, i: int, hit: Hit) -> list[float]:
+        """Word probabilities of the words a hit was heard in (none when the transcript has no
+        word times that spell the text)."""
+        u = self.utts[i]
+        pos, out = 0, []
+        for w in u.words:
+            n = len(self.matcher.norm_phrase(w.text))
+            if pos < hit.end and pos + n > hit.begin:
+                out.append(w.probability)
+            pos += n
+        return out if u.words and pos == len(self.texts[i].norm) else []
+
+    def probabilities(self, indices: Iterable[int]) -> list[float]:
+        """Word probabilities of whole utterances."""
+        return [w.probability for i in indices for w in self.utts[i].words]
+
+    def hit_confidence(self, i: int, hit: Hit, rule: "Rule", spec: PhraseSpec | None = None
+                       ) -> Confidence:
+        """How sure a phrase hit is: how clearly its words were heard, how close the match."""
+        threshold = spec.threshold if spec is not None and spec.threshold is not None \
+            else rule.threshold
+        return combine(words=words_factor(self.hit_probabilities(i, hit)),
+                       match=match_factor(hit, threshold))
+
+    def unheard_s(self, start: float, end: float) -> float:
+        """Seconds within ``[start, end]`` where the detector heard speech but the recogniser
+        wrote no word (a turn lost under background voices), and segments the recogniser wrote
+        but callqa dropped (loops, hallucinations) — evidence that something was said there."""
+        words = merge_intervals(Interval(w.start, w.end) for u in self.utts for w in u.words) \
+            if any(u.words for u in self.utts) else \
+            merge_intervals(Interval(u.start, u.end) for u in self.utts)
+        total = 0.0
+        for iv in self.all_speech:
+            a, b = max(iv.start, start), min(iv.end, end)
+            if b <= a:
+                continue
+            covered = sum(max(0.0, min(b, w.end) - max(a, w.start)) for w in words)
+            total += max(0.0, (b - a) - covered - 0.3)  # VAD padding around words is no loss
+        for d in self.t.dropped:
+            a, b = max(float(d.get("start", 0)), start), min(float(d.get("end", 0)), end)
+            total += max(0.0, b - a)
+        return round(total, 2)
 
     @staticmethod
     def quote(hit: Hit) -> str:

@@ -39,8 +39,9 @@ class CaseResult:
 
 def case_transcript(case: dict[str, Any], source: str) -> Transcript:
     """A case's turns as a transcript. A turn is ``[speaker, start, end, text]``; a fifth item,
-    a list of ``[word, start, end]``, gives word times (a pause between words is a clause
-    break). ``roles`` and ``speakers`` set how the parties were told apart."""
+    a list of ``[word, start, end]`` or ``[word, start, end, probability]``, gives word times (a
+    pause between words is a clause break) and how sure the recogniser was of each word.
+    ``roles`` and ``speakers`` set how the parties were told apart."""
     turns = case.get("turns")
     name = case.get("name")
     if not isinstance(turns, list) or not turns:
@@ -55,10 +56,14 @@ def case_transcript(case: dict[str, Any], source: str) -> Transcript:
         words = ()
         if len(turn) == 5:
             try:
-                words = tuple(Word(str(w), float(a), float(b)) for w, a, b in turn[4])
+                words = tuple(Word(str(w[0]), float(w[1]), float(w[2]),
+                                   float(w[3]) if len(w) == 4 else 1.0) for w in turn[4]
+                              if 3 <= len(w) <= 4)
+                if len(words) != len(turn[4]):
+                    raise ValueError
             except (TypeError, ValueError):
-                raise RulebookError(source, f"case {name!r}: words must be [[word, start, end], "
-                                            f"..], got {turn[4]!r}") from None
+                raise RulebookError(source, f"case {name!r}: words must be [[word, start, end"
+                                            f"(, probability)], ..], got {turn[4]!r}") from None
         utts.append(Utterance(turn[0], float(turn[1]), float(turn[2]), str(turn[3]), words))
     duration = float(case.get("duration") or max(u.end for u in utts))
     speakers = tuple(case.get("speakers") or SPEAKERS)
@@ -74,11 +79,19 @@ def _run_case(scorer: Scorer, rule: Rule, case: dict[str, Any], source: str) -> 
     expect = case.get("expect")
     if not isinstance(expect, int) or isinstance(expect, bool) or expect < 0:
         raise RulebookError(source, f"case {name!r}: expect must be a count >= 0")
+    review = case.get("review")
+    if review is not None and (not isinstance(review, int) or isinstance(review, bool)
+                               or not 0 <= review <= expect):
+        raise RulebookError(source, f"case {name!r}: review must be a count from 0 to expect")
     result = scorer.score(case_transcript(case, source))
     got = [f for f in result.findings if f.rule_id == rule.id]
     ok, detail = len(got) == expect, ""
     if not ok:
         detail = f"expected {expect} finding(s), got {len(got)}"
+    pending = sum(f.review for f in got)
+    if ok and review is not None and pending != review:
+        ok, detail = False, (f"expected {review} finding(s) 待复核 (needs review), got {pending} — "
+                             + "; ".join(f"confidence {f.confidence} {f.basis}" for f in got))
     at = case.get("at")
     if ok and at:
         starts = sorted(f.start for f in got)
