@@ -38,7 +38,10 @@ def eval_facts(expect: dict) -> dict[str, tuple[tuple[str, ...], int, bool]]:
     """fact → (categories, expected violations, boolean) from an eval truth's ``expect``."""
     facts = {"greeting": (("greeting",), int(not expect["greeting"]), True),
              "closing": (("closing",), int(not expect["closing"]), True),
-             "dead_air": (("dead_air",), int(expect["dead_air"]), False),
+             # older truths (no hold_etiquette fact) accept an unthanked 我查一下 silence as
+             # hold etiquette, as eval_calls.py does
+             "dead_air": (("dead_air",) if "hold_etiquette" in expect
+                          else ("dead_air", "hold_etiquette"), int(expect["dead_air"]), False),
              "interruption": (("interruption",), int(expect["interruptions"]), False),
              "speech_rate": (("speech_rate",), int(bool(expect.get("fast"))), True)}
     if expect.get("forbidden") is not None:
@@ -129,6 +132,12 @@ def main(argv: list[str] | None = None) -> int:
             result: CallResult = scorer.score(transcript)
             rows.append((facts, result))
             if args.verbose:
+                for fact, (cats, e, boolean) in facts.items():
+                    fs = [f for f in result.findings if f.category in cats
+                          and f.speaker == "agent" and not f.review]
+                    got = min(len(fs), 1) if boolean else len(fs)
+                    if got != e:
+                        print(f"    {name} {fact}: expected {e}, charged {got}", file=sys.stderr)
                 for f in result.findings:
                     if f.review:
                         print(f"    {name} {f.rule_id} {f.start:.1f}s conf {f.confidence} "

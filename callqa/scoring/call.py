@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
-from callqa.scoring.confidence import SURE, Confidence, combine, match_factor, words_factor
+from callqa.scoring.confidence import (SURE, Confidence, combine, loop_factor, match_factor,
+                                       words_factor)
 from callqa.scoring.matching import Hit, Matcher, UtteranceText
 from callqa.scoring.schema import PhraseSpec
 from callqa.scoring.semantic import CallEmbeddings, SemanticMatcher
@@ -218,7 +219,8 @@ class Call:
         threshold = spec.threshold if spec is not None and spec.threshold is not None \
             else rule.threshold
         return combine(words=words_factor(self.hit_probabilities(i, hit)),
-                       match=match_factor(hit, threshold))
+                       match=match_factor(hit, threshold),
+                       loop=loop_factor(self.texts[i].norm))
 
     def unheard_s(self, start: float, end: float) -> float:
         """Seconds within ``[start, end]`` where the detector heard speech but the recogniser

@@ -15,19 +15,22 @@ finding under the threshold (calibration in docs/benchmarks.md).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Iterable
 
 from callqa.scoring.matching import Hit
 
 __all__ = ["Confidence", "combine", "words_factor", "match_factor", "margin_factor",
-           "heard_factor", "roles_factor", "SURE", "PARTIAL"]
+           "heard_factor", "loop_factor", "roles_factor", "SURE", "PARTIAL"]
 
 #: the mean word probability at and above which words count as clearly heard (whisper-base on
 #: clean telephone speech: median word probability 0.95, lowest decile 0.5)
 WORDS_CLEAR = 0.6
-#: the lowest the words factor goes (words heard at probability 0)
-WORDS_FLOOR = 0.3
+#: the lowest the words factor goes (words heard at probability 0): whisper-base gives short,
+#: clearly spoken words on a telephone line probabilities as low as 0.06 (喂，哪位 on a GSM
+#: call), so poorly heard words alone never make a finding 待复核 — only with another doubt
+WORDS_FLOOR = 0.5
 #: how much a match by sound costs per unit of cost (phonetic.align_cost)
 SOUND_WEIGHT = 0.5
 #: a match by meaning this far above its threshold is as sure as a literal one
@@ -66,7 +69,7 @@ def words_factor(probabilities: Iterable[float]) -> float | None:
     recogniser gave no word probabilities (a hand-written transcript).
 
     >>> words_factor([0.9, 0.8]), words_factor([0.3]), words_factor([])
-    (1.0, 0.65, None)
+    (1.0, 0.75, None)
     """
     probs = list(probabilities)
     if not probs:
@@ -110,6 +113,20 @@ def heard_factor(unheard_s: float) -> float:
     (1.0, 0.55)
     """
     return round(max(0.4, 1.0 - 0.3 * unheard_s), 3)
+
+
+#: a phrase of 2–8 characters said three times running: the recogniser looping (就是蛮有趣的
+#: 就是蛮有趣的…), not speech — its characters and words are no evidence of anything
+_LOOP = re.compile(r"(.{2,8}?)\1{2,}")
+
+
+def loop_factor(text: str) -> float | None:
+    """0.4 when the evidence text holds a recogniser loop, None otherwise.
+
+    >>> loop_factor("就是蛮有趣的就是蛮有趣的就是蛮有趣的"), loop_factor("好的好的，谢谢")
+    (0.4, None)
+    """
+    return 0.4 if _LOOP.search(text) else None
 
 
 def roles_factor(roles_confidence: float | None) -> float | None:

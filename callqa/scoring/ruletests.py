@@ -18,7 +18,8 @@ from callqa.scoring.engine import Scorer
 from callqa.scoring.matching import Matcher
 from callqa.scoring.rule import Rule
 from callqa.scoring.rulebook import Rulebook
-from callqa.transcript import ROLES, ROLES_CHANNELS, SPEAKERS, Transcript, Utterance, Word
+from callqa.transcript import (ROLES, ROLES_CHANNELS, SPEAKERS, Interval, Transcript,
+                               Utterance, Word)
 
 __all__ = ["CaseResult", "run_rule_tests", "case_transcript"]
 
@@ -41,7 +42,9 @@ def case_transcript(case: dict[str, Any], source: str) -> Transcript:
     """A case's turns as a transcript. A turn is ``[speaker, start, end, text]``; a fifth item,
     a list of ``[word, start, end]`` or ``[word, start, end, probability]``, gives word times (a
     pause between words is a clause break) and how sure the recogniser was of each word.
-    ``roles`` and ``speakers`` set how the parties were told apart."""
+    ``roles`` and ``speakers`` set how the parties were told apart; ``speech`` (per party,
+    ``[[start, end], ..]``) gives the voice detector's intervals where they differ from the turns
+    (speech the recogniser wrote no words for)."""
     turns = case.get("turns")
     name = case.get("name")
     if not isinstance(turns, list) or not turns:
@@ -70,8 +73,17 @@ def case_transcript(case: dict[str, Any], source: str) -> Transcript:
     roles = case.get("roles") or ROLES_CHANNELS
     if roles not in ROLES:
         raise RulebookError(source, f"case {name!r}: roles must be one of {', '.join(ROLES)}")
+    speech = {}
+    for who, spans in (case.get("speech") or {}).items():
+        try:
+            if who not in SPEAKERS:
+                raise ValueError
+            speech[who] = [Interval(float(a), float(b)) for a, b in spans]
+        except (TypeError, ValueError):
+            raise RulebookError(source, f"case {name!r}: speech must map agent/customer to "
+                                        f"[[start, end], ..], got {who!r}: {spans!r}") from None
     return Transcript(f"{Path(source).stem}:{name}", "test", duration, utts,
-                      speakers=speakers, roles=roles)
+                      speakers=speakers, roles=roles, speech=speech)
 
 
 def _run_case(scorer: Scorer, rule: Rule, case: dict[str, Any], source: str) -> CaseResult:

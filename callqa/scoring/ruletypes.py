@@ -14,8 +14,8 @@ import re
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator
 
 from callqa.scoring.call import Call, Violation, evidence
-from callqa.scoring.confidence import (PARTIAL, combine, heard_factor, margin_factor,
-                                       words_factor)
+from callqa.scoring.confidence import (PARTIAL, combine, heard_factor, loop_factor,
+                                       margin_factor, words_factor)
 from callqa.scoring.matching import Hit
 from callqa.scoring.schema import (Errors, Param, PhraseSpec, choice, integer, line_of, num,
                                    phrase_spec, regex_check, scope, str_list)
@@ -564,7 +564,8 @@ def rate_confidence(call: Call, indices: list[int], cpm: float, limit: float) ->
     """How sure a speech-rate finding is: how far past the limit (15 % past it is sure), and
     how clearly the words counted were heard (misheard words are miscounted characters)."""
     return combine(words=words_factor(call.probabilities(indices)),
-                   margin=margin_factor(cpm, limit, limit * 0.15))
+                   margin=margin_factor(cpm, limit, limit * 0.15),
+                   loop=loop_factor("".join(call.texts[i].norm for i in indices)))
 
 
 RULE_TYPES: dict[str, RuleType] = {t.name: t() for t in (

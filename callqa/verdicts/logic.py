@@ -39,8 +39,9 @@ def match_reviews(findings: Sequence[Any], reviews: Iterable[Review],
 
 def reviewed_score(score: float | None, base: float, findings: Sequence[Any],
                    matched: dict[int, Review], missed: Iterable[MissedFinding]) -> float | None:
-    """The score after review: rejected findings give their points back, added findings take
-    theirs (``base`` caps it; None for an unscored call).
+    """The score after review: rejected findings give their points back, confirmed 待复核
+    findings take the points they held back, added findings take theirs (``base`` caps it; None
+    for an unscored call).
 
     >>> from types import SimpleNamespace as F
     >>> r = Review(1, "c", "FB01", 1.0, 2.0, None, None, "rejected", "", "qa", "")
@@ -51,24 +52,34 @@ def reviewed_score(score: float | None, base: float, findings: Sequence[Any],
     if score is None:
         return None
     back = sum(findings[i].deduction for i, r in matched.items() if r.verdict == "rejected")
+    # a 待复核 finding deducts what it held back once a reviewer confirms it
+    back -= sum(getattr(findings[i], "held", 0.0) for i, r in matched.items()
+                if r.verdict == "confirmed")
     taken = sum(m.deduction for m in missed if m.withdrawn_at is None)
     return round(max(0.0, min(base, score + back - taken)), 1)
 
 
 def sample_calls(candidates: Iterable[tuple[str, str | None]], per_agent: int,
-                 seed: int) -> list[tuple[str, str | None]]:
-    """Up to ``per_agent`` calls drawn at random from each agent's candidates (stratified), in
-    agent order; the same seed draws the same calls.
+                 seed: int, first: Iterable[str] = ()) -> list[tuple[str, str | None]]:
+    """Up to ``per_agent`` calls from each agent's candidates (stratified), in agent order:
+    the calls in ``first`` (those with 待复核 findings, which deduct nothing until reviewed)
+    before any other, the rest drawn at random; the same seed draws the same calls.
 
     >>> sample_calls([("a", "X"), ("b", "X"), ("c", "Y")], 1, seed=1)[1]
     ('c', 'Y')
+    >>> sample_calls([("a", "X"), ("b", "X"), ("c", "X")], 2, seed=1, first={"c"})[0]
+    ('c', 'X')
     """
     by_agent: dict[str | None, list[str]] = {}
     for call_id, agent in candidates:
         by_agent.setdefault(agent, []).append(call_id)
+    urgent = set(first)
     rng = random.Random(seed)
     out: list[tuple[str, str | None]] = []
     for agent in sorted(by_agent, key=lambda a: (a is None, a or "")):
         calls = sorted(by_agent[agent])
-        out.extend((c, agent) for c in rng.sample(calls, min(per_agent, len(calls))))
+        picked = [c for c in calls if c in urgent][:per_agent]
+        rest = [c for c in calls if c not in urgent]
+        picked += rng.sample(rest, min(per_agent - len(picked), len(rest)))
+        out.extend((c, agent) for c in picked)
     return out
