@@ -28,6 +28,9 @@ __all__ = ["Call", "Gap", "Violation", "CLAUSE_PAUSE_S", "evidence"]
 #: times keep the pause. Within a clause whisper's words abut (gap 0); between clauses it leaves
 #: 0.25–0.45 s.
 CLAUSE_PAUSE_S = 0.25
+#: The recogniser splits a turn into utterances at pauses; a phrase the agent must say may run
+#: across such a cut (请您稍 | 等) when the next utterance follows this soon.
+BRIDGE_GAP_S = 1.0
 
 
 @dataclass
@@ -127,12 +130,15 @@ class Call:
     # ------------------------------------------------------------------ phrases
 
     def find(self, i: int, spec: PhraseSpec | None, rule: "Rule", phrases=None, regex=None,
-             tolerant: bool = True) -> list[Hit]:
+             tolerant: bool = True, bridge: bool = False) -> list[Hit]:
         """Hits in utterance ``i`` of ``spec`` (its phrases and regex) — or of ``phrases`` and
         ``regex`` when given, listened for as ``spec`` or else the rule says: word for word
         (``match``), by regex, and by meaning (``semantic_examples`` / ``match: semantic``).
         A ``question`` spec only counts in a clause that asks something. ``tolerant=False``
-        ignores the rule's sound ``tolerance`` (exceptions: 您找谁 must not excuse 你找谁)."""
+        ignores the rule's sound ``tolerance`` (exceptions: 您找谁 must not excuse 你找谁).
+        ``bridge=True`` (for words the agent should say, never for what charges them): a phrase
+        by sound may also run on into the speaker's next utterance when the recogniser cut it
+        at a short pause (请您稍 | 等)."""
         tolerance = rule.tolerance if tolerant else None
         if phrases is None:
             phrases, regex = (spec.phrases, spec.regex) if spec is not None else ((), regex)
@@ -153,9 +159,25 @@ class Call:
                      if not any(h.begin < m.end and m.begin < h.end for h in hits)]
             if meant:
                 hits = sorted(hits + meant, key=lambda h: h.begin)
+        if bridge and not hits and rule.match == "pinyin" and phrases:
+            hits = self._bridged(i, rule.literal(phrases), tolerance)
         if spec is not None and spec.question:
             hits = [h for h in hits if self.texts[i].asks(h.begin)]
         return hits
+
+    def _bridged(self, i: int, phrases, tolerance: float | None) -> list[Hit]:
+        """Hits of ``phrases`` that start in utterance ``i`` and run on into the same speaker's
+        next utterance, when it follows within :data:`BRIDGE_GAP_S` with nobody else speaking
+        in between; the hit is cut at the end of utterance ``i``."""
+        j = i + 1
+        if j >= len(self.utts) or self.utts[j].speaker != self.utts[i].speaker \
+                or self.utts[j].start - self.utts[i].end > BRIDGE_GAP_S:
+            return []
+        n = len(self.texts[i].norm)
+        joined = UtteranceText(self.utts[i].text + self.utts[j].text, self.matcher)
+        return [Hit(h.begin, n, h.heard, h.phrase, h.mode, h.score, h.cost)
+                for h in self.matcher.find(joined, phrases, "pinyin", None, tolerance)
+                if h.begin < n < h.end]
 
     def said(self, spec: PhraseSpec, match: str, speaker: str | None = None) -> bool:
         """Did ``speaker`` (default: the spec's, else anyone) say something ``spec`` lists, word
@@ -297,5 +319,5 @@ class Call:
                      if iv.end > since and iv.start < at)
         if spoken > window_s:
             return None
-        hits = self.find(i, hold, rule)
+        hits = self.find(i, hold, rule, bridge=True)
         return (i, hits[0]) if hits else None

@@ -141,10 +141,11 @@ class RequiredPhrase(RuleType):
         phrases, regex = rule.params.get("phrases", ()), rule.params.get("regex")
         missing: list[str] = []
         if rule.params["mode"] == "all":
-            missing = [p for p in phrases if not any(call.find(i, None, rule, (p,)) for i in idx)]
+            missing = [p for p in phrases
+                       if not any(call.find(i, None, rule, (p,), bridge=True) for i in idx)]
             if regex is not None and not any(call.find(i, None, rule, (), regex) for i in idx):
                 missing.append(regex.pattern)
-        elif not any(call.find(i, None, rule, phrases, regex) for i in idx):
+        elif not any(call.find(i, None, rule, phrases, regex, bridge=True) for i in idx):
             missing = list(phrases) or list(rule.params.get("semantic_examples", ())) \
                 or [regex.pattern]
         if not missing:
@@ -270,7 +271,7 @@ class Sequence(RuleType):
         k, within_s = p.get("within_utterances"), p.get("within_s")
         # The trigger's own utterance counts: 对不起，这个不能办 has the apology before the refusal.
         if speaker in ("any", call.utts[i].speaker):
-            for h in call.find(i, require, rule):
+            for h in call.find(i, require, rule, bridge=True):
                 if (h.end <= hit.begin) if before else (h.begin >= hit.end):
                     return True
         step = -1 if before else 1
@@ -283,7 +284,7 @@ class Sequence(RuleType):
             if within_s is not None and (t_start - u.end > within_s if before
                                          else u.start - t_end > within_s):
                 break
-            if speaker in ("any", u.speaker) and call.find(j, require, rule):
+            if speaker in ("any", u.speaker) and call.find(j, require, rule, bridge=True):
                 return True
             j += step
         return False
@@ -368,7 +369,7 @@ class Hold(RuleType):
                  if call.utts[j].speaker == AGENT]
         if not agent:
             return True  # nobody came back (the call ended): nothing to thank for yet
-        if any(call.find(j, rule.params["thanks"], rule) for j in agent):
+        if any(call.find(j, rule.params["thanks"], rule, bridge=True) for j in agent):
             return True
         return bool(call.find(agent[0], rule.params["hold"], rule))  # a check-back
 
