@@ -103,3 +103,14 @@ def test_sampling_takes_calls_pending_review_first():
     for seed in range(5):
         picked = sample_calls(calls, 2, seed, first={"c7"})
         assert picked[0] == ("c7", "A1") and len(picked) == 2
+
+
+def test_review_page_shows_confidence_and_the_pending_state(rulebook):
+    from callqa.report.review import review_html
+
+    result, _ = _only(rulebook, "FB01",
+                      _call(GREETING, ("agent", 4.0, 6.0, "这个不知答<i>x</i>", 0.05)))
+    html = review_html(result, None, rulebook)
+    assert "待复核" in html and "置信度" in html and "匹配接近度" in html
+    assert "按近音匹配“不知道”" in html
+    assert "<i>x</i>" not in html and "&lt;i&gt;x" in html  # evidence escaped
