@@ -244,21 +244,28 @@ class Call:
                        match=match_factor(hit, threshold),
                        loop=loop_factor(self.texts[i].norm))
 
-    def unheard_s(self, start: float, end: float) -> float:
-        """Seconds within ``[start, end]`` where the detector heard speech but the recogniser
-        wrote no word (a turn lost under background voices), and segments the recogniser wrote
-        but callqa dropped (loops, hallucinations) — evidence that something was said there."""
-        words = merge_intervals(Interval(w.start, w.end) for u in self.utts for w in u.words) \
-            if any(u.words for u in self.utts) else \
-            merge_intervals(Interval(u.start, u.end) for u in self.utts)
+    def unheard_s(self, start: float, end: float, speaker: str | None = None) -> float:
+        """Seconds within ``[start, end]`` where the detector heard ``speaker`` (None: anyone;
+        anyone too when the roles are uncertain) but the recogniser wrote no word (a turn lost
+        under background voices), and segments the recogniser wrote but callqa dropped (loops,
+        hallucinations) — evidence that something was said there."""
+        if not self.roles_known:
+            speaker = None
+        utts = [u for u in self.utts if speaker in (None, u.speaker)]
+        words = merge_intervals(Interval(w.start, w.end) for u in utts for w in u.words) \
+            if any(u.words for u in utts) else \
+            merge_intervals(Interval(u.start, u.end) for u in utts)
+        heard = self.all_speech if speaker is None else self.t.speech.get(speaker, [])
         total = 0.0
-        for iv in self.all_speech:
+        for iv in heard:
             a, b = max(iv.start, start), min(iv.end, end)
             if b <= a:
                 continue
             covered = sum(max(0.0, min(b, w.end) - max(a, w.start)) for w in words)
             total += max(0.0, (b - a) - covered - 0.3)  # VAD padding around words is no loss
         for d in self.t.dropped:
+            if speaker is not None and d.get("speaker", speaker) != speaker:
+                continue
             a, b = max(float(d.get("start", 0)), start), min(float(d.get("end", 0)), end)
             total += max(0.0, b - a)
         return round(total, 2)

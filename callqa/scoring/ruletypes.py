@@ -163,10 +163,11 @@ class RequiredPhrase(RuleType):
                     None)
         # speech the recogniser lost where the phrase belongs (before the first words, after
         # the last) may have held it
+        who = rule.speaker if rule.speaker in (AGENT, CUSTOMER) else None
         if kind in ("first_utterances", "first_seconds"):
-            lost = call.unheard_s(0.0, utts[0].start if utts else call.t.duration)
+            lost = call.unheard_s(0.0, utts[0].start if utts else call.t.duration, who)
         elif kind in ("last_utterances", "last_seconds"):
-            lost = call.unheard_s(utts[-1].end if utts else 0.0, call.t.duration)
+            lost = call.unheard_s(utts[-1].end if utts else 0.0, call.t.duration, who)
         else:
             lost = 0.0
         matched = {"missing": missing, "scope": kind, "searched": len(utts)}
@@ -554,11 +555,11 @@ class ResponseLatency(RuleType):
 
 def silence_confidence(call: Call, start: float, end: float, seconds: float,
                        limit: float) -> "Confidence":
-    """How sure a silence (or a wait) is: how far past its limit, and whether speech the
-    recogniser lost lies in it or just before it (an announcement 请您稍等 lost under background
-    voices makes a hold look like dead air)."""
+    """How sure a silence (or a wait) is: how far past its limit, and whether agent speech the
+    recogniser lost lies just before it (an announcement 请您稍等 lost under background voices
+    makes a hold look like dead air)."""
     return combine(margin=margin_factor(seconds, limit, limit * 0.5),
-                   unheard=heard_factor(call.unheard_s(start - 3.0, end)))
+                   unheard=heard_factor(call.unheard_s(start - 3.0, end, AGENT)))
 
 
 def rate_confidence(call: Call, indices: list[int], cpm: float, limit: float) -> "Confidence":
