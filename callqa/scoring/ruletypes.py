@@ -563,11 +563,18 @@ def silence_confidence(call: Call, start: float, end: float, seconds: float,
 
 
 def rate_confidence(call: Call, indices: list[int], cpm: float, limit: float) -> "Confidence":
-    """How sure a speech-rate finding is: how far past the limit (15 % past it is sure), and
-    how clearly the words counted were heard (misheard words are miscounted characters)."""
+    """How sure a speech-rate finding is: how far past the limit (15 % past it is sure), how
+    clearly the words counted were heard (misheard words are miscounted characters), whether
+    they are a recogniser loop; and, for a rate too slow, whether the detector heard speech in
+    the turn that the recogniser wrote no words for (a quiet turn under background voices
+    written as one syllable is lost words, not a drawl)."""
+    slow = cpm < limit
+    lost = sum(call.unheard_s(call.utts[i].start, call.utts[i].end, call.utts[i].speaker)
+               for i in indices) if slow else 0.0
     return combine(words=words_factor(call.probabilities(indices)),
                    margin=margin_factor(cpm, limit, limit * 0.15),
-                   loop=loop_factor("".join(call.texts[i].norm for i in indices)))
+                   loop=loop_factor("".join(call.texts[i].norm for i in indices)),
+                   unheard=heard_factor(lost) if slow else None)
 
 
 RULE_TYPES: dict[str, RuleType] = {t.name: t() for t in (
