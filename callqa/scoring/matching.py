@@ -367,9 +367,10 @@ class _PhraseSet:
             limit = allowed_cost(n, tolerance) if self.by_sound else 0.0
             if limit > 0 and all(_is_han(c) for c in n):
                 self.near.append((p, n, s, limit))
-        # a near match keeps the first or the last syllable (one edit within the tolerance)
-        ends = {c for _, _, s, _ in self.near for c in (s[0], s[-1])}
-        self.near_any = re.compile("|".join(map(re.escape, sorted(ends)))) if ends else None
+        # a near match with one edit keeps the phrase's head or its tail intact (below)
+        ends = {e for _, _, s, _ in self.near for e in _anchors(s)}
+        self.near_any = re.compile("|".join(map(re.escape, sorted(ends, key=len, reverse=True)))) \
+            if ends else None
 
 
 #: Without a rule's own ``tolerance``, phrases of this many characters or more, matched by sound,
@@ -408,19 +409,28 @@ def _syllable(key_char: str) -> str:
 _REVERSE: dict[str, str] = {}
 
 
-def _near(key: str, sound: str, limit: float) -> Iterator[tuple[int, int, float]]:
+def _anchors(sound: str) -> tuple[str, str]:
+    """The head and tail of a phrase's sound key that one edit leaves one of intact: its first
+    and last two syllables (one syllable each in a three-syllable phrase)."""
+    k = 2 if len(sound) >= 4 else 1
+    return sound[:k], sound[-k:]
+
+
+@lru_cache(maxsize=65536)  # agents repeat their scripted clauses call after call
+def _near(key: str, sound: str, limit: float) -> tuple[tuple[int, int, float], ...]:
     """Spans of ``key`` that sound like ``sound`` at a cost of at most ``limit`` (and more than
     0): near syllables, or one dropped or added when the phrase has four or more. Only spans
-    keeping the phrase's first or last syllable are compared (one edit keeps one of them); the
+    keeping the phrase's head or tail intact are compared (one edit keeps one of them); the
     cheapest span per start wins."""
     n = len(sound)
     said = tuple(_syllable(c) for c in sound)
     lengths = (n - 1, n, n + 1) if n >= 4 and limit >= DROP else (n,)
+    head, tail = _anchors(sound)
     spans: set[tuple[int, int]] = set()
-    for i in _occurrences(key, sound[0]):
+    for i in _occurrences(key, head):
         spans.update((i, i + m) for m in lengths)
-    for j in _occurrences(key, sound[-1]):
-        spans.update((j + 1 - m, j + 1) for m in lengths)
+    for j in _occurrences(key, tail):
+        spans.update((j + len(tail) - m, j + len(tail)) for m in lengths)
     best: dict[int, tuple[float, int]] = {}
     for a, b in spans:
         if a < 0 or b > len(key) or b - a < 2:
@@ -429,6 +439,4 @@ def _near(key: str, sound: str, limit: float) -> Iterator[tuple[int, int, float]
         cost = align_cost(heard, said, limit)
         if 0 < cost <= limit and (a not in best or cost < best[a][0]):
             best[a] = (cost, b)
-    for a in sorted(best):
-        cost, b = best[a]
-        yield a, b, cost
+    return tuple((a, best[a][1], best[a][0]) for a in sorted(best))
