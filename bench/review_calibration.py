@@ -12,7 +12,7 @@ violations that got ``c`` charged findings has ``min(c, e)`` true and ``c - min(
 charges; findings routed to review that would have made up a shortfall are true violations
 routed to review. Boolean facts (greeting, closing, forbidden, speed, shirking) count at most one.
 
-    python bench/review_calibration.py DIR [DIR ...] [--rules FILE] [--sweep]
+    python bench/review_calibration.py DIR [DIR ...] [--rules FILE] [--sweep] [--oracle]
 """
 
 from __future__ import annotations
@@ -64,8 +64,18 @@ def sample_facts(truth: dict) -> dict[str, tuple[tuple[str, ...], int, bool]]:
     return {c: ((c,), counts.get(c, 0), False) for c in CATEGORIES}
 
 
-def calls(folder: str):
-    """(name, transcript, facts) of every labelled call in ``folder``."""
+def truth_transcript(truth: dict):
+    """The truth's turns as a perfect transcript (no ASR): the rulebook alone is measured."""
+    from callqa.transcript import Transcript, Utterance
+
+    utts = [Utterance(t["who"], float(t["start"]), float(t["end"]), t["text"])
+            for t in truth["turns"]]
+    return Transcript(truth["call"], truth["agent"], float(truth["duration"]), utts)
+
+
+def calls(folder: str, oracle: bool = False):
+    """(name, transcript, facts) of every labelled call in ``folder``; with ``oracle`` its
+    truth turns as the transcript."""
     if folder == "samples":
         for tf in sorted((ROOT / "samples").glob("*.truth.json")):
             truth = json.loads(tf.read_text(encoding="utf-8"))
@@ -77,6 +87,9 @@ def calls(folder: str):
 
     for tf in sorted(Path(folder).glob("*.truth.json")):
         truth = json.loads(tf.read_text(encoding="utf-8"))
+        if oracle:
+            yield truth["call"], truth_transcript(truth), eval_facts(truth["expect"])
+            continue
         stem = str(tf)[: -len(".truth.json")]
         audio = next((Path(stem + e) for e in (".wav", ".flac", ".mp3") if Path(stem + e).exists()),
                      None)
@@ -116,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rules", type=Path, default=None)
     ap.add_argument("--sweep", action="store_true", help="also every threshold in SWEEP")
     ap.add_argument("-v", "--verbose", action="store_true", help="list findings in review")
+    ap.add_argument("--oracle", action="store_true",
+                    help="score the truth turns (perfect transcripts, no ASR)")
     args = ap.parse_args(argv)
     rulebook = load_rulebook(args.rules)
     scorer = Scorer(rulebook)
@@ -128,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     sweeps = {}
     for folder in args.sets:
         rows = []
-        for name, transcript, facts in calls(folder):
+        for name, transcript, facts in calls(folder, args.oracle):
             result: CallResult = scorer.score(transcript)
             rows.append((facts, result))
             if args.verbose:
