@@ -161,13 +161,13 @@ class RequiredPhrase(RuleType):
         partial: PhraseSpec | None = rule.params.get("partial")
         said = next((h for i in idx for h in (call.find(i, partial, rule) if partial else ())),
                     None)
-        # speech the recogniser lost where the phrase belongs (before the first words, after
-        # the last) may have held it
+        # speech the recogniser lost where the phrase belongs (the opening or the closing words,
+        # a quiet turn written as one syllable) may have held it
         who = rule.speaker if rule.speaker in (AGENT, CUSTOMER) else None
         if kind in ("first_utterances", "first_seconds"):
-            lost = call.unheard_s(0.0, utts[0].start if utts else call.t.duration, who)
+            lost = call.unheard_s(0.0, utts[-1].end if utts else call.t.duration, who)
         elif kind in ("last_utterances", "last_seconds"):
-            lost = call.unheard_s(utts[-1].end if utts else 0.0, call.t.duration, who)
+            lost = call.unheard_s(utts[0].start if utts else 0.0, call.t.duration, who)
         else:
             lost = 0.0
         matched = {"missing": missing, "scope": kind, "searched": len(utts)}
