@@ -114,3 +114,15 @@ def test_review_page_shows_confidence_and_the_pending_state(rulebook):
     assert "待复核" in html and "置信度" in html and "匹配接近度" in html
     assert "按近音匹配“不知道”" in html
     assert "<i>x</i>" not in html and "&lt;i&gt;x" in html  # evidence escaped
+
+
+def test_review_settings_are_validated_with_the_line():
+    from callqa.errors import RulebookError
+    from callqa.scoring.rulebook import parse_rulebook
+
+    with pytest.raises(RulebookError) as exc:
+        parse_rulebook("name: x\nscoring: {review_below: 2}\nrules: []\n", "rb.yaml")
+    assert exc.value.line == 2 and "review_below" in str(exc.value)
+    rb = parse_rulebook("name: x\nscoring: {review_below: 0.3, review_deducts: true}\nrules: []\n")
+    assert (rb.review_below, rb.review_deducts) == (0.3, True)
+    assert rb.info()["review_below"] == 0.3

@@ -22,8 +22,8 @@ from callqa.scoring.conditions import (Condition, Named, parse_condition, parse_
 from callqa.scoring.rule import Rule
 from callqa.scoring.ruletypes import RULE_TYPES, defaults
 from callqa.scoring.schema import (MATCH_MODES, SPEAKER_SCOPES, Check, Errors, LineLoader,
-                                   PhraseSpec, boolean, choice, fields, line_of, mapping, num,
-                                   str_list, string, threshold)
+                                   PhraseSpec, boolean, choice, fields, fraction, line_of,
+                                   mapping, num, str_list, string, threshold)
 from callqa.transcript import AGENT
 
 __all__ = [
@@ -228,7 +228,7 @@ def _check_semantic(params: dict[str, Any], raw: dict, got: dict[str, Any], erro
 TOP_KEYS: dict[str, Check] = {
     "name": string, "version": lambda v, e, l, w: v, "description": string,
     "scoring": lambda v, e, l, w: fields(v, {"base": num(), "pass_mark": num(),
-                                             "min_call_s": num(), "review_below": threshold,
+                                             "min_call_s": num(), "review_below": fraction,
                                              "review_deducts": boolean}, (), e, l, w),
     "vocabulary": str_list,
     "conditions": lambda v, e, l, w: v,  # parsed by callqa.scoring.conditions
