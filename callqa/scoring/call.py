@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
+from callqa.privacy.detect import detect as detect_entities
 from callqa.scoring.confidence import (SURE, Confidence, combine, loop_factor, match_factor,
                                        words_factor)
 from callqa.scoring.matching import Hit, Matcher, UtteranceText
@@ -96,6 +97,8 @@ class Call:
         self._indices: dict[str | None, list[int]] = {}
         self._embeddings: CallEmbeddings | None = None
         self.conditions: dict[str, bool] = {}  # named conditions, evaluated once per call
+        # the personal data said (types and spans): for ``gave`` conditions and the result
+        self.entities = detect_entities(transcript)
 
     @property
     def roles_known(self) -> bool:
