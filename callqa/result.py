@@ -35,6 +35,14 @@ class Finding:
     (``exact``/``pinyin``/...), so a homophone match is visible as such. ``also_breaks`` lists
     rules the same moment also breaks (one event, one finding: a 14 s silence after the
     customer's question is dead air, DA01, and also a slow reply, RL02 — charged once).
+
+    ``confidence`` (0–1) says how sure the finding is, from what it rests on; ``basis`` holds
+    the factors it was built from (``words``: how clearly the evidence was heard, ``match``: how
+    close a sound or meaning match, ``margin``: how far past a limit, ``unheard``: speech the
+    recogniser lost next to it, ``partial``: words that may stand for a missing phrase,
+    ``roles``: roles told apart on a mono recording — callqa.scoring.confidence). A finding
+    under the rulebook's ``review_below`` is 待复核 (``review``): not deducted until a reviewer
+    confirms it; ``held`` is what it deducts then.
     """
 
     rule_id: str
@@ -51,6 +59,10 @@ class Finding:
     title: str = ""
     matched: dict[str, Any] = field(default_factory=dict)
     also_breaks: list[str] = field(default_factory=list)
+    confidence: float = 1.0
+    review: bool = False
+    basis: dict[str, float] = field(default_factory=dict)
+    held: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -89,6 +89,8 @@ HEADER_ZH = {
     "standard": "依据",
     "unscored": "未评分原因",
     "roles": "角色区分",
+    "confidence": "置信度",
+    "review": "待复核",
     **{k: label + ("(秒)" if kind == "s" else "") for k, (label, kind) in labels.METRIC.items()},
     "confirmed": "复核" + labels.VERDICT["confirmed"],
     "rejected": "复核" + labels.VERDICT["rejected"],

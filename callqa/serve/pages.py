@@ -29,7 +29,8 @@ def _env() -> jinja2.Environment:
     env.globals["metric_keys"] = labels.METRIC_KEYS
     env.globals.update(speakers=labels.SPEAKER, states=labels.REVIEW_STATE,
                        verdicts=labels.VERDICT, appeal_labels=labels.APPEAL,
-                       severities=labels.SEVERITY, event_labels=labels.EVENT)
+                       severities=labels.SEVERITY, event_labels=labels.EVENT,
+                       pending_label=labels.PENDING, basis_text=labels.basis_text)
     return env
 
 

@@ -8,7 +8,7 @@ import secrets
 import sqlite3
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from callqa import db
 from callqa.verdicts.logic import match_reviews, sample_calls
@@ -361,6 +361,23 @@ class ReviewStore:
                " AND c.call_id NOT IN (SELECT call_id FROM call_reviews)")
         return [(r[0], r[1]) for r in self.conn.execute(sql, args)]
 
+    def calls_pending_review(self, call_ids: Iterable[str]) -> set[str]:
+        """Those of ``call_ids`` whose result holds a 待复核 finding (it deducts nothing until a
+        reviewer confirms it, so such calls are reviewed first)."""
+        wanted = set(call_ids)
+        out = set()
+        for call_id, result_path in self.conn.execute(
+                "SELECT call_id, result_path FROM calls WHERE status = 'scored'"):
+            if call_id not in wanted or not result_path:
+                continue
+            try:
+                data = json.loads((self.db_path.parent / result_path).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if any(f.get("review") for f in data.get("findings", ())):
+                out.add(call_id)
+        return out
+
     def create_queue(self, user: User, name: str, per_agent: int, since: Any = None,
                      until: Any = None, seed: int | None = None) -> int:
         """Draw ``per_agent`` unreviewed calls per agent from the period into a new queue."""
@@ -369,7 +386,9 @@ class ReviewStore:
         if per_agent < 1:
             raise ReviewError(name, "per_agent must be at least 1")
         seed = secrets.randbelow(2 ** 31) if seed is None else seed
-        picked = sample_calls(self.unreviewed_calls(since, until), per_agent, seed)
+        candidates = self.unreviewed_calls(since, until)
+        picked = sample_calls(candidates, per_agent, seed,
+                              first=self.calls_pending_review(c for c, _ in candidates))
         lo, hi = (None if v in (None, "") else str(v) for v in (since, until))
         cur = self.conn.execute(
             "INSERT INTO sample_queues (name, since, until, per_agent, seed, created_by, "
