@@ -54,7 +54,7 @@ def without_semantic(path: str | None) -> "Rulebook":
     source = Path(path) if path else DEFAULT_RULEBOOK
     data = strip(yaml.safe_load(source.read_text(encoding="utf-8")))
     data["rules"] = [r for r in data["rules"] if r.get("match") != "semantic"]
-    return parse_rulebook(yaml.safe_dump(data, allow_unicode=True), str(source))
+    return parse_rulebook(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), str(source))
 
 
 def run(scorer: Scorer, calls: list[Transcript], n: int, cold: bool) -> float:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["APPEAL", "CATEGORY", "EVENT", "METRIC", "METRIC_KEYS", "RECORDING_ROLES",
-           "REVIEW_STATE", "SEVERITY", "SPEAKER", "UNSCORED", "VERDICT", "metric_label",
-           "metric_value"]
+__all__ = ["APPEAL", "BASIS", "CATEGORY", "EVENT", "PENDING", "METRIC", "METRIC_KEYS", "RECORDING_ROLES",
+           "REVIEW_STATE", "SEVERITY", "SPEAKER", "UNSCORED", "VERDICT", "basis_text",
+           "metric_label", "metric_value"]
 
 CATEGORY = {
     "greeting": "问候",
@@ -31,6 +31,22 @@ CATEGORY = {
     "other": "其他",
 }
 SEVERITY = {"critical": "严重", "major": "一般", "minor": "轻微"}
+#: a finding under the rulebook's review threshold: listed, deducted once a reviewer confirms it
+PENDING = "待复核"
+#: what a finding's confidence rests on (``Finding.basis``, callqa.scoring.confidence)
+BASIS = {"words": "识别清晰度", "match": "匹配接近度", "margin": "超出限度", "unheard": "附近无文字语音",
+         "partial": "仅有相近说法", "roles": "角色判定", "after": "等待后话语清晰度",
+         "loop": "识别结果循环重复"}
+
+
+def basis_text(basis: dict[str, float]) -> str:
+    """The factors that lowered a confidence, weakest first (those at 1 say nothing).
+
+    >>> basis_text({"words": 1.0, "margin": 0.65, "unheard": 0.4})
+    '附近无文字语音 0.40、超出限度 0.65'
+    """
+    low = sorted((v, k) for k, v in basis.items() if v < 1.0)
+    return "、".join(f"{BASIS.get(k, k)} {v:.2f}" for v, k in low)
 SPEAKER = {"agent": "坐席", "customer": "客户"}
 #: How the parties of a recording were told apart (``CallResult.roles``).
 RECORDING_ROLES = {"channels": "双声道", "single": "单人录音", "separated": "单声道已分离",
@@ -45,7 +61,7 @@ REVIEW_STATE = {"unreviewed": "未复核", "in_progress": "复核中", "reviewed
 #: The audit trail's actions.
 EVENT = {"confirmed": "判定属实", "rejected": "判定误报", "missed": "补充问题",
          "call_reviewed": "标记复核完成", "appeal": "提交申诉", "appeal_upheld": "维持原判",
-         "appeal_overturned": "撤销（申诉成立）"}
+         "appeal_overturned": "撤销（申诉成立）", "view_original": "查看原文（个人信息）"}
 #: Conversation metrics (``CallResult.metrics``, callqa.scoring.metrics): label and kind (a rate
 #: 0..1 shown as %, seconds, a count). A metric not listed shows under its key.
 METRIC = {

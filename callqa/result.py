@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from callqa.transcript import Utterance, utterance_from_dict, utterance_to_dict
+from callqa.transcript import Entity, Utterance, utterance_from_dict, utterance_to_dict
 
 __all__ = ["CATEGORIES", "SEVERITIES", "Finding", "CallResult"]
 
@@ -35,6 +35,14 @@ class Finding:
     (``exact``/``pinyin``/...), so a homophone match is visible as such. ``also_breaks`` lists
     rules the same moment also breaks (one event, one finding: a 14 s silence after the
     customer's question is dead air, DA01, and also a slow reply, RL02 — charged once).
+
+    ``confidence`` (0–1) says how sure the finding is, from what it rests on; ``basis`` holds
+    the factors it was built from (``words``: how clearly the evidence was heard, ``match``: how
+    close a sound or meaning match, ``margin``: how far past a limit, ``unheard``: speech the
+    recogniser lost next to it, ``partial``: words that may stand for a missing phrase,
+    ``roles``: roles told apart on a mono recording — callqa.scoring.confidence). A finding
+    under the rulebook's ``review_below`` is 待复核 (``review``): not deducted until a reviewer
+    confirms it; ``held`` is what it deducts then.
     """
 
     rule_id: str
@@ -51,6 +59,10 @@ class Finding:
     title: str = ""
     matched: dict[str, Any] = field(default_factory=dict)
     also_breaks: list[str] = field(default_factory=list)
+    confidence: float = 1.0
+    review: bool = False
+    basis: dict[str, float] = field(default_factory=dict)
+    held: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -74,6 +86,10 @@ class CallResult:
     stays out of agents' averages and pass rates. ``roles``
     is the transcript's (how the parties were told apart, ``callqa.transcript.ROLES``);
     ``metrics`` the call's conversation metrics (talk time, overtalk, silence, response time).
+    ``desk`` is the desk the call belongs to (``callqa batch --desks``), whose rulebook scored
+    it (``rulebook``: name, version, path, sha256); None when the batch has no desks.
+    ``entities`` the personal data said in the call (:mod:`callqa.privacy.detect`), by which
+    reports mask it; None for results written before detection existed (detected when read).
     """
 
     call_id: str
@@ -91,11 +107,14 @@ class CallResult:
     unscored: str | None = None
     roles: str = "channels"
     metrics: dict[str, Any] = field(default_factory=dict)
+    desk: str | None = None
+    entities: list[Entity] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "call_id": self.call_id,
             "agent_id": self.agent_id,
+            "desk": self.desk,
             "duration": round(self.duration, 3),
             "score": self.score,
             "passed": self.passed,
@@ -109,6 +128,7 @@ class CallResult:
             "rulebook": self.rulebook,
             "asr": self.asr,
             "utterances": [utterance_to_dict(u) for u in self.utterances],
+            "entities": None if self.entities is None else [e.to_dict() for e in self.entities],
         }
 
     @classmethod
@@ -129,4 +149,7 @@ class CallResult:
             unscored=d.get("unscored"),
             roles=d.get("roles", "channels"),
             metrics=dict(d.get("metrics") or {}),
+            desk=d.get("desk"),
+            entities=None if d.get("entities") is None
+            else [Entity.from_dict(e) for e in d["entities"]],
         )

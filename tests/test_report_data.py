@@ -117,6 +117,8 @@ def test_fixture_findings_are_as_expected():
     for call_id, expected in EXPECTED_FINDINGS.items():
         got: dict[str, tuple[int, float]] = {}
         for f in stored(call_id).result.findings:
+            if f.review:
+                continue  # 待复核: listed apart, not charged (tests/test_report_tables.py)
             n, d = got.get(f.rule_id, (0, 0.0))
             got[f.rule_id] = (n + 1, d + f.deduction)
         assert got == expected, call_id

@@ -36,7 +36,9 @@ RECORDED = ROOT / "tests" / "data" / "samples"
 TOLERANCE_S = 1.0
 # Rules the TTS corpus does not act out, each with its hand-written cases in rules/tests/:
 # a hold over 60 s would double a sample's length; every sample agent answers thanks.
-NOT_IN_SAMPLES = {"HD02", "PL04"}
+# The kinds of 服务禁语 added in issue 19 (反问/质问, 命令, 生硬否定) are acted out by hand-written
+# paraphrases and near misses in rules/tests/, written from the standard.
+NOT_IN_SAMPLES = {"HD02", "PL04", "FB06", "FB07", "FB08"}
 # Live ASR on another CPU: rule verdicts (a rule fired or not, per call) must agree with the truth
 # at least this often over the corpus (recorded here: see docs/benchmarks.md), and this many
 # calls must come out exactly right.
@@ -53,12 +55,15 @@ def truth_transcript(truth: dict) -> Transcript:
 
 
 def compare(findings, violations) -> tuple[list, list]:
-    """One-to-one match of findings to truth violations by rule (or category) and start time.
+    """One-to-one match of charged findings to truth violations by rule (or category) and start
+    time. A finding routed to review (待复核) charges nothing: it is neither a hit nor a false
+    alarm (its violation, if any, counts as missed).
 
     Returns (unexpected findings, missed violations)."""
     missed = list(violations)
     unexpected = []
-    for f in sorted(findings, key=lambda f: f.start):
+    for f in sorted((f for f in findings if not getattr(f, "review", False)),
+                    key=lambda f: f.start):
         best = None
         for v in missed:
             same = v.get("rule_id") == f.rule_id if v.get("rule_id") else v["category"] == f.category

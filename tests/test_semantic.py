@@ -208,7 +208,7 @@ CAL_SETS, FLOORS = load_calibration()
 def test_calibration_set_size_and_kinds():
     items = [i for s in CAL_SETS for i in s.items]
     assert len(items) >= 150
-    assert {k for _, k, _ in items} == {"paraphrase", "asr", "near_miss"}
+    assert {k for _, k, _ in items} == {"paraphrase", "asr", "near_miss", "noted"}
     assert set(FLOORS) == {s.key for s in CAL_SETS}
 
 

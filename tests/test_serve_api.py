@@ -266,6 +266,29 @@ def test_sampling_queue(qa, batch):
                                             "until": "2026-11-21", "seed": 3})
     assert [i["call_id"] for i in again["items"]] == ids  # same seed, same draw
     assert qa.get(f"/api/queues/{queue['id']}")["items"] == items
+    # calls with a 待复核 finding (it deducts nothing until reviewed) are drawn first, whatever
+    # the seed
+    pending = {cid for cid, r in results.items() if any(f.review for f in r.findings)
+               and "2026-11-20" <= qa.get(f"/api/calls/{cid}")["started_at"][:10] <= "2026-11-21"
+               and cid != "call_01_repair_leak"}
+    assert pending
+    for seed in (1, 2, 3):
+        drawn = qa.json("POST", "/api/queues", {"per_agent": 1, "since": "2026-11-20",
+                                                 "until": "2026-11-21", "seed": seed})["items"]
+        first = {i["agent_id"]: i["call_id"] for i in drawn}
+        assert all(first[results[cid].agent_id] in pending for cid in pending)
+
+
+def test_call_page_shows_confidence_and_pending_findings(qa, batch):
+    _, results = batch
+    cid = next(c for c, r in results.items() if any(f.review for f in r.findings))
+    d = qa.get(f"/api/calls/{cid}")
+    pending = [fo["finding"] for fo in d["findings"] if fo["finding"]["review"]]
+    assert pending and all(f["deduction"] == 0 and f["held"] > 0 and f["confidence"] < 0.5
+                           for f in pending)
+    status, page, _ = qa.request("GET", f"/calls/{cid}")
+    assert status == 200
+    assert "待复核" in page and "置信度" in page and "确认属实后扣" in page
 
 
 def test_reviews_survive_rescoring(qa, batch):

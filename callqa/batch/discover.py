@@ -24,7 +24,7 @@ __all__ = ["AUDIO_SUFFIXES", "DEFAULT_AGENT_PATTERN", "MANIFEST_COLUMNS", "Batch
            "CallSpec", "compile_agent_pattern", "discover", "read_manifest"]
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a")
-MANIFEST_COLUMNS = ("path", "call_id", "agent_id", "agent_channel", "started_at")
+MANIFEST_COLUMNS = ("path", "call_id", "agent_id", "agent_channel", "started_at", "desk")
 
 #: A path component that starts with letters followed by digits and ends at ``_``, ``-`` or
 #: ``/``: ``A001_20261121_0001.flac`` → ``A001``, ``A001/0001.wav`` → ``A001``,
@@ -47,6 +47,7 @@ class CallSpec:
         agent_id: from the manifest, else the filename pattern, else None (reported as unknown).
         agent_channel: ``left``/``right`` from the manifest, else None (the batch default).
         started_at: ISO date or datetime from the manifest, else the file's mtime.
+        desk: the manifest's ``desk`` (else set from a desks file, :mod:`callqa.batch.desks`).
     """
 
     call_id: str
@@ -54,6 +55,7 @@ class CallSpec:
     agent_id: str | None
     agent_channel: str | None
     started_at: str | None
+    desk: str | None = None
 
 
 def compile_agent_pattern(pattern: str | None) -> re.Pattern[str]:
@@ -92,6 +94,7 @@ class ManifestRow:
     agent_id: str | None
     agent_channel: str | None
     started_at: str | None
+    desk: str | None = None
 
 
 def read_manifest(manifest: Path) -> list[ManifestRow]:
@@ -154,7 +157,7 @@ def read_manifest(manifest: Path) -> list[ManifestRow]:
                                                f"{seen[value]})", line=lineno)
                 seen[value] = lineno
         rows.append(ManifestRow(lineno, rec["path"], rec.get("call_id"), rec.get("agent_id"),
-                                channel, started))
+                                channel, started, rec.get("desk")))
     return rows
 
 
@@ -209,5 +212,6 @@ def discover(recordings_dir: str | Path, manifest: str | Path | None = None,
         calls.append(CallSpec(
             call_id=call_id, path=str(path), agent_id=agent,
             agent_channel=row.agent_channel if row else None,
-            started_at=(row.started_at if row and row.started_at else mtime_iso(path))))
+            started_at=(row.started_at if row and row.started_at else mtime_iso(path)),
+            desk=row.desk if row else None))
     return calls

@@ -4,8 +4,8 @@ in the parent, one call at a time.
 Planning (parent, per call): hash the audio; the *ASR key* is the transcript-cache key of
 :mod:`callqa.asr.cache` (audio hash + model id + every ASR option that changes a transcript).
 
-- ``skip``: the row is ``scored`` with the same ASR key, rulebook hash and agent id;
-- ``rescore``: a transcript with the same ASR key is on disk (rulebook or agent id changed,
+- ``skip``: the row is ``scored`` with the same ASR key, rulebook hash, desk and agent id;
+- ``rescore``: a transcript with the same ASR key is on disk (rulebook, desk or agent id changed,
   or the batch was killed between transcript and result): score it, no ASR;
 - ``asr``: anything else (new call, changed audio, changed model/options, ``--force``).
 
@@ -145,14 +145,25 @@ def _progress(enabled: bool):
 
 class _Runner:
     def __init__(self, store: Store, rulebook: Rulebook, options: BatchOptions,
-                 model_id: str, on_event: Callable[[str, str], None] | None):
+                 model_id: str, on_event: Callable[[str, str], None] | None,
+                 desks: dict[str, Rulebook] | None = None):
         self.store = store
         self.rulebook = rulebook
-        self.scorer = Scorer(rulebook)
+        self.desks = desks or {}
+        self._scorers: dict[int, Scorer] = {}
         self.options = options
         self.model_id = model_id
         self.summary = BatchSummary()
         self.on_event = on_event or (lambda call_id, what: None)
+
+    def rulebook_for(self, call: CallSpec) -> Rulebook:
+        """The call's desk's rulebook; the batch's for a call without a desk."""
+        return self.desks.get(call.desk, self.rulebook) if call.desk else self.rulebook
+
+    def scorer(self, rulebook: Rulebook) -> Scorer:
+        if id(rulebook) not in self._scorers:
+            self._scorers[id(rulebook)] = Scorer(rulebook)
+        return self._scorers[id(rulebook)]
 
     # ---------------------------------------------------------------- planning
 
@@ -179,8 +190,9 @@ class _Runner:
         if self.options.force:
             return plan
         if (row and row["status"] == "scored" and row["asr_key"] == key
-                and row["rulebook_sha256"] == self.rulebook.sha256
-                and row["agent_id"] == call.agent_id and row["started_at"] == call.started_at
+                and row["rulebook_sha256"] == self.rulebook_for(call).sha256
+                and row["desk"] == call.desk and row["agent_id"] == call.agent_id
+                and row["started_at"] == call.started_at
                 and self.store.resolve(row["result_path"]) is not None):
             plan.action = "skip"
             return plan
@@ -200,7 +212,7 @@ class _Runner:
     def _base(self, plan: _Plan) -> dict[str, Any]:
         c = plan.call
         return {"path": c.path, "agent_id": c.agent_id, "agent_channel": plan.agent_channel,
-                "started_at": c.started_at}
+                "started_at": c.started_at, "desk": c.desk}
 
     def fail(self, plan: _Plan, error: str) -> None:
         self.store.update(plan.call.call_id, **self._base(plan), audio_sha256=plan.sha256,
@@ -233,8 +245,10 @@ class _Runner:
         call = plan.call
         transcript.call_id, transcript.agent_id = call.call_id, call.agent_id
         started = time.perf_counter()
+        rulebook = self.rulebook_for(call)
         try:
-            result = self.scorer.score(transcript)
+            result = self.scorer(rulebook).score(transcript)
+            result.desk = call.desk
             path = self.store.write_result(result)
         except Exception as exc:  # a scoring bug on one call must not stop the batch
             logger.exception("scoring %s failed", call.call_id)
@@ -248,7 +262,7 @@ class _Runner:
                           transcript_path=self.store.relative(
                               self.store.transcript_file(call.call_id)))
         self.store.update(call.call_id, **fields, status="scored", error=None,
-                          rulebook_sha256=self.rulebook.sha256,
+                          rulebook_sha256=rulebook.sha256,
                           score_seconds=round(time.perf_counter() - started, 4),
                           result_path=self.store.relative(path), score=result.score,
                           passed=int(result.passed))
@@ -347,8 +361,12 @@ class LocalPool:
 
 def run_batch(calls: list[CallSpec], store: Store, rulebook: Rulebook, options: BatchOptions,
               *, progress: bool = False,
-              on_event: Callable[[str, str], None] | None = None) -> BatchSummary:
+              on_event: Callable[[str, str], None] | None = None,
+              desks: dict[str, Rulebook] | None = None) -> BatchSummary:
     """Process ``calls`` into ``store``; see the module docstring. Commits per call.
+
+    ``desks`` maps a desk name to its rulebook (:mod:`callqa.batch.desks`): a call with a
+    desk is scored with it, any other with ``rulebook``.
 
     Raises:
         ModelError: the model cannot be resolved (checked before any work).
@@ -359,7 +377,7 @@ def run_batch(calls: list[CallSpec], store: Store, rulebook: Rulebook, options: 
     started = time.perf_counter()
     options = replace(options, asr=options.asr or AsrOptions())
     model_id = recognizer_model_id(options.asr, progress=progress)
-    runner = _Runner(store, rulebook, options, model_id, on_event)
+    runner = _Runner(store, rulebook, options, model_id, on_event, desks)
     summary = runner.summary
     summary.total = len(calls)
     with _progress(progress) as bar:

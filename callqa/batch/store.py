@@ -68,7 +68,8 @@ CREATE TABLE IF NOT EXISTS calls (
     asr_key          TEXT,
     score            REAL,
     passed           INTEGER,
-    abs_path         TEXT
+    abs_path         TEXT,
+    desk             TEXT
 );
 CREATE INDEX IF NOT EXISTS calls_status ON calls (status);
 CREATE INDEX IF NOT EXISTS calls_started_at ON calls (started_at);
@@ -78,9 +79,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 _COLUMNS = ("call_id", "path", "audio_sha256", "agent_id", "agent_channel", "started_at",
             "status", "error", "asr_seconds", "score_seconds", "audio_seconds", "model",
             "rulebook_sha256", "transcript_path", "result_path", "updated_at", "asr_key",
-            "score", "passed", "abs_path")
+            "score", "passed", "abs_path", "desk")
 # Columns added after a store's first release: ``ALTER TABLE`` adds them to an older database.
-_ADDED_COLUMNS = {"abs_path": "TEXT"}
+_ADDED_COLUMNS = {"abs_path": "TEXT", "desk": "TEXT"}
 
 
 class StoreError(CallqaError):

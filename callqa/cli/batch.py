@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from callqa.batch.desks import assign_desks, load_desks, load_rulebooks
 from callqa.batch.discover import DEFAULT_AGENT_PATTERN, discover
 from callqa.batch.runner import DEFAULT_MAX_DURATION_S, BatchOptions, run_batch
 from callqa.batch.store import DEFAULT_OUT_DIR, Store, lock_output
@@ -32,7 +34,7 @@ def batch(
         ..., help="Directory tree of recordings (wav/flac/ogg/mp3/m4a)."),
     manifest: Optional[Path] = typer.Option(
         None, "--manifest",
-        help="CSV with columns path, call_id, agent_id, agent_channel, started_at."),
+        help="CSV with columns path, call_id, agent_id, agent_channel, started_at, desk."),
     out: Path = typer.Option(DEFAULT_OUT_DIR, "--out", "-o",
                              help="Output directory (callqa.db, transcripts/, results/)."),
     workers: Optional[int] = typer.Option(
@@ -41,6 +43,9 @@ def batch(
              "many actors as the cluster holds)."),
     rules: Optional[Path] = typer.Option(None, "--rules", "-r",
                                          help="Rulebook YAML (default: rules/default.yaml)."),
+    desks: Optional[Path] = typer.Option(
+        None, "--desks", help="YAML file giving each desk its rulebook and folders; a manifest "
+                              "'desk' column picks a call's desk (docs/batch.md)."),
     force: bool = typer.Option(False, "--force", help="Redo ASR and scoring for every call."),
     agent_pattern: str = typer.Option(
         DEFAULT_AGENT_PATTERN, "--agent-pattern",
@@ -83,12 +88,21 @@ def batch(
         ray = _ray_options(executor, ray_address, ray_num_cpus, ray_num_gpus, ray_ship_audio,
                            asr.device)
         rulebook = load_rulebook(rules)
-        calls = discover(recordings_dir, manifest, agent_pattern)
-        # The same ASR options as `callqa score`: the rulebook's vocabulary joins --hotwords.
+        desk_map = load_desks(desks) if desks else None
+        desk_rulebooks = load_rulebooks(desk_map, rulebook)
+        calls = assign_desks(discover(recordings_dir, manifest, agent_pattern), recordings_dir,
+                             desk_map)
+        # The same ASR options as `callqa score`: the rulebook's vocabulary joins --hotwords
+        # (every desk's rulebook's, each checked against its own phrases).
+        books = {id(rb): rb for rb in [rulebook, *desk_rulebooks.values()]}.values()
+        each = [asr.options(rb) for rb in books]
+        asr_settings = replace(each[0], hotwords=tuple(dict.fromkeys(
+            h for o in each for h in o.hotwords)))
         options = BatchOptions(workers=workers or (0 if ray else 1), force=force,
-                               max_duration_s=max_duration_s, asr=asr.options(rulebook), ray=ray)
+                               max_duration_s=max_duration_s, asr=asr_settings, ray=ray)
         with lock_output(out), Store.open(out) as store:
-            summary = run_batch(calls, store, rulebook, options, progress=progress)
+            summary = run_batch(calls, store, rulebook, options, progress=progress,
+                                desks=desk_rulebooks)
     except CallqaError as exc:
         raise fail(exc) from None
     for f in summary.failures:

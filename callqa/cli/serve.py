@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import secrets
+import socket
 from pathlib import Path
 from typing import Optional
 
@@ -46,7 +48,8 @@ def serve(
 
     Users: [bold]callqa serve adduser[/bold] or --users FILE.
 
-    Exit codes: 0 stopped (Ctrl-C), 2 no batch database in OUT, bad users file, unsafe --host.
+    Exit codes: 0 stopped (Ctrl-C); 2 no batch database in OUT, bad users file, unsafe
+    --host, or HOST:PORT cannot be listened on (in use, not an address of this machine).
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -56,12 +59,41 @@ def serve(
 
     try:
         application = create_app(out, users_file=users, host=host)
+        sock = _listen(host, port)
     except CallqaError as exc:
         raise fail(exc) from None
     s = application.state.settings
     mode = "login required" if s.auth_required else f"no users: local reviewer {s.local_user.name}"
     typer.echo(f"callqa serve: {out / DB_NAME} on http://{host}:{port} ({mode})", err=True)
-    uvicorn.run(application, host=host, port=port, log_level="warning")
+    server = uvicorn.Server(uvicorn.Config(application, host=host, port=port,
+                                           log_level="warning"))
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: a normal stop
+        pass
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, made before anything is printed, so a busy port is a clear
+    usage error (exit 2) rather than a banner followed by a server error."""
+    where = f"{host}:{port}"
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+    except (OSError, UnicodeError) as exc:
+        raise CallqaError(where, f"cannot listen: {getattr(exc, 'strerror', None) or exc}") \
+            from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        hint = " (another server is using it: stop it or pick another --port)" \
+            if exc.errno == errno.EADDRINUSE else ""
+        raise CallqaError(where, f"cannot listen: {exc.strerror or exc}{hint}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 @serve_app.command("adduser")

@@ -107,7 +107,8 @@ def improvements(result: CallResult, rulebook: "Rulebook | None" = None) -> Impr
     total = sum(f.deduction for f in result.findings)
     by_rule: dict[str, list[Finding]] = {}
     for f in result.findings:
-        by_rule.setdefault(f.rule_id, []).append(f)
+        if not f.review:  # 待复核 findings take no points (yet)
+            by_rule.setdefault(f.rule_id, []).append(f)
     impacts = []
     for rule_id, fs in by_rule.items():
         lost = sum(f.deduction for f in fs)

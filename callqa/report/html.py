@@ -215,8 +215,12 @@ def render_html(tables: ReportTables, *, title: str, link_base: str = "",
     matrix = rule_matrix(tables)
     rules = {r["rule_id"]: r for r in records(tables.rules)}
     findings_by_call: dict[str, list[dict[str, Any]]] = {}
+    pending = []  # 待复核: listed apart, deducted only once a reviewer confirms them
     for f in tables.findings.to_dict(orient="records"):
-        findings_by_call.setdefault(f["call_id"], []).append(f)
+        if f.get("review"):
+            pending.append(f)
+        else:
+            findings_by_call.setdefault(f["call_id"], []).append(f)
     worst = []
     for w in tables.worst_calls.to_dict(orient="records"):
         fs = sorted(findings_by_call.get(w["call_id"], []),
@@ -228,6 +232,7 @@ def render_html(tables: ReportTables, *, title: str, link_base: str = "",
 
     return _env().get_template("report.html.j2").render(
         title=title,
+        pending=sorted(pending, key=lambda f: (f["confidence"], f["call_id"], f["start"])),
         tables=tables,
         totals=totals,
         agents=agents,

@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from callqa.errors import AudioError
 from callqa.report.explain import improvements, recommended
-from callqa.labels import SPEAKER, UNSCORED
+from callqa.labels import PENDING, SPEAKER, UNSCORED, basis_text
 from callqa.report.text import clock, roles_warning
 from callqa.result import CallResult, Finding
 from callqa.transcript import Utterance
@@ -171,7 +171,7 @@ def review_html(result: CallResult, audio_src: str | None,
     return env.get_template(TEMPLATE).render(
         r=result, rows=rows, findings=list(enumerate(findings)), home=home,
         examples=examples, imp=improvements(result, rulebook), audio_src=audio_src,
-        missing_audio=missing_audio, labels=SPEAKER,
+        missing_audio=missing_audio, labels=SPEAKER, pending=PENDING, basis_text=basis_text,
         speakers=[s for s in ("agent", "customer")], roles_label=roles_warning(result),
         unscored_label=UNSCORED,
     )

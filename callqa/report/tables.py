@@ -22,7 +22,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from callqa.batch.store import safe_name
-from callqa.result import CATEGORIES, CallResult
+from callqa.result import CATEGORIES, CallResult, Finding
 from callqa.verdicts import REVIEW_COLUMNS
 from callqa.scoring.metrics import ConversationMetrics
 
@@ -83,16 +83,23 @@ COLUMNS: dict[str, list[str]] = {
     "worst_calls": ["agent_id", "rank", "call_id", "day", "score", "passed", "vetoed",
                     "findings", "top_rules", "result_link", "review_link", "path"],
     "trend": ["agent_id", "day", "calls", "mean_score", "min_score", "passed", "pass_rate"],
-    "calls": ["call_id", "agent_id", "started_at", "day", "score", "passed", "vetoed",
+    "calls": ["call_id", "agent_id", "desk", "rulebook", "started_at", "day", "score", "passed",
+              "vetoed",
               "findings", "deduction", "duration_s", "agent_talk_s", "path", "unscored", "roles",
-              *METRIC_COLUMNS, "result_link", "review_link"],
+              *METRIC_COLUMNS, "result_link", "review_link", "review"],
     "findings": ["call_id", "agent_id", "day", "rule_id", "title", "category", "severity",
                  "speaker", "start", "end", "deduction", "message", "evidence", "suggestion",
-                 "standard"],
+                 "standard", "confidence", "review"],
     "failures": ["call_id", "agent_id", "path", "status", "error"],
     "reviews": list(REVIEW_COLUMNS),
 }
 TABLE_NAMES = tuple(COLUMNS)
+
+
+def charged(result: CallResult) -> list[Finding]:
+    """A call's findings that count against the agent: not those 待复核 (needs review), which
+    the report lists apart (``review`` columns) until a reviewer confirms them."""
+    return [f for f in result.findings if not f.review]
 
 
 @dataclass
@@ -108,7 +115,8 @@ class ReportTables:
         worst_calls: each agent's lowest-scoring calls with links to their findings.
         trend: per agent and day: calls, mean score, pass rate (all days that have a date).
         calls: one row per call (unscored ones with their reason and no score), by agent rank.
-        findings: one row per finding of every call (evidence text included).
+        findings: one row per finding of every call (evidence text included), with its
+            confidence and whether it is 待复核 (``review``: listed, not deducted).
         failures: recordings that could not be processed (from the store).
         reviews: every reviewer verdict and added finding (``callqa.verdicts.review_rows``).
         since: the ``--since`` date the results were filtered with, if any.
@@ -167,6 +175,15 @@ def _agent(s: StoredResultLike) -> str:
     agent = s.agent_id if s.agent_id not in (None, "") else s.result.agent_id
     agent = str(agent).strip() if agent is not None else ""
     return agent or UNKNOWN_AGENT
+
+
+def _rulebook_label(info: dict[str, Any]) -> str:
+    """``name vVERSION`` of a result's rulebook ('' when it recorded none).
+
+    >>> _rulebook_label({"name": "燃气热线", "version": 2}), _rulebook_label({})
+    ('燃气热线 v2', '')
+    """
+    return f"{info['name']} v{info.get('version', '?')}" if info.get("name") else ""
 
 
 def _empty(name: str) -> pd.DataFrame:
@@ -261,7 +278,7 @@ def build_tables(
     for s in results:
         r = s.result
         rules: dict[str, tuple[int, float]] = {}
-        for f in r.findings:
+        for f in charged(r):
             n, d = rules.get(f.rule_id, (0, 0.0))
             rules[f.rule_id] = (n + 1, d + f.deduction)
             rule_meta.setdefault(f.rule_id, {"title": f.title, "category": f.category,
@@ -270,13 +287,16 @@ def build_tables(
         calls_rows.append({
             "call_id": s.call_id,
             "agent_id": _agent(s),
+            "desk": r.desk or "",
+            "rulebook": _rulebook_label(r.rulebook),
             "started_at": s.started_at,
             "day": call_day(s.started_at),
             "score": None if r.unscored or r.score is None else float(r.score),
             "passed": bool(r.passed) and not r.unscored,
             "vetoed": ",".join(r.vetoed),
-            "findings": len(r.findings),
+            "findings": len(charged(r)),
             "deduction": round(sum(f.deduction for f in r.findings), 3),
+            "review": len(r.findings) - len(charged(r)),
             "duration_s": round(float(r.duration), 3),
             "agent_talk_s": round(sum(u.duration for u in r.utterances if u.speaker == "agent"), 3),
             "path": s.path,
@@ -331,7 +351,7 @@ def build_tables(
         counts: Counter[str] = Counter()
         for i in scored:
             if calls_rows[i]["agent_id"] == agent:
-                for f in results[i].result.findings:
+                for f in charged(results[i].result):
                     counts[f.category if f.category in CATEGORIES else "other"] += 1
         cat_rows.append({"agent_id": agent, **{c: counts.get(c, 0) for c in CATEGORIES},
                          "other": counts.get("other", 0), "total": sum(counts.values())})
@@ -419,6 +439,7 @@ def build_tables(
                 "severity": f.severity, "speaker": f.speaker, "start": round(f.start, 3),
                 "end": round(f.end, 3), "deduction": f.deduction, "message": f.message,
                 "evidence": f.evidence, "suggestion": f.suggestion, "standard": f.standard,
+                "confidence": f.confidence, "review": f.review,
             })
     findings = _frame("findings", finding_rows)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from callqa import labels
 from callqa.labels import RECORDING_ROLES, SPEAKER, UNSCORED
 from callqa.result import CallResult, Finding
 
@@ -31,8 +32,11 @@ def verdict_text(result: CallResult) -> str:
 
 
 def summary_line(result: CallResult) -> str:
+    pending = sum(f.review for f in result.findings)
+    counted = f"{len(result.findings) - pending} 项问题" + \
+        (f", {pending} 项{labels.PENDING}" if pending else "")
     return (f"{result.call_id} 坐席 {result.agent_id or '未知'}  {verdict_text(result)}  "
-            f"({len(result.findings)} 项问题, 时长 {clock(result.duration)})")
+            f"({counted}, 时长 {clock(result.duration)})")
 
 
 def timeline(result: CallResult) -> str:
@@ -53,8 +57,14 @@ def timeline(result: CallResult) -> str:
 
 
 def _finding_block(f: Finding) -> list[str]:
+    if f.review:  # 待复核: shown, not deducted until a reviewer confirms it
+        head = (f"    ？ {clock(f.start)} {f.rule_id} {f.title}: {f.message} "
+                f"({labels.PENDING}，置信度 {f.confidence:.2f}：{labels.basis_text(f.basis)}；"
+                f"确认后 -{f.held:g})")
+    else:
+        head = f"    ⚠ {clock(f.start)} {f.rule_id} {f.title}: {f.message} (-{f.deduction:g})"
     return [
-        f"    ⚠ {clock(f.start)} {f.rule_id} {f.title}: {f.message} (-{f.deduction:g})",
+        head,
         f"      建议: {f.suggestion}",
         f"      依据: {f.standard}",
     ]

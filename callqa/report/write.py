@@ -104,36 +104,43 @@ def subject_for(tables: ReportTables, today: date | None = None) -> str:
 
 
 def rulebook_labels(results: Sequence[StoredResultLike]) -> tuple[list[str], float | None]:
-    """``name vVERSION (sha)`` of each rulebook the results were scored with, and the pass mark
-    to draw on the chart: only when every call was scored with one rulebook that recorded it."""
-    seen: dict[str, dict[str, Any]] = {}
+    """``name vVERSION (sha)`` of each rulebook the results were scored with (``desk：…`` when
+    the batch has desks), and the pass mark to draw on the chart: only when every call was
+    scored with one rulebook that recorded it."""
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
     for s in results:
         rb = s.result.rulebook or {}
-        seen.setdefault(rb.get("sha256") or rb.get("name") or "", rb)
-    seen.pop("", None)
-    labels = [f"{rb.get('name', '?')} v{rb.get('version', '?')} ({str(rb.get('sha256', ''))[:8]})"
-              for rb in seen.values()]
-    marks = {rb.get("pass_mark") for rb in seen.values()}
-    mark = marks.pop() if len(seen) == 1 and len(marks) == 1 else None
+        key = rb.get("sha256") or rb.get("name") or ""
+        if key:
+            seen.setdefault((s.result.desk or "", key), rb)
+    labels = [(f"{desk}：" if desk else "")
+              + f"{rb.get('name', '?')} v{rb.get('version', '?')} ({str(rb.get('sha256', ''))[:8]})"
+              for (desk, _), rb in seen.items()]
+    books = {key: rb for (_, key), rb in seen.items()}
+    marks = {rb.get("pass_mark") for rb in books.values()}
+    mark = marks.pop() if len(books) == 1 and len(marks) == 1 else None
     return labels, None if mark is None else float(mark)
 
 
 def write_report(results: Sequence[StoredResultLike], failures: Sequence[dict], *,
                  out_dir: Path, report_dir: Path, formats: Sequence[str],
                  since: date | None = None, worst_n: int = 3, title: str | None = None,
-                 precision: Sequence[Any] = (), reviews: Sequence[dict] = ()) -> ReportFiles:
+                 precision: Sequence[Any] = (), reviews: Sequence[dict] = (),
+                 review_pages: bool = True) -> ReportFiles:
     """Compute the tables and write the requested formats into ``report_dir``.
 
     With ``html``, the per-call review pages are written first (``OUT/review/``). Links to
     ``results/…json`` and ``review/…html`` in the HTML and XLSX are relative to ``report_dir``
     and point into ``out_dir``; review links only for pages that exist. ``precision`` and
     ``reviews`` are :func:`callqa.verdicts.rule_precision` / ``review_rows`` of the period.
+    ``review_pages=False`` leaves the review pages as they are (a second rendering of the same
+    report, such as the e-mail's under its own privacy mask).
     """
     unknown = [f for f in formats if f not in WRITERS]
     if unknown:
         raise ValueError(f"unknown report format(s): {', '.join(unknown)}")
     missing: list[Any] = []
-    if "html" in formats:
+    if "html" in formats and review_pages:
         _, missing = write_review_pages(results, out_dir)
     pages = {s.call_id for s in results if (out_dir / review_file(s.call_id)).is_file()}
     tables = build_tables(results, failures, worst_n=worst_n, review_ids=pages, since=since,

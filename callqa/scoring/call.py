@@ -8,8 +8,11 @@ touches audio: timing comes from the transcript's speech intervals, utterances a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
+from callqa.privacy.detect import detect as detect_entities
+from callqa.scoring.confidence import (SURE, Confidence, combine, loop_factor, match_factor,
+                                       words_factor)
 from callqa.scoring.matching import Hit, Matcher, UtteranceText
 from callqa.scoring.schema import PhraseSpec
 from callqa.scoring.semantic import CallEmbeddings, SemanticMatcher
@@ -26,6 +29,9 @@ __all__ = ["Call", "Gap", "Violation", "CLAUSE_PAUSE_S", "evidence"]
 #: times keep the pause. Within a clause whisper's words abut (gap 0); between clauses it leaves
 #: 0.25–0.45 s.
 CLAUSE_PAUSE_S = 0.25
+#: The recogniser splits a turn into utterances at pauses; a phrase the agent must say may run
+#: across such a cut (请您稍 | 等) when the next utterance follows this soon.
+BRIDGE_GAP_S = 1.0
 
 
 @dataclass
@@ -36,6 +42,7 @@ class Violation:
     speaker: str = AGENT
     values: dict[str, Any] = field(default_factory=dict)  # message placeholders
     matched: dict[str, Any] = field(default_factory=dict)
+    confidence: Confidence = SURE  # how sure: callqa.scoring.confidence
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,8 @@ class Call:
         self._indices: dict[str | None, list[int]] = {}
         self._embeddings: CallEmbeddings | None = None
         self.conditions: dict[str, bool] = {}  # named conditions, evaluated once per call
+        # the personal data said (types and spans): for ``gave`` conditions and the result
+        self.entities = detect_entities(transcript)
 
     @property
     def roles_known(self) -> bool:
@@ -123,20 +132,25 @@ class Call:
 
     # ------------------------------------------------------------------ phrases
 
-    def find(self, i: int, spec: PhraseSpec | None, rule: "Rule", phrases=None, regex=None
-             ) -> list[Hit]:
+    def find(self, i: int, spec: PhraseSpec | None, rule: "Rule", phrases=None, regex=None,
+             tolerant: bool = True, bridge: bool = False) -> list[Hit]:
         """Hits in utterance ``i`` of ``spec`` (its phrases and regex) — or of ``phrases`` and
         ``regex`` when given, listened for as ``spec`` or else the rule says: word for word
         (``match``), by regex, and by meaning (``semantic_examples`` / ``match: semantic``).
-        A ``question`` spec only counts in a clause that asks something."""
+        A ``question`` spec only counts in a clause that asks something. ``tolerant=False``
+        ignores the rule's sound ``tolerance`` (exceptions: 您找谁 must not excuse 你找谁).
+        ``bridge=True`` (for words the agent should say, never for what charges them): a phrase
+        by sound may also run on into the speaker's next utterance when the recogniser cut it
+        at a short pause (请您稍 | 等)."""
+        tolerance = rule.tolerance if tolerant else None
         if phrases is None:
             phrases, regex = (spec.phrases, spec.regex) if spec is not None else ((), regex)
         examples = rule.examples(phrases, spec)
         if not examples:
-            hits = self.matcher.find(self.texts[i], phrases, rule.match, regex)
+            hits = self.matcher.find(self.texts[i], phrases, rule.match, regex, tolerance)
         else:
             literal = rule.literal(phrases)
-            hits = self.matcher.find(self.texts[i], literal, rule.match, regex) \
+            hits = self.matcher.find(self.texts[i], literal, rule.match, regex, tolerance) \
                 if literal or regex is not None else []
             threshold = spec.threshold if spec is not None and spec.threshold is not None \
                 else rule.threshold
@@ -148,9 +162,25 @@ class Call:
                      if not any(h.begin < m.end and m.begin < h.end for h in hits)]
             if meant:
                 hits = sorted(hits + meant, key=lambda h: h.begin)
+        if bridge and not hits and rule.match == "pinyin" and phrases:
+            hits = self._bridged(i, rule.literal(phrases), tolerance)
         if spec is not None and spec.question:
             hits = [h for h in hits if self.texts[i].asks(h.begin)]
         return hits
+
+    def _bridged(self, i: int, phrases, tolerance: float | None) -> list[Hit]:
+        """Hits of ``phrases`` that start in utterance ``i`` and run on into the same speaker's
+        next utterance, when it follows within :data:`BRIDGE_GAP_S` with nobody else speaking
+        in between; the hit is cut at the end of utterance ``i``."""
+        j = i + 1
+        if j >= len(self.utts) or self.utts[j].speaker != self.utts[i].speaker \
+                or self.utts[j].start - self.utts[i].end > BRIDGE_GAP_S:
+            return []
+        n = len(self.texts[i].norm)
+        joined = UtteranceText(self.utts[i].text + self.utts[j].text, self.matcher)
+        return [Hit(h.begin, n, h.heard, h.phrase, h.mode, h.score, h.cost)
+                for h in self.matcher.find(joined, phrases, "pinyin", None, tolerance)
+                if h.begin < n < h.end]
 
     def said(self, spec: PhraseSpec, match: str, speaker: str | None = None) -> bool:
         """Did ``speaker`` (default: the spec's, else anyone) say something ``spec`` lists, word
@@ -185,7 +215,63 @@ class Call:
         if hit.mode == "semantic":
             return {"phrase": hit.phrase, "heard": hit.heard, "mode": hit.mode,
                     "score": round(hit.score, 2)}
+        if hit.mode == "phonetic":
+            return {"phrase": hit.phrase, "heard": hit.heard, "mode": hit.mode,
+                    "cost": round(hit.cost, 2)}
         return {"phrase": hit.phrase, "heard": hit.heard, "mode": hit.mode}
+
+    # ------------------------------------------------------------------ evidence quality
+
+    def hit_probabilities(self, i: int, hit: Hit) -> list[float]:
+        """Word probabilities of the words a hit was heard in (none when the transcript has no
+        word times that spell the text)."""
+        u = self.utts[i]
+        pos, out = 0, []
+        for w in u.words:
+            n = len(self.matcher.norm_phrase(w.text))
+            if pos < hit.end and pos + n > hit.begin:
+                out.append(w.probability)
+            pos += n
+        return out if u.words and pos == len(self.texts[i].norm) else []
+
+    def probabilities(self, indices: Iterable[int]) -> list[float]:
+        """Word probabilities of whole utterances."""
+        return [w.probability for i in indices for w in self.utts[i].words]
+
+    def hit_confidence(self, i: int, hit: Hit, rule: "Rule", spec: PhraseSpec | None = None
+                       ) -> Confidence:
+        """How sure a phrase hit is: how clearly its words were heard, how close the match."""
+        threshold = spec.threshold if spec is not None and spec.threshold is not None \
+            else rule.threshold
+        return combine(words=words_factor(self.hit_probabilities(i, hit)),
+                       match=match_factor(hit, threshold),
+                       loop=loop_factor(self.texts[i].norm))
+
+    def unheard_s(self, start: float, end: float, speaker: str | None = None) -> float:
+        """Seconds within ``[start, end]`` where the detector heard ``speaker`` (None: anyone;
+        anyone too when the roles are uncertain) but the recogniser wrote no word (a turn lost
+        under background voices), and segments the recogniser wrote but callqa dropped (loops,
+        hallucinations) — evidence that something was said there."""
+        if not self.roles_known:
+            speaker = None
+        utts = [u for u in self.utts if speaker in (None, u.speaker)]
+        words = merge_intervals(Interval(w.start, w.end) for u in utts for w in u.words) \
+            if any(u.words for u in utts) else \
+            merge_intervals(Interval(u.start, u.end) for u in utts)
+        heard = self.all_speech if speaker is None else self.t.speech.get(speaker, [])
+        total = 0.0
+        for iv in heard:
+            a, b = max(iv.start, start), min(iv.end, end)
+            if b <= a:
+                continue
+            covered = sum(max(0.0, min(b, w.end) - max(a, w.start)) for w in words)
+            total += max(0.0, (b - a) - covered - 0.3)  # VAD padding around words is no loss
+        for d in self.t.dropped:
+            if speaker is not None and d.get("speaker", speaker) != speaker:
+                continue
+            a, b = max(float(d.get("start", 0)), start), min(float(d.get("end", 0)), end)
+            total += max(0.0, b - a)
+        return round(total, 2)
 
     @staticmethod
     def quote(hit: Hit) -> str:
@@ -243,5 +329,5 @@ class Call:
                      if iv.end > since and iv.start < at)
         if spoken > window_s:
             return None
-        hits = self.find(i, hold, rule)
+        hits = self.find(i, hold, rule, bridge=True)
         return (i, hits[0]) if hits else None

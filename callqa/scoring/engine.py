@@ -11,6 +11,7 @@ from typing import Any
 
 from callqa.result import CallResult, Finding
 from callqa.scoring.call import Call, Violation
+from callqa.scoring.confidence import Confidence, combine, roles_factor
 from callqa.scoring.matching import Matcher
 from callqa.scoring.metrics import conversation_metrics
 from callqa.scoring.rule import Rule
@@ -65,7 +66,8 @@ class Scorer:
                 conf = transcript.roles_confidence
                 notes.append("单声道录音：双方语音经说话人分离后按角色评分" +
                              (f"（角色判定置信度 {conf:.2f}）" if conf is not None else ""))
-        findings, vetoed, total = self._deduct(found)
+        roles_conf = transcript.roles_confidence if transcript.roles == ROLES_SEPARATED else None
+        findings, vetoed, total = self._deduct(found, roles_conf)
         score = None if unscored else round(max(0.0, rb.base - total), 1)
         return CallResult(
             call_id=transcript.call_id, agent_id=transcript.agent_id,
@@ -74,7 +76,7 @@ class Scorer:
             findings=findings, utterances=list(transcript.utterances), vetoed=vetoed,
             not_applicable=not_applicable, notes=notes, rulebook=rb.info(),
             asr=dict(transcript.asr), unscored=unscored, roles=transcript.roles,
-            metrics=conversation_metrics(transcript).to_dict(),
+            metrics=conversation_metrics(transcript).to_dict(), entities=call.entities,
         )
 
     def unscored(self, transcript: Transcript) -> str | None:
@@ -99,7 +101,7 @@ class Scorer:
             return "适用条件不满足：规则不适用"
         return None
 
-    def _deduct(self, found: list[tuple[Rule, Violation]]
+    def _deduct(self, found: list[tuple[Rule, Violation]], roles_confidence: float | None = None
                 ) -> tuple[list[Finding], list[str], float]:
         """Findings with their deductions. One event, one finding: where a rule that
         ``supersedes`` another found the same moment, only it is reported (naming the other in
@@ -115,21 +117,36 @@ class Scorer:
         taken: dict[str, float] = {}
         findings: list[Finding] = []
         vetoed: list[str] = []
+        rb = self.rulebook
         for k, (rule, v) in enumerate(found):
             if k in dropped:
                 continue
-            deduction = 0.0 if rule.speaker == CUSTOMER else rule.points
+            conf = self._confidence(rule, v, roles_confidence)
+            review = conf.value < rb.review_below
+            points = 0.0 if rule.speaker == CUSTOMER else rule.points
             if rule.cap is not None:
-                deduction = max(0.0, min(deduction, rule.cap - taken.get(rule.id, 0.0)))
+                points = max(0.0, min(points, rule.cap - taken.get(rule.id, 0.0)))
+            held = points if review and not rb.review_deducts else 0.0
+            deduction = points - held  # 待复核: deducted once a reviewer confirms it
             taken[rule.id] = taken.get(rule.id, 0.0) + deduction
-            findings.append(self._finding(rule, v, deduction, list(dict.fromkeys(also.get(k, ())))))
-            if rule.veto and rule.speaker != CUSTOMER and rule.id not in vetoed:
+            findings.append(self._finding(rule, v, deduction, list(dict.fromkeys(also.get(k, ()))),
+                                          conf, review, held))
+            if rule.veto and rule.speaker != CUSTOMER and rule.id not in vetoed and not held:
                 vetoed.append(rule.id)
         findings.sort(key=lambda f: (f.start, f.rule_id))
         return findings, vetoed, sum(taken.values())
 
     @staticmethod
-    def _finding(rule: Rule, v: Violation, deduction: float, also_breaks: list[str]) -> Finding:
+    def _confidence(rule: Rule, v: Violation, roles_confidence: float | None) -> Confidence:
+        """The violation's confidence, and on a mono recording whose voices were told apart,
+        how sure the roles are (for rules that depend on who the agent is)."""
+        if roles_confidence is None or not rule.needs_roles():
+            return v.confidence
+        return combine(**v.confidence.basis, roles=roles_factor(roles_confidence))
+
+    @staticmethod
+    def _finding(rule: Rule, v: Violation, deduction: float, also_breaks: list[str],
+                 conf: Confidence, review: bool, held: float) -> Finding:
         values = {"evidence": v.evidence, **v.values}
         return Finding(
             rule_id=rule.id, category=rule.category, severity=rule.severity,
@@ -137,7 +154,8 @@ class Scorer:
             start=v.start, end=v.end, evidence=v.evidence,
             message=_format(rule.message, values), suggestion=rule.suggestion,
             standard=rule.standard, deduction=deduction, title=rule.title, matched=v.matched,
-            also_breaks=also_breaks,
+            also_breaks=also_breaks, confidence=conf.value, review=review, basis=conf.basis,
+            held=held,
         )
 
 

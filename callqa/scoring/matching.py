@@ -15,9 +15,10 @@ import unicodedata
 from functools import lru_cache
 from typing import Iterable, Iterator, NamedTuple
 
+from callqa.scoring.phonetic import DROP, MIN_SYLLABLES, SAME_INITIAL, align_cost
 from callqa.text import normalize_display, normalize_match
 
-__all__ = ["Hit", "UtteranceText", "Matcher", "pinyin_key", "is_question"]
+__all__ = ["Hit", "UtteranceText", "Matcher", "pinyin_key", "is_question", "allowed_cost"]
 
 log = logging.getLogger("callqa.scoring")
 
@@ -26,6 +27,10 @@ _PUA = 0xE000  # syllables are encoded as private-use characters, one per Han ch
 # What makes a clause a question when the ASR dropped its question mark: a final particle, an
 # A-not-A form (方不方便, 是不是, 知道不知道) or a question word.
 _QUESTION = re.compile(r"[吗呢么嘛]$|是否|方便|能否|可否|请问|(.{1,2})不\1|有没有|什么|哪|几|多少|怎么|如何|谁")
+
+
+#: final particles of a question, as sound-key syllables (吗 ma, 么 me, 呢 ne; 卖/买 mai)
+_QUESTION_SOUNDS = frozenset({"ma", "mai", "me", "mo", "ne"})
 
 
 def is_question(clause: str) -> bool:
@@ -44,8 +49,9 @@ class Hit(NamedTuple):
     end: int
     heard: str
     phrase: str
-    mode: str  # exact | pinyin | near (one syllable off) | regex | semantic
+    mode: str  # exact | pinyin (same sounds) | phonetic (near sounds, ``cost``) | regex | semantic
     score: float = 1.0  # semantic: cosine similarity of ``heard`` with the example ``phrase``
+    cost: float = 0.0  # phonetic: how far the heard syllables are (callqa.scoring.phonetic)
 
 
 _SYLLABLES: dict[str, str] = {}
@@ -155,9 +161,12 @@ class UtteranceText:
         return (breaks[i - 1] if i else 0), (breaks[i] if i < len(breaks) else len(self.norm))
 
     def asks(self, pos: int) -> bool:
-        """Is the clause holding ``pos`` a question (a question mark ends it, or its words ask)?"""
+        """Is the clause holding ``pos`` a question (a question mark ends it, or its words ask)?
+        A final particle counts by sound too: the recogniser writes 吗 as 卖/么/嘛 (不知道您家里
+        有人吗 heard as …有人卖)."""
         a, b = self.clause(pos)
-        return b in self._asked or is_question(self.norm[a:b])
+        return (b in self._asked or is_question(self.norm[a:b])
+                or (b > a and _syllable(self.key[b - 1]) in _QUESTION_SOUNDS))
 
     def to_norm(self, display_pos: int) -> int:
         """Map a position in ``display`` (where regexes match) to ``norm``."""
@@ -232,12 +241,17 @@ class Matcher:
         return frozenset(bounds)
 
     def find(self, ut: UtteranceText, phrases: Iterable[str], mode: str = "exact",
-             regex: re.Pattern[str] | None = None) -> list[Hit]:
+             regex: re.Pattern[str] | None = None, tolerance: float | None = None
+             ) -> list[Hit]:
         """Whole-word occurrences of any phrase (and regex matches) in ``ut``, in order.
 
-        Overlapping hits are one hit: the earliest, then the longest, wins (有什么事就说嘛
-        inside 你有什么事就说嘛 is not a second offence)."""
-        ps = self._compiled(phrases if isinstance(phrases, tuple) else tuple(phrases), mode)
+        ``tolerance`` (by sound only): the largest cost (:mod:`callqa.scoring.phonetic`) of a
+        phrase heard with near syllables, or a syllable dropped or added; None keeps the
+        default, one near syllable in phrases of :data:`NEAR_MIN_CHARS` or more.
+        Overlapping hits are one hit: the earliest, then the longest, then the cheapest wins
+        (有什么事就说嘛 inside 你有什么事就说嘛 is not a second offence)."""
+        ps = self._compiled(phrases if isinstance(phrases, tuple) else tuple(phrases), mode,
+                            tolerance)
         # One regex search rejects the common case (none of the phrases is here) before the
         # per-phrase search with its boundary checks.
         candidate = ps.any is not None and ps.any.search(ut.key if ps.by_sound else ut.norm)
@@ -246,18 +260,19 @@ class Matcher:
         if not candidate and (regex is None or regex.search(ut.display) is None):
             return []
         hits = sorted(self._find_all(ut, ps if candidate else None, regex),
-                      key=lambda h: (h.begin, -(h.end - h.begin), h.mode != "exact"))
+                      key=lambda h: (h.begin, -(h.end - h.begin), h.cost, h.mode != "exact"))
         kept: list[Hit] = []
         for hit in hits:
             if not kept or hit.begin >= kept[-1].end:
                 kept.append(hit)
         return kept
 
-    def _compiled(self, phrases: tuple[str, ...], mode: str) -> "_PhraseSet":
-        key = (phrases, mode)
+    def _compiled(self, phrases: tuple[str, ...], mode: str, tolerance: float | None
+                  ) -> "_PhraseSet":
+        key = (phrases, mode, tolerance)
         ps = self._sets.get(key)
         if ps is None:
-            ps = self._sets[key] = _PhraseSet(self, phrases, mode)
+            ps = self._sets[key] = _PhraseSet(self, phrases, mode, tolerance)
         return ps
 
     def _find_all(self, ut: UtteranceText, ps: "_PhraseSet | None",
@@ -275,13 +290,12 @@ class Matcher:
                     for hit in self._find_one(ut, phrase, sound, key, "pinyin", needle):
                         if hit.begin not in exact_at:
                             yield hit
-            for phrase, needle, sound in ps.near:
+            for phrase, needle, sound, limit in ps.near:
                 found = {h.begin for h in self._find_one(ut, phrase, sound, key, "pinyin",
                                                          needle)}
-                for begin in _near(key, sound):
-                    end = begin + len(sound)
+                for begin, end, cost in _near(key, sound, limit):
                     if begin not in found and self._whole_if_heard_right(ut, begin, end, needle):
-                        yield Hit(begin, end, ut.norm[begin:end], phrase, "near")
+                        yield Hit(begin, end, ut.norm[begin:end], phrase, "phonetic", cost=cost)
         if regex is not None:
             for m in regex.finditer(ut.display):
                 begin, end = ut.to_norm(m.start()), ut.to_norm(m.end())
@@ -312,7 +326,7 @@ class Matcher:
         z = min(c for c in cuts if c >= end)
         fixed = ut.norm[a:begin] + written + ut.norm[end:z]
         bounds = self.boundaries(fixed)
-        return begin - a in bounds and end - a in bounds
+        return begin - a in bounds and begin - a + len(written) in bounds
 
 
 @lru_cache(maxsize=None)
@@ -336,7 +350,8 @@ class _PhraseSet:
 
     __slots__ = ("items", "any", "by_sound", "near", "near_any")
 
-    def __init__(self, matcher: Matcher, phrases: tuple[str, ...], mode: str):
+    def __init__(self, matcher: Matcher, phrases: tuple[str, ...], mode: str,
+                 tolerance: float | None = None):
         self.by_sound = mode == "pinyin"
         self.items = []
         for phrase in phrases:
@@ -346,48 +361,82 @@ class _PhraseSet:
         alts = sorted({(s if self.by_sound else n) for _, n, s in self.items}, key=len,
                       reverse=True)
         self.any = re.compile("|".join(map(re.escape, alts))) if alts else None
-        # long phrases by sound also match with one syllable misheard as a near one (below)
-        self.near = [(p, n, s) for p, n, s in self.items
-                     if self.by_sound and len(n) >= NEAR_MIN_CHARS
-                     and all(_is_han(c) for c in n)]
-        halves = {h for _, _, s in self.near for h in (s[: len(s) // 2], s[len(s) // 2:])}
-        self.near_any = re.compile("|".join(map(re.escape, sorted(halves, key=len,
-                                                                      reverse=True)))) \
-            if halves else None
+        # phrases by sound also match heard with near syllables, up to the tolerance (below)
+        self.near = []
+        for p, n, s in self.items:
+            limit = allowed_cost(n, tolerance) if self.by_sound else 0.0
+            if limit > 0 and all(_is_han(c) for c in n):
+                self.near.append((p, n, s, limit))
+        # a near match with one edit keeps the phrase's head or its tail intact (below)
+        ends = {e for _, _, s, _ in self.near for e in _anchors(s)}
+        self.near_any = re.compile("|".join(map(re.escape, sorted(ends, key=len, reverse=True)))) \
+            if ends else None
 
 
-#: Phrases of this many characters or more, matched by sound, also match with one syllable
-#: heard as a near one — the same initial consonant (已经记下来了 heard as 已经就下来了, ji → jiu):
-#: whisper-base mishears one syllable in a long phrase far more often than two.
+#: Without a rule's own ``tolerance``, phrases of this many characters or more, matched by sound,
+#: also match with one syllable heard as a near one — the same initial consonant (已经记下来了
+#: heard as 已经就下来了, ji → jiu): whisper-base mishears one syllable in a long phrase far more
+#: often than two.
 NEAR_MIN_CHARS = 5
 
-_INITIALS = ("zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h", "j", "q",
-             "x", "r", "z", "c", "s", "y", "w")
+
+def allowed_cost(needle: str, tolerance: float | None) -> float:
+    """The largest sound cost a phrase may be heard with: the rule's ``tolerance`` for phrases
+    of :data:`~callqa.scoring.phonetic.MIN_SYLLABLES` or more, none for shorter ones (two
+    syllables with one off are too many other words); without a tolerance, one syllable with
+    the same initial in phrases of :data:`NEAR_MIN_CHARS` or more.
+
+    >>> allowed_cost("不知道", 0.3), allowed_cost("不在", 0.3), allowed_cost("已经记下来了", None)
+    (0.3, 0.0, 0.6)
+    """
+    if tolerance is None:
+        return SAME_INITIAL if len(needle) >= NEAR_MIN_CHARS else 0.0
+    return tolerance if len(needle) >= MIN_SYLLABLES else 0.0
 
 
 def _is_han(ch: str) -> bool:
     return "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
 
 
-@lru_cache(maxsize=None)
-def _initial(key_char: str) -> str | None:
-    """The initial consonant of the syllable a sound-key character stands for (None: none)."""
-    for syllable, ch in _SYLLABLES.items():
-        if ch == key_char:
-            return next((i for i in _INITIALS if syllable.startswith(i)), None)
-    return None
+def _syllable(key_char: str) -> str:
+    """The syllable a sound-key character stands for (the character itself if none)."""
+    if not _REVERSE or len(_REVERSE) != len(_SYLLABLES):
+        _REVERSE.clear()
+        _REVERSE.update({c: s for s, c in _SYLLABLES.items()})
+    return _REVERSE.get(key_char, key_char)
 
 
-def _near(key: str, sound: str) -> Iterator[int]:
-    """Starts in ``key`` where ``sound`` is heard with exactly one syllable replaced by one of the
-    same initial consonant. Such a match keeps one half of the phrase intact, so only the places
-    where a half occurs are compared."""
-    n, half = len(sound), len(sound) // 2
-    starts = {i for i in _occurrences(key, sound[:half]) if i + n <= len(key)}
-    starts |= {i - half for i in _occurrences(key, sound[half:]) if i >= half}
-    for i in sorted(starts):
-        diff = [k for k in range(n) if key[i + k] != sound[k]]
-        if len(diff) == 1:
-            a, b = _initial(key[i + diff[0]]), _initial(sound[diff[0]])
-            if a is not None and a == b:
-                yield i
+_REVERSE: dict[str, str] = {}
+
+
+def _anchors(sound: str) -> tuple[str, str]:
+    """The head and tail of a phrase's sound key that one edit leaves one of intact: its first
+    and last two syllables (one syllable each in a three-syllable phrase)."""
+    k = 2 if len(sound) >= 4 else 1
+    return sound[:k], sound[-k:]
+
+
+@lru_cache(maxsize=65536)  # agents repeat their scripted clauses call after call
+def _near(key: str, sound: str, limit: float) -> tuple[tuple[int, int, float], ...]:
+    """Spans of ``key`` that sound like ``sound`` at a cost of at most ``limit`` (and more than
+    0): near syllables, or one dropped or added when the phrase has four or more. Only spans
+    keeping the phrase's head or tail intact are compared (one edit keeps one of them); the
+    cheapest span per start wins."""
+    n = len(sound)
+    said = tuple(_syllable(c) for c in sound)
+    lengths = (n - 1, n, n + 1) if n >= 4 and limit >= DROP else (n,)
+    head, tail = _anchors(sound)
+    spans: set[tuple[int, int]] = set()
+    for i in _occurrences(key, head):
+        spans.update((i, i + m) for m in lengths)
+    for j in _occurrences(key, tail):
+        spans.update((j + len(tail) - m, j + len(tail)) for m in lengths)
+    best: dict[int, tuple[float, int]] = {}
+    for a, b in spans:
+        if a < 0 or b > len(key) or b - a < 2:
+            continue
+        heard = tuple(_syllable(c) for c in key[a:b])
+        cost = align_cost(heard, said, limit)
+        if 0 < cost <= limit and (a not in best or cost < best[a][0]):
+            best[a] = (cost, b)
+    return tuple((a, best[a][1], best[a][0]) for a in sorted(best))

@@ -30,6 +30,9 @@ class Rule:
     veto: bool = False
     match: str = "exact"
     threshold: float | None = None  # cosine, for matching by meaning (semantic)
+    # matching by sound: the largest cost of near syllables (callqa.scoring.phonetic); None: the
+    # matcher's default (one near syllable in long phrases)
+    tolerance: float | None = None
     enabled: bool = True
     description: str = ""
     examples_good: tuple[str, ...] = ()

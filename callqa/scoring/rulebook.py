@@ -22,8 +22,8 @@ from callqa.scoring.conditions import (Condition, Named, parse_condition, parse_
 from callqa.scoring.rule import Rule
 from callqa.scoring.ruletypes import RULE_TYPES, defaults
 from callqa.scoring.schema import (MATCH_MODES, SPEAKER_SCOPES, Check, Errors, LineLoader,
-                                   PhraseSpec, boolean, choice, fields, line_of, mapping, num,
-                                   str_list, string, threshold)
+                                   PhraseSpec, boolean, choice, fields, fraction, line_of,
+                                   mapping, num, str_list, string, threshold)
 from callqa.transcript import AGENT
 
 __all__ = [
@@ -43,6 +43,8 @@ RULES_DIR = Path(__file__).resolve().parents[1] / "_rules"
 DEFAULT_RULEBOOK = RULES_DIR / "default.yaml"
 #: default ``scoring.min_call_s``: a recording shorter than this is no conversation
 MIN_CALL_S = 3.0
+#: default ``scoring.review_below``: findings less sure than this are 待复核 (needs review)
+REVIEW_BELOW = 0.5
 
 
 # --------------------------------------------------------------------------- records
@@ -60,6 +62,10 @@ class Rulebook:
     sha256: str = ""
     min_call_s: float = MIN_CALL_S  # shorter calls are not scored (a misdial, a hang-up)
     conditions: dict[str, Named] = field(default_factory=dict)  # named ``when:`` conditions
+    # a finding less sure than this (callqa.scoring.confidence) is 待复核: listed, not deducted
+    # until a reviewer confirms it — unless ``review_deducts``
+    review_below: float = REVIEW_BELOW
+    review_deducts: bool = False
 
     def get(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id or r.name == rule_id), None)
@@ -67,7 +73,8 @@ class Rulebook:
     def only(self, rule_ids: list[str]) -> "Rulebook":
         return Rulebook(self.name, self.version, [r for r in self.rules if r.id in rule_ids],
                         self.base, self.pass_mark, self.description, self.vocabulary,
-                        self.path, self.sha256, self.min_call_s, self.conditions)
+                        self.path, self.sha256, self.min_call_s, self.conditions,
+                        self.review_below, self.review_deducts)
 
     def phrases(self) -> set[str]:
         """Every literal phrase the rules listen for (registered with the tokeniser); example
@@ -117,6 +124,7 @@ class Rulebook:
         scale and pass mark, and each rule's recommended phrasings (``examples.good``)."""
         return {"name": self.name, "version": self.version, "path": self.path,
                 "sha256": self.sha256, "base": self.base, "pass_mark": self.pass_mark,
+                "review_below": self.review_below, "review_deducts": self.review_deducts,
                 "examples": {r.id: list(r.recommended()) for r in self.rules if r.recommended()}}
 
 
@@ -126,7 +134,7 @@ COMMON_KEYS: dict[str, Check] = {
     "id": string, "name": string, "title": string, "category": choice(*CATEGORIES),
     "type": string, "speaker": choice(*SPEAKER_SCOPES), "severity": choice(*SEVERITIES),
     "points": num(), "cap": num(), "veto": boolean, "match": choice(*MATCH_MODES),
-    "threshold": threshold,
+    "threshold": threshold, "tolerance": num(),
     "enabled": boolean, "description": string, "message": string, "suggestion": string,
     "standard": lambda v, e, l, w: fields(v, {"file": string, "text": string}, ("file", "text"),
                                           e, l, w),
@@ -172,6 +180,7 @@ def _rule(raw: Any, named: dict, errors: Errors, line: int | None, index: int) -
         type=rule_type, speaker=got.get("speaker") or AGENT, severity=got["severity"],
         points=got["points"], cap=got.get("cap"), veto=bool(got.get("veto")),
         match=got.get("match") or "exact", threshold=got.get("threshold"),
+        tolerance=got.get("tolerance"),
         enabled=got.get("enabled", True) is not False,
         description=got.get("description") or "", message=got["message"],
         suggestion=got["suggestion"], standard_file=standard["file"],
@@ -219,7 +228,8 @@ def _check_semantic(params: dict[str, Any], raw: dict, got: dict[str, Any], erro
 TOP_KEYS: dict[str, Check] = {
     "name": string, "version": lambda v, e, l, w: v, "description": string,
     "scoring": lambda v, e, l, w: fields(v, {"base": num(), "pass_mark": num(),
-                                             "min_call_s": num()}, (), e, l, w),
+                                             "min_call_s": num(), "review_below": fraction,
+                                             "review_deducts": boolean}, (), e, l, w),
     "vocabulary": str_list,
     "conditions": lambda v, e, l, w: v,  # parsed by callqa.scoring.conditions
     # standard file name -> the document's title (shown as 依据 instead of the file name)
@@ -281,6 +291,8 @@ def parse_rulebook(text: str, source: str = "<rulebook>") -> Rulebook:
         path=source, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         min_call_s=scoring.get("min_call_s") if scoring.get("min_call_s") is not None
         else MIN_CALL_S, conditions=named,
+        review_below=scoring.get("review_below") if scoring.get("review_below") is not None
+        else REVIEW_BELOW, review_deducts=bool(scoring.get("review_deducts")),
     )
     biased = rulebook.biased_hotwords(rulebook.vocabulary)
     if biased:

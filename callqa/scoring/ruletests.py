@@ -18,7 +18,8 @@ from callqa.scoring.engine import Scorer
 from callqa.scoring.matching import Matcher
 from callqa.scoring.rule import Rule
 from callqa.scoring.rulebook import Rulebook
-from callqa.transcript import ROLES, ROLES_CHANNELS, SPEAKERS, Transcript, Utterance, Word
+from callqa.transcript import (ROLES, ROLES_CHANNELS, SPEAKERS, Interval, Transcript,
+                               Utterance, Word)
 
 __all__ = ["CaseResult", "run_rule_tests", "case_transcript"]
 
@@ -39,8 +40,11 @@ class CaseResult:
 
 def case_transcript(case: dict[str, Any], source: str) -> Transcript:
     """A case's turns as a transcript. A turn is ``[speaker, start, end, text]``; a fifth item,
-    a list of ``[word, start, end]``, gives word times (a pause between words is a clause
-    break). ``roles`` and ``speakers`` set how the parties were told apart."""
+    a list of ``[word, start, end]`` or ``[word, start, end, probability]``, gives word times (a
+    pause between words is a clause break) and how sure the recogniser was of each word.
+    ``roles`` and ``speakers`` set how the parties were told apart; ``speech`` (per party,
+    ``[[start, end], ..]``) gives the voice detector's intervals where they differ from the turns
+    (speech the recogniser wrote no words for)."""
     turns = case.get("turns")
     name = case.get("name")
     if not isinstance(turns, list) or not turns:
@@ -55,18 +59,31 @@ def case_transcript(case: dict[str, Any], source: str) -> Transcript:
         words = ()
         if len(turn) == 5:
             try:
-                words = tuple(Word(str(w), float(a), float(b)) for w, a, b in turn[4])
+                words = tuple(Word(str(w[0]), float(w[1]), float(w[2]),
+                                   float(w[3]) if len(w) == 4 else 1.0) for w in turn[4]
+                              if 3 <= len(w) <= 4)
+                if len(words) != len(turn[4]):
+                    raise ValueError
             except (TypeError, ValueError):
-                raise RulebookError(source, f"case {name!r}: words must be [[word, start, end], "
-                                            f"..], got {turn[4]!r}") from None
+                raise RulebookError(source, f"case {name!r}: words must be [[word, start, end"
+                                            f"(, probability)], ..], got {turn[4]!r}") from None
         utts.append(Utterance(turn[0], float(turn[1]), float(turn[2]), str(turn[3]), words))
     duration = float(case.get("duration") or max(u.end for u in utts))
     speakers = tuple(case.get("speakers") or SPEAKERS)
     roles = case.get("roles") or ROLES_CHANNELS
     if roles not in ROLES:
         raise RulebookError(source, f"case {name!r}: roles must be one of {', '.join(ROLES)}")
+    speech = {}
+    for who, spans in (case.get("speech") or {}).items():
+        try:
+            if who not in SPEAKERS:
+                raise ValueError
+            speech[who] = [Interval(float(a), float(b)) for a, b in spans]
+        except (TypeError, ValueError):
+            raise RulebookError(source, f"case {name!r}: speech must map agent/customer to "
+                                        f"[[start, end], ..], got {who!r}: {spans!r}") from None
     return Transcript(f"{Path(source).stem}:{name}", "test", duration, utts,
-                      speakers=speakers, roles=roles)
+                      speakers=speakers, roles=roles, speech=speech)
 
 
 def _run_case(scorer: Scorer, rule: Rule, case: dict[str, Any], source: str) -> CaseResult:
@@ -74,11 +91,19 @@ def _run_case(scorer: Scorer, rule: Rule, case: dict[str, Any], source: str) -> 
     expect = case.get("expect")
     if not isinstance(expect, int) or isinstance(expect, bool) or expect < 0:
         raise RulebookError(source, f"case {name!r}: expect must be a count >= 0")
+    review = case.get("review")
+    if review is not None and (not isinstance(review, int) or isinstance(review, bool)
+                               or not 0 <= review <= expect):
+        raise RulebookError(source, f"case {name!r}: review must be a count from 0 to expect")
     result = scorer.score(case_transcript(case, source))
     got = [f for f in result.findings if f.rule_id == rule.id]
     ok, detail = len(got) == expect, ""
     if not ok:
         detail = f"expected {expect} finding(s), got {len(got)}"
+    pending = sum(f.review for f in got)
+    if ok and review is not None and pending != review:
+        ok, detail = False, (f"expected {review} finding(s) 待复核 (needs review), got {pending} — "
+                             + "; ".join(f"confidence {f.confidence} {f.basis}" for f in got))
     at = case.get("at")
     if ok and at:
         starts = sorted(f.start for f in got)

@@ -14,6 +14,8 @@ import re
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator
 
 from callqa.scoring.call import Call, Violation, evidence
+from callqa.scoring.confidence import (PARTIAL, combine, heard_factor, loop_factor,
+                                       margin_factor, words_factor)
 from callqa.scoring.matching import Hit
 from callqa.scoring.schema import (Errors, Param, PhraseSpec, choice, integer, line_of, num,
                                    phrase_spec, regex_check, scope, str_list)
@@ -21,6 +23,7 @@ from callqa.text import count_chars
 from callqa.transcript import AGENT, CUSTOMER, merge_intervals
 
 if TYPE_CHECKING:
+    from callqa.scoring.confidence import Confidence
     from callqa.scoring.rule import Rule
 
 __all__ = ["RuleType", "RULE_TYPES", "rule_types_markdown"]
@@ -124,7 +127,11 @@ class RequiredPhrase(RuleType):
               "mode": Param(choice("any", "all"), "`any`: one of them; `all`: each of them",
                             "any"),
               "scope": _SCOPE,
-              "semantic_examples": _EXAMPLES, "near_misses": _NEAR}
+              "semantic_examples": _EXAMPLES, "near_misses": _NEAR,
+              "partial": Param(phrase_spec(False), "`{phrases, regex}`: words that may stand "
+                                                   "for the required ones but do not fulfil "
+                                                   "them (已记下 for a read-back): the finding "
+                                                   "stands, less sure")}
     one_of = (("phrases", "regex", "semantic_examples"),)
     phrase_examples = True
 
@@ -134,10 +141,11 @@ class RequiredPhrase(RuleType):
         phrases, regex = rule.params.get("phrases", ()), rule.params.get("regex")
         missing: list[str] = []
         if rule.params["mode"] == "all":
-            missing = [p for p in phrases if not any(call.find(i, None, rule, (p,)) for i in idx)]
+            missing = [p for p in phrases
+                       if not any(call.find(i, None, rule, (p,), bridge=True) for i in idx)]
             if regex is not None and not any(call.find(i, None, rule, (), regex) for i in idx):
                 missing.append(regex.pattern)
-        elif not any(call.find(i, None, rule, phrases, regex) for i in idx):
+        elif not any(call.find(i, None, rule, phrases, regex, bridge=True) for i in idx):
             missing = list(phrases) or list(rule.params.get("semantic_examples", ())) \
                 or [regex.pattern]
         if not missing:
@@ -150,9 +158,26 @@ class RequiredPhrase(RuleType):
         else:
             start, end = 0.0, min(call.t.duration, float(n or 0)) if kind == "first_seconds" \
                 else 0.0
+        partial: PhraseSpec | None = rule.params.get("partial")
+        said = next((h for i in idx for h in (call.find(i, partial, rule) if partial else ())),
+                    None)
+        # speech the recogniser lost where the phrase belongs (the opening or the closing words,
+        # a quiet turn written as one syllable) may have held it
+        who = rule.speaker if rule.speaker in (AGENT, CUSTOMER) else None
+        if kind in ("first_utterances", "first_seconds"):
+            lost = call.unheard_s(0.0, utts[-1].end if utts else call.t.duration, who)
+        elif kind in ("last_utterances", "last_seconds"):
+            lost = call.unheard_s(utts[0].start if utts else 0.0, call.t.duration, who)
+        else:
+            lost = 0.0
+        matched = {"missing": missing, "scope": kind, "searched": len(utts)}
+        if said is not None:
+            matched["partial"] = said.heard
         yield Violation(start, end, evidence(utts) or "（无发言）", rule.speaker,
-                        values={"phrase": "、".join(missing)},
-                        matched={"missing": missing, "scope": kind, "searched": len(utts)})
+                        values={"phrase": "、".join(missing)}, matched=matched,
+                        confidence=combine(words=words_factor(call.probabilities(idx)),
+                                           unheard=heard_factor(lost),
+                                           partial=PARTIAL if said is not None else None))
 
 
 class ForbiddenPhrase(RuleType):
@@ -179,7 +204,7 @@ class ForbiddenPhrase(RuleType):
             if hits and exc is not None:
                 if exc.regex is not None and exc.regex.search(call.texts[i].display):
                     continue
-                cancels = call.find(i, exc, rule, exc.phrases)
+                cancels = call.find(i, exc, rule, exc.phrases, tolerant=False)
                 hits = [h for h in hits
                         if not any(c.begin < h.end and h.begin < c.end for c in cancels)]
             if not hits:
@@ -190,7 +215,9 @@ class ForbiddenPhrase(RuleType):
                 matched["also"] = [call.matched(h) for h in hits[1:]]
             yield Violation(start, end, call.utts[i].text, call.utts[i].speaker,
                             values={"phrase": "、".join(dict.fromkeys(map(call.quote, hits)))},
-                            matched=matched)
+                            matched=matched,
+                            confidence=max((call.hit_confidence(i, h, rule) for h in hits),
+                                           key=lambda c: c.value))
 
 
 class Sequence(RuleType):
@@ -234,7 +261,8 @@ class Sequence(RuleType):
                                 values={"phrase": call.quote(hit), "trigger": hit.heard,
                                         "required": "、".join(require.phrases
                                                              or require.semantic_examples)},
-                                matched=call.matched(hit))
+                                matched=call.matched(hit),
+                                confidence=call.hit_confidence(i, hit, rule, trigger))
 
     @staticmethod
     def _required_near(call: Call, rule: "Rule", speaker: str, i: int, hit: Hit,
@@ -244,7 +272,7 @@ class Sequence(RuleType):
         k, within_s = p.get("within_utterances"), p.get("within_s")
         # The trigger's own utterance counts: 对不起，这个不能办 has the apology before the refusal.
         if speaker in ("any", call.utts[i].speaker):
-            for h in call.find(i, require, rule):
+            for h in call.find(i, require, rule, bridge=True):
                 if (h.end <= hit.begin) if before else (h.begin >= hit.end):
                     return True
         step = -1 if before else 1
@@ -257,7 +285,7 @@ class Sequence(RuleType):
             if within_s is not None and (t_start - u.end > within_s if before
                                          else u.start - t_end > within_s):
                 break
-            if speaker in ("any", u.speaker) and call.find(j, require, rule):
+            if speaker in ("any", u.speaker) and call.find(j, require, rule, bridge=True):
                 return True
             j += step
         return False
@@ -284,7 +312,9 @@ class Silence(RuleType):
             before = [u for u in call.utts if u.end <= gap.start + 0.05][-1:]
             yield Violation(gap.start, gap.end, evidence(before) or "（静音）", AGENT,
                             values={"gap_s": round(gap.duration, 1), "limit": p["max_gap_s"]},
-                            matched={"gap_s": round(gap.duration, 2), "hold_announced": None})
+                            matched={"gap_s": round(gap.duration, 2), "hold_announced": None},
+                            confidence=silence_confidence(call, gap.start, gap.end,
+                                                          gap.duration, p["max_gap_s"]))
 
 
 class Hold(RuleType):
@@ -320,10 +350,18 @@ class Hold(RuleType):
                 continue
             judged.add(i)
             start, end = call.hit_time(i, hit)
+            back = [j for j in call.indices(AGENT) if call.utts[j].start >= gap.end - 0.05]
+            announced = call.hit_confidence(i, hit, rule, p["hold"])
             yield Violation(start, end, call.utts[i].text, AGENT,
                             values={"gap_s": round(gap.duration, 1), "limit": limit,
                                     "phrase": call.quote(hit)},
-                            matched={**call.matched(hit), "hold_s": round(gap.duration, 2)})
+                            matched={**call.matched(hit), "hold_s": round(gap.duration, 2)},
+                            confidence=combine(
+                                **announced.basis,
+                                margin=margin_factor(gap.duration, p["min_hold_s"],
+                                                     p["min_hold_s"] * 0.5),
+                                after=words_factor(call.probabilities(
+                                    back[: p["within_utterances"]]))))
 
     @staticmethod
     def _thanked(rule: "Rule", call: Call, resumed_at: float) -> bool:
@@ -332,7 +370,7 @@ class Hold(RuleType):
                  if call.utts[j].speaker == AGENT]
         if not agent:
             return True  # nobody came back (the call ended): nothing to thank for yet
-        if any(call.find(j, rule.params["thanks"], rule) for j in agent):
+        if any(call.find(j, rule.params["thanks"], rule, bridge=True) for j in agent):
             return True
         return bool(call.find(agent[0], rule.params["hold"], rule))  # a check-back
 
@@ -398,7 +436,10 @@ class Interruption(RuleType):
                 continue
             yield Violation(u.start, min(u.end, turn.end), u.text, AGENT,
                             values={"value": round(overlap, 1)},
-                            matched={"overlap_s": round(overlap, 2), "customer_said": turn.text})
+                            matched={"overlap_s": round(overlap, 2), "customer_said": turn.text},
+                            confidence=combine(
+                                words=words_factor(call.probabilities([i])),
+                                margin=margin_factor(overlap, min_overlap, 1.0)))
 
     _words: dict[tuple[str, ...], re.Pattern[str]] = {}
 
@@ -450,7 +491,8 @@ class SpeechRate(RuleType):
                 if bad:
                     yield Violation(u.start, u.end, u.text, u.speaker,
                                     values={"value": round(bad[0]), "limit": bad[1]},
-                                    matched={"cpm": round(bad[0], 1), "scope": "utterance"})
+                                    matched={"cpm": round(bad[0], 1), "scope": "utterance"},
+                                    confidence=rate_confidence(call, [i], *bad))
         if per in ("call", "both") and idx:
             seconds = sum(call.utts[i].duration for i in idx)
             if seconds >= p["min_utterance_s"]:
@@ -459,7 +501,8 @@ class SpeechRate(RuleType):
                     yield Violation(call.utts[idx[0]].start, call.utts[idx[-1]].end,
                                     f"全通话平均 {round(bad[0])} 字/分钟", rule.speaker,
                                     values={"value": round(bad[0]), "limit": bad[1]},
-                                    matched={"cpm": round(bad[0], 1), "scope": "call"})
+                                    matched={"cpm": round(bad[0], 1), "scope": "call"},
+                                    confidence=rate_confidence(call, idx, *bad))
 
 
 class ResponseLatency(RuleType):
@@ -488,7 +531,9 @@ class ResponseLatency(RuleType):
                 yield Violation(0.0, end, "（坐席未应答）" if first is None else "（开场静默）",
                                 AGENT, values={"value": round(end, 1), "limit": first_max},
                                 matched={"first_response_s": None if first is None
-                                         else round(first, 2)})
+                                         else round(first, 2)},
+                                confidence=combine(margin=margin_factor(end, first_max,
+                                                                        first_max * 0.5)))
         reply_max = p.get("max_reply_s")
         if reply_max is None or CUSTOMER not in call.t.speakers:
             return
@@ -503,7 +548,33 @@ class ResponseLatency(RuleType):
                 continue
             yield Violation(prev.end, nxt.start, prev.text, AGENT,
                             values={"value": round(wait, 1), "limit": reply_max},
-                            matched={"reply_s": round(wait, 2)})
+                            matched={"reply_s": round(wait, 2)},
+                            confidence=silence_confidence(call, prev.end, nxt.start, wait,
+                                                          reply_max))
+
+
+def silence_confidence(call: Call, start: float, end: float, seconds: float,
+                       limit: float) -> "Confidence":
+    """How sure a silence (or a wait) is: how far past its limit, and whether agent speech the
+    recogniser lost lies just before it (an announcement 请您稍等 lost under background voices
+    makes a hold look like dead air)."""
+    return combine(margin=margin_factor(seconds, limit, limit * 0.5),
+                   unheard=heard_factor(call.unheard_s(start - 3.0, end, AGENT)))
+
+
+def rate_confidence(call: Call, indices: list[int], cpm: float, limit: float) -> "Confidence":
+    """How sure a speech-rate finding is: how far past the limit (15 % past it is sure), how
+    clearly the words counted were heard (misheard words are miscounted characters), whether
+    they are a recogniser loop; and, for a rate too slow, whether the detector heard speech in
+    the turn that the recogniser wrote no words for (a quiet turn under background voices
+    written as one syllable is lost words, not a drawl)."""
+    slow = cpm < limit
+    lost = sum(call.unheard_s(call.utts[i].start, call.utts[i].end, call.utts[i].speaker)
+               for i in indices) if slow else 0.0
+    return combine(words=words_factor(call.probabilities(indices)),
+                   margin=margin_factor(cpm, limit, limit * 0.15),
+                   loop=loop_factor("".join(call.texts[i].norm for i in indices)),
+                   unheard=heard_factor(lost) if slow else None)
 
 
 RULE_TYPES: dict[str, RuleType] = {t.name: t() for t in (

@@ -19,7 +19,7 @@ from callqa.transcript import AGENT, CUSTOMER
 
 __all__ = ["Check", "Errors", "Param", "PhraseSpec", "MATCH_MODES", "SPEAKER_SCOPES", "LineLoader",
            "line_of", "fields", "num", "integer", "string", "boolean", "choice", "str_list",
-           "regex_check", "mapping", "threshold", "phrase_spec", "scope"]
+           "regex_check", "mapping", "threshold", "fraction", "phrase_spec", "scope"]
 
 MATCH_MODES = ("exact", "pinyin", "semantic")
 SPEAKER_SCOPES = (AGENT, CUSTOMER, "any")
@@ -218,6 +218,14 @@ def threshold(value: Any, errors: Errors, line: int | None, where: str) -> Any:
         return None
     if not 0 < value <= 1:
         errors.add(f"{where}: must be in (0, 1] (a cosine similarity), got {value}", line)
+        return None
+    return float(value)
+
+
+def fraction(value: Any, errors: Errors, line: int | None, where: str) -> Any:
+    """A number in [0, 1] (a confidence)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        errors.add(f"{where}: expected a confidence between 0 and 1, got {value!r}", line)
         return None
     return float(value)
 

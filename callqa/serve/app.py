@@ -18,19 +18,26 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from pydantic import ValidationError
 from urllib.parse import quote
 
 from callqa import db
 from callqa.batch.store import DB_NAME, Store
 from callqa.errors import CallqaError
+from callqa.privacy.policy import policy_for
 from callqa.verdicts import ROLES, ReviewError, ReviewStore, User
 from callqa.serve import index
-from callqa.serve.deps import LOOPBACK, LoginRequired, Settings
+from callqa.serve.deps import LoginRequired, Settings
+from callqa.serve.guard import LOOPBACK_HOSTS, RequestGuard, host_name
 from callqa.serve.pages import render
 from callqa.serve.queries import BadRequest, NotFound
+from callqa.serve.throttle import Throttled
 from callqa.serve.routers import appeals, auth, calls, sampling, search, stats
 
-__all__ = ["ServeError", "create_app", "load_users_file"]
+__all__ = ["AREAS", "ServeError", "create_app", "load_users_file"]
+
+#: The workbench's areas, one router module each (its pages, its API, its ``NAV`` links).
+AREAS = (auth, calls, search, appeals, sampling, stats)
 
 
 class ServeError(CallqaError):
@@ -92,44 +99,59 @@ def create_app(out_dir: Path, users_file: Path | None = None,
     Raises:
         ServeError: no batch database in ``out_dir``; a bad users file; ``host`` is not a
             loopback address and no user is configured (anyone on the network could act).
+        PolicyError: a malformed ``privacy:`` section in ``OUT/callqa.yaml``.
     """
     out_dir = Path(out_dir)
     db_path = _check_db(out_dir)
+    privacy = policy_for(out_dir)
     with ReviewStore.open(db_path) as rs:  # creates the review tables
         index.ensure_schema(rs.conn)
-        index.sync(rs.conn, out_dir)
+        index.sync(rs.conn, out_dir, policy=privacy)
         db_users = rs.users()
     file_users = load_users_file(users_file) if users_file else {}
-    auth_required = bool(file_users or db_users) or host not in LOOPBACK
-    if host not in LOOPBACK and not (file_users or db_users):
+    loopback = host_name(host) in LOOPBACK_HOSTS
+    auth_required = bool(file_users or db_users) or not loopback
+    if not loopback and not (file_users or db_users):
         raise ServeError(host, "binding a non-loopback address needs users: add them with "
                                "'callqa serve adduser' or --users FILE")
     local = None if auth_required else User(getpass.getuser() or "local", "reviewer")
     settings = Settings(out_dir=out_dir, db_path=db_path, file_users=file_users,
-                        auth_required=auth_required, local_user=local)
+                        auth_required=auth_required, local_user=local, privacy=privacy)
 
     # no Swagger UI: it loads its scripts from a CDN, and the workbench uses no network assets
     app = FastAPI(title="callqa workbench", docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json")
     app.state.settings = settings
-    for area in (auth, calls, search, appeals, sampling, stats):
+    app.state.nav = []  # the top navigation: each area's NAV links, in this order
+    for area in AREAS:
         app.include_router(area.router)
+        app.state.nav += getattr(area, "NAV", [])
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:
         return RedirectResponse("/calls", status_code=303)
 
-    def _error(request: Request, status: int, message: str):
+    def _error(request: Request, status: int, message: str, headers: dict | None = None):
         if request.url.path.startswith("/api/"):
-            headers = {"WWW-Authenticate": 'Basic realm="callqa"'} if status == 401 else None
+            if status == 401:
+                headers = {**(headers or {}), "WWW-Authenticate": 'Basic realm="callqa"'}
             return JSONResponse({"detail": message}, status_code=status, headers=headers)
-        return render(request, "error.html.j2", status_code=status, user=None, status=status,
-                      message=message)
+        response = render(request, "error.html.j2", status_code=status, user=None,
+                          status=status, message=message)
+        response.headers.update(headers or {})
+        return response
+
+    app.add_middleware(RequestGuard, error=_error)
+
+    @app.exception_handler(Throttled)
+    def _throttled(request: Request, exc: Throttled):
+        return _error(request, 429, str(exc),
+                      headers={"Retry-After": str(int(exc.retry_after_s) + 1)})
 
     @app.exception_handler(LoginRequired)
     def _login(request: Request, exc: LoginRequired):
         if request.url.path.startswith("/api/"):
-            return _error(request, 401, "authentication required")
+            return _error(request, 401, "需要登录（HTTP Basic 凭据或登录会话）")
         nxt = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(nxt)}", status_code=303)
 
@@ -147,10 +169,17 @@ def create_app(out_dir: Path, users_file: Path | None = None,
         return _error(request, exc.status_code, str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
-    def _invalid(request: Request, exc: RequestValidationError):
+    @app.exception_handler(ValidationError)  # a form's values checked by an input model
+    def _invalid(request: Request, exc: RequestValidationError | ValidationError):
+        # what was sent is not echoed back (it may be large); a request's locations start
+        # with where the value came from ("body", "query"), a model's with the field
+        skip = 1 if isinstance(exc, RequestValidationError) else 0
+        errors = [{k: v for k, v in e.items() if k not in ("input", "ctx", "url")}
+                  for e in exc.errors()]
+        msgs = "；".join(f"{'.'.join(map(str, e['loc'][skip:]))}: {e['msg']}" for e in errors)
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
-        msgs = "；".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in exc.errors())
+            return JSONResponse({"detail": f"输入有误：{msgs}",
+                                 "errors": jsonable_encoder(errors)}, status_code=422)
         return _error(request, 422, f"输入有误：{msgs}")
 
     return app

@@ -4,7 +4,7 @@ Built from the batch store (``calls`` rows and ``OUT/results/*.json``) into tabl
 database, prefixed ``serve_``; :func:`sync` re-reads only calls whose row changed since the last
 sync (``updated_at``), so a running server follows a batch that is still adding calls.
 
-``serve_calls``      one row per scored call: agent, start, score, pass, roles, metrics
+``serve_calls``      one row per scored call: agent, desk, start, score, pass, roles, metrics
 ``serve_findings``   one row per automatic finding (rule, category, severity, moment)
 ``serve_utts``       one row per utterance (speaker, moment, text)
 ``serve_utts_fts``   FTS5 over the utterance text with the ``trigram`` tokenizer: Chinese has no
@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from callqa import db
+from callqa.privacy.policy import DEFAULT_POLICY, PrivacyPolicy
+from callqa.privacy.redact import redact_for
 from callqa.result import CallResult
 
 __all__ = ["SCHEMA", "connect", "ensure_schema", "sync", "load_result", "metrics_of"]
@@ -29,6 +31,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS serve_calls (
     call_id     TEXT PRIMARY KEY,
     agent_id    TEXT,
+    desk        TEXT,
     started_at  TEXT,
     path        TEXT,
     abs_path    TEXT,
@@ -45,6 +48,7 @@ CREATE TABLE IF NOT EXISTS serve_calls (
 CREATE INDEX IF NOT EXISTS serve_calls_started ON serve_calls (started_at);
 CREATE INDEX IF NOT EXISTS serve_calls_agent ON serve_calls (agent_id, started_at);
 CREATE INDEX IF NOT EXISTS serve_calls_score ON serve_calls (score);
+CREATE INDEX IF NOT EXISTS serve_calls_desk ON serve_calls (desk, started_at);
 CREATE TABLE IF NOT EXISTS serve_findings (
     call_id     TEXT NOT NULL,
     rule_id     TEXT NOT NULL,
@@ -105,10 +109,14 @@ def _drop(conn: sqlite3.Connection, call_ids: list[str]) -> None:
             conn.execute(f"DELETE FROM {table} WHERE call_id = ?", (cid,))  # noqa: S608
 
 
-def _add(conn: sqlite3.Connection, row: sqlite3.Row, r: CallResult) -> None:
+def _add(conn: sqlite3.Connection, row: sqlite3.Row, r: CallResult,
+         policy: PrivacyPolicy) -> None:
+    # search sees the text as the policy shows it in search results: a masked number can
+    # neither be shown nor found by its digits
+    r = redact_for(r, policy, "search")
     conn.execute(
-        "INSERT INTO serve_calls VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (row["call_id"], row["agent_id"], row["started_at"], row["path"], row["abs_path"],
+        "INSERT INTO serve_calls VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (row["call_id"], row["agent_id"], r.desk, row["started_at"], row["path"], row["abs_path"],
          row["result_path"],
          row["updated_at"], r.duration, r.score, int(bool(r.passed)), r.unscored, r.roles,
          len(r.findings), json.dumps(r.metrics, ensure_ascii=False) if r.metrics else None))
@@ -124,11 +132,13 @@ def _add(conn: sqlite3.Connection, row: sqlite3.Row, r: CallResult) -> None:
                      (cur.lastrowid, u.text))
 
 
-def sync(conn: sqlite3.Connection, out_dir: Path, force: bool = False) -> int:
+def sync(conn: sqlite3.Connection, out_dir: Path, force: bool = False,
+         policy: PrivacyPolicy = DEFAULT_POLICY) -> int:
     """Bring the index up to date with the batch store; returns how many calls were (re)read.
 
-    Cheap when nothing changed (one aggregate query), so every request may call it."""
-    state = _state(conn)
+    Cheap when nothing changed (one aggregate query), so every request may call it. The
+    utterances are indexed as ``policy`` masks them in search results."""
+    state = _state(conn) + "|" + ",".join(sorted(policy.masked("search")))
     seen = conn.execute("SELECT value FROM serve_meta WHERE key = 'state'").fetchone()
     if not force and seen is not None and seen[0] == state:
         return 0
@@ -143,13 +153,14 @@ def sync(conn: sqlite3.Connection, out_dir: Path, force: bool = False) -> int:
             rows = {r["call_id"]: r for r in conn.execute(
                 "SELECT call_id, agent_id, started_at, path, abs_path, result_path, updated_at "
                 "FROM calls WHERE status = 'scored'")}
+            remask = seen is not None and seen[0].split("|")[2:] != state.split("|")[2:]
             changed = [cid for cid, r in rows.items()
-                       if force or stored.get(cid) != r["updated_at"]]
+                       if force or remask or stored.get(cid) != r["updated_at"]]
             _drop(conn, [cid for cid in stored if cid not in rows] + changed)
             for cid in changed:
                 result = load_result(out_dir, rows[cid]["result_path"])
                 if result is not None:
-                    _add(conn, rows[cid], result)
+                    _add(conn, rows[cid], result, policy)
             conn.execute("INSERT OR REPLACE INTO serve_meta VALUES ('state', ?)", (state,))
             conn.execute("COMMIT")
         except BaseException:
@@ -159,6 +170,13 @@ def sync(conn: sqlite3.Connection, out_dir: Path, force: bool = False) -> int:
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Create the index tables; an index from an older version (other columns) is dropped
+    and rebuilt by the next :func:`sync` (it only mirrors the batch store)."""
+    cols = [r[1] for r in conn.execute("PRAGMA table_info(serve_calls)")]
+    if cols and "desk" not in cols:
+        conn.executescript("DROP TABLE serve_calls; DROP TABLE IF EXISTS serve_findings; "
+                           "DROP TABLE IF EXISTS serve_utts; DROP TABLE IF EXISTS serve_utts_fts; "
+                           "DROP TABLE IF EXISTS serve_meta;")
     conn.executescript(SCHEMA)
 
 

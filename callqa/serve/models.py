@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticUseDefault
 
 from callqa.result import Finding
 from callqa.verdicts import Appeal, MissedFinding, Review
 
-__all__ = ["SORTS", "REVIEW_STATES", "CallFilter", "CallRow", "CallPage", "SearchHit",
+__all__ = ["SORTS", "REVIEW_STATES", "MAX_PAGE", "MAX_TEXT", "MAX_ID", "MAX_QUERY",
+           "CallFilter", "CallRow", "CallPage", "SearchHit",
            "SearchPage", "FindingOut", "CallDetail", "VerdictIn",
            "MissedIn", "AppealIn", "ResolveIn", "QueueIn", "PrecisionOut"]
 
@@ -19,17 +20,35 @@ SORTS = ("started_at", "score", "agent_id", "n_findings", "call_id", "duration")
 #: unreviewed: nothing decided yet; in_progress: some verdicts or added findings;
 #: reviewed: a reviewer marked the whole call done; appealed: an appeal is open.
 REVIEW_STATES = ("unreviewed", "in_progress", "reviewed", "appealed")
+#: Bounds on what comes in: a reason, note, comment or resolution (characters), an id (rule,
+#: agent, desk), a search, a page number (OFFSET must stay far from SQLite's 64-bit limit), a
+#: moment or deduction (no recording or rulebook comes near them).
+MAX_TEXT = 2000
+MAX_ID = 100
+MAX_QUERY = 200
+MAX_PAGE = 100_000
+MAX_SECONDS = 24 * 3600.0
+MAX_POINTS = 1000.0
 
 
-class CallFilter(BaseModel):
+class Inbound(BaseModel):
+    """What a client sends: no infinities or NaN."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+
+class CallFilter(Inbound):
     """The calls list's filters, sort and page (query parameters of ``/calls`` and
     ``/api/calls``). Empty strings from a plain HTML form mean "no filter"."""
 
     since: Optional[str] = Field(None, description="first day (YYYY-MM-DD), inclusive")
     until: Optional[str] = Field(None, description="last day (YYYY-MM-DD), inclusive")
-    agent: Optional[str] = None
-    rule: Optional[str] = Field(None, description="calls with a finding of this rule id")
-    category: Optional[str] = Field(None, description="calls with a finding of this category")
+    agent: Optional[str] = Field(None, max_length=MAX_ID)
+    desk: Optional[str] = Field(None, max_length=MAX_ID, description="calls of this desk")
+    rule: Optional[str] = Field(None, max_length=MAX_ID,
+                                description="calls with a finding of this rule id")
+    category: Optional[str] = Field(None, max_length=MAX_ID,
+                                    description="calls with a finding of this category")
     score_min: Optional[float] = None
     score_max: Optional[float] = None
     result: Optional[Literal["pass", "fail", "unscored"]] = None
@@ -37,7 +56,7 @@ class CallFilter(BaseModel):
     sort: Literal["started_at", "score", "agent_id", "n_findings", "call_id",
                   "duration"] = "started_at"
     order: Literal["asc", "desc"] = "desc"
-    page: int = Field(1, ge=1)
+    page: int = Field(1, ge=1, le=MAX_PAGE)
     per_page: int = Field(50, ge=1, le=500)
 
     @field_validator("*", mode="before")
@@ -56,6 +75,7 @@ class CallFilter(BaseModel):
 class CallRow(BaseModel):
     call_id: str
     agent_id: Optional[str]
+    desk: Optional[str] = None
     started_at: Optional[str]
     duration: float
     score: Optional[float]
@@ -107,6 +127,9 @@ class FindingOut(BaseModel):
 class CallDetail(BaseModel):
     call_id: str
     agent_id: Optional[str]
+    desk: Optional[str] = None
+    rulebook: dict[str, Any] = Field(
+        default_factory=dict, description="name, version, path and sha256 it was scored with")
     started_at: Optional[str]
     duration: float
     score: Optional[float]
@@ -124,40 +147,44 @@ class CallDetail(BaseModel):
     reviewed_by: Optional[str] = None
 
 
-class VerdictIn(BaseModel):
-    rule_id: str
-    start: float
+class VerdictIn(Inbound):
+    rule_id: str = Field(min_length=1, max_length=MAX_ID)
+    start: float = Field(ge=0, le=MAX_SECONDS)
     verdict: Literal["confirmed", "rejected"]
-    reason: str = ""
+    reason: str = Field("", max_length=MAX_TEXT)
 
 
-class MissedIn(BaseModel):
-    rule_id: str = Field(min_length=1)
+class MissedIn(Inbound):
+    """A finding the rules missed; the moment must lie within the call (checked against it)."""
+
+    rule_id: str = Field(min_length=1, max_length=MAX_ID)
     speaker: Literal["agent", "customer"] = "agent"
-    start: float = Field(ge=0)
-    end: Optional[float] = None
-    deduction: Optional[float] = Field(None, ge=0, description="default: the rule's points")
-    note: str = ""
+    start: float = Field(ge=0, le=MAX_SECONDS)
+    end: Optional[float] = Field(None, ge=0, le=MAX_SECONDS)
+    deduction: Optional[float] = Field(None, ge=0, le=MAX_POINTS,
+                                       description="default: the rule's points; at most the "
+                                                   "rulebook's base")
+    note: str = Field("", max_length=MAX_TEXT)
 
 
-class AppealIn(BaseModel):
-    rule_id: str
-    start: float
-    comment: str = Field(min_length=1)
-    missed_id: Optional[int] = None
+class AppealIn(Inbound):
+    rule_id: str = Field(min_length=1, max_length=MAX_ID)
+    start: float = Field(ge=0, le=MAX_SECONDS)
+    comment: str = Field(min_length=1, max_length=MAX_TEXT)
+    missed_id: Optional[int] = Field(None, ge=1, le=2 ** 62)
 
 
-class ResolveIn(BaseModel):
+class ResolveIn(Inbound):
     outcome: Literal["upheld", "overturned"]
-    resolution: str = ""
+    resolution: str = Field("", max_length=MAX_TEXT)
 
 
-class QueueIn(BaseModel):
-    name: str = "抽检"
+class QueueIn(Inbound):
+    name: str = Field("抽检", max_length=MAX_ID)
     per_agent: int = Field(5, ge=1, le=1000)
     since: Optional[date] = None
     until: Optional[date] = None
-    seed: Optional[int] = None
+    seed: Optional[int] = Field(None, ge=0, le=2 ** 62)
 
 
 class PrecisionOut(BaseModel):

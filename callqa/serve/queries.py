@@ -67,6 +67,9 @@ def _where(f: CallFilter, agent_scope: str | None) -> tuple[str, list[Any]]:
     if f.agent:
         sql.append("s.agent_id = ?")
         args.append(f.agent)
+    if f.desk:
+        sql.append("s.desk = ?")
+        args.append(f.desk)
     if f.since:
         sql.append("s.started_at >= ?")
         args.append(f.since)
@@ -111,7 +114,8 @@ def list_calls(conn: sqlite3.Connection, f: CallFilter, agent_scope: str | None)
                 f"SELECT DISTINCT call_id, rule_id FROM serve_findings WHERE call_id IN "
                 f"({','.join('?' * len(ids))}) ORDER BY rule_id", ids):
             rules.setdefault(cid, []).append(rule)
-    calls = [CallRow(call_id=r["call_id"], agent_id=r["agent_id"], started_at=r["started_at"],
+    calls = [CallRow(call_id=r["call_id"], agent_id=r["agent_id"], desk=r["desk"],
+                     started_at=r["started_at"],
                      duration=r["duration"], score=r["score"], passed=bool(r["passed"]),
                      unscored=r["unscored"], roles=r["roles"], n_findings=r["n_findings"],
                      review=r["review"], rules=rules.get(r["call_id"], []))
@@ -120,16 +124,21 @@ def list_calls(conn: sqlite3.Connection, f: CallFilter, agent_scope: str | None)
 
 
 def filter_options(conn: sqlite3.Connection, agent_scope: str | None) -> dict[str, list]:
-    """Values for the filter drop-downs: agents, rules (with titles), categories."""
-    scope, args = ("WHERE agent_id = ?", [agent_scope]) if agent_scope is not None else ("", [])
+    """Values for the filter drop-downs: agents, desks, rules (with titles), categories — of
+    the calls this user may see (an agent is not told what other agents' calls hold)."""
+    scope, args = ("WHERE s.agent_id = ?", [agent_scope]) if agent_scope is not None else ("", [])
+    calls = f"serve_calls s {scope}"
+    found = f"serve_findings f JOIN serve_calls s ON s.call_id = f.call_id {scope}"
     agents_ = [r[0] for r in conn.execute(
-        f"SELECT DISTINCT agent_id FROM serve_calls {scope} ORDER BY agent_id", args)
-        if r[0] is not None]
+        f"SELECT DISTINCT s.agent_id FROM {calls} ORDER BY s.agent_id", args) if r[0] is not None]
+    desks = [r[0] for r in conn.execute(
+        f"SELECT DISTINCT s.desk FROM {calls} ORDER BY s.desk", args) if r[0] is not None]
     rules = [(r[0], r[1] or "") for r in conn.execute(
-        "SELECT rule_id, MAX(title) FROM serve_findings GROUP BY rule_id ORDER BY rule_id")]
+        f"SELECT f.rule_id, MAX(f.title) FROM {found} GROUP BY f.rule_id ORDER BY f.rule_id",
+        args)]
     cats = [r[0] for r in conn.execute(
-        "SELECT DISTINCT category FROM serve_findings ORDER BY category") if r[0]]
-    return {"agents": agents_, "rules": rules, "categories": cats}
+        f"SELECT DISTINCT f.category FROM {found} ORDER BY f.category", args) if r[0]]
+    return {"agents": agents_, "desks": desks, "rules": rules, "categories": cats}
 
 
 # --------------------------------------------------------------------------- search
@@ -254,12 +263,16 @@ def call_detail(conn: sqlite3.Connection, rs: ReviewStore, row: sqlite3.Row,
     missed = rs.missed(result.call_id)
     rb = rulebook_of(result)
     base = float(result.rulebook.get("base") or (rb.base if rb else 100.0))
+    # the caps of the rules that deduct, so a rejection can free room under one
+    caps = {r.id: (r.points, r.cap) for r in rb.rules
+            if r.cap is not None and r.speaker != "customer"} if rb else None
     out = [FindingOut(index=i, finding=f, review=matched.get(i)) for i, f in enumerate(findings)]
     done = rs.call_review(result.call_id)
+    info = {k: result.rulebook.get(k) for k in ("name", "version", "path", "sha256")}
     return CallDetail(
-        call_id=result.call_id, agent_id=row["agent_id"], started_at=row["started_at"],
-        duration=result.duration, score=result.score,
-        reviewed_score=reviewed_score(result.score, base, findings, matched, missed),
+        call_id=result.call_id, agent_id=row["agent_id"], desk=row["desk"], rulebook=info,
+        started_at=row["started_at"], duration=result.duration, score=result.score,
+        reviewed_score=reviewed_score(result.score, base, findings, matched, missed, caps),
         passed=result.passed, unscored=result.unscored, roles=result.roles,
         metrics=result.metrics, audio=audio_url, findings=out,
         missed=missed, appeals=rs.appeals(call_id=result.call_id), history=history,

@@ -8,7 +8,7 @@ import secrets
 import sqlite3
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from callqa import db
 from callqa.verdicts.logic import match_reviews, sample_calls
@@ -270,6 +270,10 @@ class ReviewStore:
                           (call_id, user.name, _now()))
         self._event(user.name, "call_reviewed", call_id)
 
+    def viewed_original(self, user: User, call_id: str) -> None:
+        """Audit a view of a call's personal data unmasked (callqa.privacy)."""
+        self._event(user.name, "view_original", call_id)
+
     def call_review(self, call_id: str) -> dict | None:
         row = self.conn.execute("SELECT * FROM call_reviews WHERE call_id = ?",
                                 (call_id,)).fetchone()
@@ -325,11 +329,15 @@ class ReviewStore:
             raise ReviewError(str(appeal_id), f"outcome must be upheld or overturned, "
                                               f"not {outcome!r}")
         ap = self.get_appeal(appeal_id)
-        if ap.status != "open":
-            raise ReviewError(str(appeal_id), f"appeal #{appeal_id} is already {ap.status}")
-        self.conn.execute(
-            "UPDATE appeals SET status=?, resolver=?, resolution=?, resolved_at=? WHERE id=?",
-            (outcome, user.name, resolution.strip(), _now(), appeal_id))
+        # one statement decides: of two resolutions at once, only one finds the appeal open
+        done = self.conn.execute(
+            "UPDATE appeals SET status=?, resolver=?, resolution=?, resolved_at=? "
+            "WHERE id=? AND status='open'",
+            (outcome, user.name, resolution.strip(), _now(), appeal_id)).rowcount
+        if done != 1:
+            status = self.get_appeal(appeal_id).status
+            raise ReviewError(str(appeal_id), f"申诉 #{appeal_id} 已处理 (appeal #{appeal_id} "
+                                              f"is already {status})")
         self._event(user.name, f"appeal_{outcome}", ap.call_id, appeal=appeal_id,
                     resolution=resolution)
         reason = f"申诉 #{appeal_id}：{resolution.strip()}".rstrip("：")
@@ -353,6 +361,23 @@ class ReviewStore:
                " AND c.call_id NOT IN (SELECT call_id FROM call_reviews)")
         return [(r[0], r[1]) for r in self.conn.execute(sql, args)]
 
+    def calls_pending_review(self, call_ids: Iterable[str]) -> set[str]:
+        """Those of ``call_ids`` whose result holds a 待复核 finding (it deducts nothing until a
+        reviewer confirms it, so such calls are reviewed first)."""
+        wanted = set(call_ids)
+        out = set()
+        for call_id, result_path in self.conn.execute(
+                "SELECT call_id, result_path FROM calls WHERE status = 'scored'"):
+            if call_id not in wanted or not result_path:
+                continue
+            try:
+                data = json.loads((self.db_path.parent / result_path).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if any(f.get("review") for f in data.get("findings", ())):
+                out.add(call_id)
+        return out
+
     def create_queue(self, user: User, name: str, per_agent: int, since: Any = None,
                      until: Any = None, seed: int | None = None) -> int:
         """Draw ``per_agent`` unreviewed calls per agent from the period into a new queue."""
@@ -361,7 +386,9 @@ class ReviewStore:
         if per_agent < 1:
             raise ReviewError(name, "per_agent must be at least 1")
         seed = secrets.randbelow(2 ** 31) if seed is None else seed
-        picked = sample_calls(self.unreviewed_calls(since, until), per_agent, seed)
+        candidates = self.unreviewed_calls(since, until)
+        picked = sample_calls(candidates, per_agent, seed,
+                              first=self.calls_pending_review(c for c, _ in candidates))
         lo, hi = (None if v in (None, "") else str(v) for v in (since, until))
         cur = self.conn.execute(
             "INSERT INTO sample_queues (name, since, until, per_agent, seed, created_by, "

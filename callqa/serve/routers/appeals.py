@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Request
 from fastapi.responses import RedirectResponse
 
+from callqa.privacy.views import mask_appeals, place_of
 from callqa.verdicts import Appeal, ReviewStore, User
 from callqa.serve import queries
 from callqa.serve.deps import (Settings, agent_scope, csrf_form, current_user, db, json_body,
                                reviewer, reviews, settings)
 from callqa.serve.models import AppealIn, ResolveIn
-from callqa.serve.pages import render
+from callqa.serve.pages import NavLink, render
+from callqa.serve.routers.calls import parse_number
 
 router = APIRouter()
+NAV = [NavLink("/appeals", "申诉")]
+AppealId = Annotated[int, Path(ge=1, le=2 ** 62)]
+Status = Literal["open", "upheld", "overturned", ""]
+
+
+def _listed(appeals: list[Appeal], s: Settings, user: User) -> list[Appeal]:
+    """Appeals as ``user`` may read them (masked as their call pages are)."""
+    return mask_appeals(appeals, s.privacy, place_of(user))
 
 
 def agent(user: User = Depends(current_user)) -> User:
@@ -49,7 +60,7 @@ def resolve(conn, rs, s, user: User, appeal_id: int, r: ResolveIn) -> Appeal:
     return rs.resolve_appeal(user, appeal_id, r.outcome, r.resolution, finding)
 
 
-@router.post("/api/calls/{call_id}/appeals", response_model=Appeal, tags=["appeals"],
+@router.post("/api/calls/{call_id:path}/appeals", response_model=Appeal, tags=["appeals"],
              dependencies=[Depends(json_body)])
 def api_appeal(call_id: str, a: AppealIn, conn: sqlite3.Connection = Depends(db),
                rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
@@ -59,32 +70,36 @@ def api_appeal(call_id: str, a: AppealIn, conn: sqlite3.Connection = Depends(db)
 
 @router.post("/api/appeals/{appeal_id}/resolve", response_model=Appeal, tags=["appeals"],
              dependencies=[Depends(json_body)])
-def api_resolve(appeal_id: int, r: ResolveIn, conn: sqlite3.Connection = Depends(db),
+def api_resolve(r: ResolveIn, appeal_id: AppealId, conn: sqlite3.Connection = Depends(db),
                 rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
                 user: User = Depends(reviewer)) -> Appeal:
     return resolve(conn, rs, s, user, appeal_id, r)
 
 
 @router.get("/api/appeals", response_model=list[Appeal], tags=["appeals"])
-def api_appeals(status: str | None = None, rs: ReviewStore = Depends(reviews),
+def api_appeals(status: Status | None = None, rs: ReviewStore = Depends(reviews),
+                s: Settings = Depends(settings), user: User = Depends(current_user),
                 scope: str | None = Depends(agent_scope)) -> list[Appeal]:
-    return rs.appeals(status=status or None, agent_id=scope)
+    return _listed(rs.appeals(status=status or None, agent_id=scope), s, user)
 
 
 @router.get("/appeals", include_in_schema=False)
-def page_appeals(request: Request, status: str = "", rs: ReviewStore = Depends(reviews),
-                 user: User = Depends(current_user), scope: str | None = Depends(agent_scope)):
+def page_appeals(request: Request, status: Status = "", rs: ReviewStore = Depends(reviews),
+                 s: Settings = Depends(settings), user: User = Depends(current_user),
+                 scope: str | None = Depends(agent_scope)):
     return render(request, "appeals.html.j2", user=user, status=status,
-                  appeals=rs.appeals(status=status or None, agent_id=scope))
+                  appeals=_listed(rs.appeals(status=status or None, agent_id=scope), s, user))
 
 
-@router.post("/calls/{call_id}/appeal", include_in_schema=False,
+@router.post("/calls/{call_id:path}/appeal", include_in_schema=False,
              dependencies=[Depends(csrf_form)])
-def form_appeal(call_id: str, rule_id: str = Form(...), start: float = Form(...),
+def form_appeal(call_id: str, rule_id: str = Form(...), start: str = Form(...),
                 comment: str = Form(...), missed_id: str = Form(""),
                 conn: sqlite3.Connection = Depends(db), rs: ReviewStore = Depends(reviews),
                 s: Settings = Depends(settings), user: User = Depends(agent)):
-    a = AppealIn(rule_id=rule_id, start=start, comment=comment,
+    if missed_id.strip() and not missed_id.strip().isdigit():
+        raise queries.BadRequest(f"补充问题编号应是数字，而不是 {missed_id.strip()[:20]!r}")
+    a = AppealIn(rule_id=rule_id, start=parse_number(start, "时刻"), comment=comment,
                  missed_id=int(missed_id) if missed_id.strip() else None)
     file_appeal(conn, rs, s, user, call_id, a)
     return RedirectResponse(f"/calls/{quote(call_id, safe='')}#appeals", status_code=303)
@@ -92,7 +107,8 @@ def form_appeal(call_id: str, rule_id: str = Form(...), start: float = Form(...)
 
 @router.post("/appeals/{appeal_id}/resolve", include_in_schema=False,
              dependencies=[Depends(csrf_form)])
-def form_resolve(appeal_id: int, outcome: str = Form(...), resolution: str = Form(""),
+def form_resolve(appeal_id: AppealId, outcome: str = Form(...),
+                 resolution: str = Form(""),
                  conn: sqlite3.Connection = Depends(db), rs: ReviewStore = Depends(reviews),
                  s: Settings = Depends(settings), user: User = Depends(reviewer)):
     ap = resolve(conn, rs, s, user, appeal_id, ResolveIn(outcome=outcome, resolution=resolution))

@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse
 from callqa.verdicts import User
 from callqa.serve import deps
 from callqa.serve.deps import SESSION_COOKIE, Settings, current_user, db, settings
+from callqa.serve.models import MAX_ID, MAX_TEXT
 from callqa.serve.pages import render
 
 router = APIRouter()
@@ -27,12 +28,13 @@ def page_login(request: Request, next: str = "/"):
 
 
 @router.post("/login", include_in_schema=False)
-def form_login(request: Request, name: str = Form(...), secret: str = Form(...),
-               next: str = Form("/"), csrf: str = Form(""),
-               conn: sqlite3.Connection = Depends(db), s: Settings = Depends(settings)):
+async def form_login(request: Request, name: str = Form(..., max_length=MAX_ID),
+                     secret: str = Form(..., max_length=1000),
+                     next: str = Form("/", max_length=MAX_TEXT), csrf: str = Form(""),
+                     conn: sqlite3.Connection = Depends(db), s: Settings = Depends(settings)):
     if not hmac.compare_digest(csrf, s.form_token):
         raise HTTPException(403, "表单已过期，请刷新页面后重试")
-    user = s.authenticate(conn, name.strip(), secret)
+    user = await deps.check_secret(request, s, conn, name.strip(), secret)
     if user is None:
         return render(request, "login.html.j2", status_code=401, user=None,
                       next=_safe_next(next), error="用户名或密码错误")

@@ -3,22 +3,30 @@ recording, and the reviewer's actions on it: verdicts, added findings, "review d
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse
 
+from callqa.batch.store import safe_name
+from callqa.errors import CallqaError
+from callqa.privacy.audio import redacted_copy
+from callqa.privacy.redact import redact_for
+from callqa.privacy.retention import REDACTED_DIR
+from callqa.privacy.views import mask_detail, mask_events, place_of
 from callqa.verdicts import ReviewStore, User
 from callqa.serve import queries
 from callqa.serve.deps import (Settings, agent_scope, csrf_form, current_user, db, json_body,
                                reviewer, reviews, settings)
 from callqa.serve.models import (CallDetail, CallFilter, CallPage, MissedIn, REVIEW_STATES,
                                  VerdictIn)
-from callqa.serve.pages import render
+from callqa.serve.pages import NavLink, render
 
 router = APIRouter()
+NAV = [NavLink("/calls", "通话")]
 
 
 # --------------------------------------------------------------------------- list
@@ -46,30 +54,75 @@ def _audio_url(s: Settings, row) -> str | None:
     return f"/calls/{quote(row['call_id'], safe='')}/audio" if found else None
 
 
-def _detail(conn, rs, s, call_id, scope) -> CallDetail:
+def _view(conn, rs: ReviewStore, s: Settings, row, result, user: User,
+          original: bool = False):
+    """The call as ``user`` may see it (masked result, detail): personal data masked as the
+    privacy policy says for their role; a role the policy allows sees the original on request,
+    written to the audit trail."""
+    if original:
+        if user.role not in s.privacy.original_roles:
+            raise HTTPException(403, "无权查看原文（个人信息）")
+        rs.viewed_original(user, result.call_id)
+        return result, queries.call_detail(conn, rs, row, result, _audio_url(s, row))
+    place = place_of(user)
+    shown = redact_for(result, s.privacy, place)
+    detail = queries.call_detail(conn, rs, row, shown, _audio_url(s, row))
+    return shown, mask_detail(detail, result, s.privacy, place)
+
+
+def _detail(conn, rs, s, call_id, scope, user: User) -> CallDetail:
+    """A call as a reviewer's action returns it (masked as reviewers see it)."""
     row, result = queries.get_call(conn, s.out_dir, call_id, scope)
-    return queries.call_detail(conn, rs, row, result, _audio_url(s, row))
+    return _view(conn, rs, s, row, result, user)[1]
 
 
-@router.get("/api/calls/{call_id}", response_model=CallDetail, tags=["calls"])
-def api_call(call_id: str, conn: sqlite3.Connection = Depends(db),
-             rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
+# a call id may hold "/": the routes with a suffix come before the call itself
+@router.get("/calls/{call_id:path}/audio", include_in_schema=False)
+def audio(call_id: str, conn: sqlite3.Connection = Depends(db), s: Settings = Depends(settings),
+          user: User = Depends(current_user), scope: str | None = Depends(agent_scope)):
+    row, result = queries.get_call(conn, s.out_dir, call_id, scope)
+    found, tried = queries.audio_path(row, s.out_dir)
+    if found is None:
+        raise queries.NotFound(f"找不到录音 {row['path']}（已查找：{'，'.join(map(str, tried))}）")
+    if user.is_reviewer:
+        return FileResponse(found)
+    # an agent hears what their page shows: the masked personal data replaced by a tone
+    copy = s.out_dir / REDACTED_DIR / f"{safe_name(call_id)}.agent_view.wav"
+    try:
+        heard = redacted_copy(found, result.entities or (), s.privacy.masked("agent_view"), copy,
+                              s.privacy.redact_audio)
+    except CallqaError as exc:  # never the original instead
+        raise queries.NotFound(f"无法生成脱敏录音：{exc.message}") from None
+    return FileResponse(heard, media_type="audio/wav" if heard == copy else None)
+
+
+@router.get("/api/calls/{call_id:path}", response_model=CallDetail, tags=["calls"])
+def api_call(call_id: str, original: bool = Query(False, description="unmasked (audited)"),
+             conn: sqlite3.Connection = Depends(db), rs: ReviewStore = Depends(reviews),
+             s: Settings = Depends(settings), user: User = Depends(current_user),
              scope: str | None = Depends(agent_scope)) -> CallDetail:
-    return _detail(conn, rs, s, call_id, scope)
+    row, result = queries.get_call(conn, s.out_dir, call_id, scope)
+    return _view(conn, rs, s, row, result, user, original)[1]
 
 
-@router.get("/calls/{call_id}", include_in_schema=False)
-def page_call(request: Request, call_id: str, conn: sqlite3.Connection = Depends(db),
+@router.get("/calls/{call_id:path}", include_in_schema=False)
+def page_call(request: Request, call_id: str, original: bool = False,
+              conn: sqlite3.Connection = Depends(db),
               rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
               user: User = Depends(current_user), scope: str | None = Depends(agent_scope)):
     row, result = queries.get_call(conn, s.out_dir, call_id, scope)
-    detail = queries.call_detail(conn, rs, row, result, _audio_url(s, row))
+    result, detail = _view(conn, rs, s, row, result, user, original)
     _, tried = queries.audio_path(row, s.out_dir)
     rb = queries.rulebook_of(result)
     rules = [(r.id, r.title, r.points) for r in rb.rules] if rb else []
     events = rs.events(call_id, limit=50) if user.is_reviewer else []
+    if not original:  # the trail quotes reasons and comments as typed
+        events = mask_events(events, s.privacy, "review_pages")
     return render(request, "call.html.j2", user=user, d=detail, r=result, path=row["path"],
-                  tried=tried, rules=rules, rows=_timeline(result, detail), events=events)
+                  tried=tried, rules=rules, rows=_timeline(result, detail), events=events,
+                  privacy="original" if original else (
+                      "masked" if s.privacy.masked(place_of(user)) else ""),
+                  may_see_original=user.role in s.privacy.original_roles)
 
 
 def _timeline(result, detail: CallDetail) -> list[dict]:
@@ -94,16 +147,6 @@ def _timeline(result, detail: CallDetail) -> list[dict]:
                                        r["kind"] != "utt"))
 
 
-@router.get("/calls/{call_id}/audio", include_in_schema=False)
-def audio(call_id: str, conn: sqlite3.Connection = Depends(db), s: Settings = Depends(settings),
-          scope: str | None = Depends(agent_scope)):
-    row, _ = queries.get_call(conn, s.out_dir, call_id, scope)
-    found, tried = queries.audio_path(row, s.out_dir)
-    if found is None:
-        raise queries.NotFound(f"找不到录音 {row['path']}（已查找：{'，'.join(map(str, tried))}）")
-    return FileResponse(found)
-
-
 # --------------------------------------------------------------------------- review actions
 
 def set_verdict(conn, rs, s, user, call_id: str, v: VerdictIn) -> None:
@@ -113,59 +156,70 @@ def set_verdict(conn, rs, s, user, call_id: str, v: VerdictIn) -> None:
 
 
 def add_missed(conn, rs, s, user, call_id: str, m: MissedIn) -> None:
+    """Add a finding the rules missed: a rule of the call's rulebook (or, when that file is
+    gone, one that fired on the call), at a moment within the call, deducting at most the
+    rulebook's base."""
     _, result = queries.get_call(conn, s.out_dir, call_id, None)
     rb = queries.rulebook_of(result)
-    rule = rb.get(m.rule_id) if rb else None
-    deduction = m.deduction if m.deduction is not None else (rule.points if rule else 0.0)
+    known = {r.id: r for r in rb.rules} if rb else {}
+    if m.rule_id not in known and m.rule_id not in {f.rule_id for f in result.findings}:
+        raise queries.BadRequest(f"未知规则 {m.rule_id}：请选用本通话规则库中的规则")
+    rule = known.get(m.rule_id)
     end = m.end if m.end is not None else m.start
-    rs.add_missed(user, call_id, rule.id if rule else m.rule_id, m.speaker, m.start, end,
-                  deduction, m.note)
+    if not m.start <= end <= result.duration + 1.0:
+        raise queries.BadRequest(f"时刻应在通话之内（0–{result.duration:.1f} 秒），且结束不早于开始")
+    base = float(result.rulebook.get("base") or (rb.base if rb else 100.0))
+    deduction = m.deduction if m.deduction is not None else (rule.points if rule else 0.0)
+    if deduction > base:
+        raise queries.BadRequest(f"扣分不能超过满分 {base:g}")
+    rs.add_missed(user, call_id, m.rule_id, m.speaker, m.start, end, deduction, m.note)
 
 
-@router.post("/api/calls/{call_id}/verdicts", response_model=CallDetail, tags=["reviews"],
+@router.post("/api/calls/{call_id:path}/verdicts", response_model=CallDetail, tags=["reviews"],
              dependencies=[Depends(json_body)])
 def api_verdict(call_id: str, v: VerdictIn, conn: sqlite3.Connection = Depends(db),
                 rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
                 user: User = Depends(reviewer)) -> CallDetail:
     set_verdict(conn, rs, s, user, call_id, v)
-    return _detail(conn, rs, s, call_id, None)
+    return _detail(conn, rs, s, call_id, None, user)
 
 
-@router.post("/api/calls/{call_id}/missed", response_model=CallDetail, tags=["reviews"],
+@router.post("/api/calls/{call_id:path}/missed", response_model=CallDetail, tags=["reviews"],
              dependencies=[Depends(json_body)])
 def api_missed(call_id: str, m: MissedIn, conn: sqlite3.Connection = Depends(db),
                rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
                user: User = Depends(reviewer)) -> CallDetail:
     add_missed(conn, rs, s, user, call_id, m)
-    return _detail(conn, rs, s, call_id, None)
+    return _detail(conn, rs, s, call_id, None, user)
 
 
-@router.post("/api/calls/{call_id}/reviewed", response_model=CallDetail, tags=["reviews"],
+@router.post("/api/calls/{call_id:path}/reviewed", response_model=CallDetail, tags=["reviews"],
              dependencies=[Depends(json_body)])
 def api_reviewed(call_id: str, conn: sqlite3.Connection = Depends(db),
                  rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
                  user: User = Depends(reviewer)) -> CallDetail:
     queries.get_call(conn, s.out_dir, call_id, None)
     rs.mark_reviewed(user, call_id)
-    return _detail(conn, rs, s, call_id, None)
+    return _detail(conn, rs, s, call_id, None, user)
 
 
 def _back(call_id: str, anchor: str = "") -> RedirectResponse:
     return RedirectResponse(f"/calls/{quote(call_id, safe='')}{anchor}", status_code=303)
 
 
-@router.post("/calls/{call_id}/verdict", include_in_schema=False,
+@router.post("/calls/{call_id:path}/verdict", include_in_schema=False,
              dependencies=[Depends(csrf_form)])
-def form_verdict(call_id: str, rule_id: str = Form(...), start: float = Form(...),
+def form_verdict(call_id: str, rule_id: str = Form(...), start: str = Form(...),
                  verdict: str = Form(...), reason: str = Form(""), anchor: str = Form(""),
                  conn: sqlite3.Connection = Depends(db), rs: ReviewStore = Depends(reviews),
                  s: Settings = Depends(settings), user: User = Depends(reviewer)):
     set_verdict(conn, rs, s, user, call_id,
-                VerdictIn(rule_id=rule_id, start=start, verdict=verdict, reason=reason))
+                VerdictIn(rule_id=rule_id, start=parse_number(start, "时刻"), verdict=verdict,
+                          reason=reason))
     return _back(call_id, f"#{anchor}" if anchor.isalnum() else "")
 
 
-@router.post("/calls/{call_id}/missed", include_in_schema=False,
+@router.post("/calls/{call_id:path}/missed", include_in_schema=False,
              dependencies=[Depends(csrf_form)])
 def form_missed(call_id: str, rule_id: str = Form(...), speaker: str = Form("agent"),
                 start: str = Form(...), end: str = Form(""), deduction: str = Form(""),
@@ -174,12 +228,13 @@ def form_missed(call_id: str, rule_id: str = Form(...), speaker: str = Form("age
                 user: User = Depends(reviewer)):
     m = MissedIn(rule_id=rule_id, speaker=speaker, start=parse_moment(start),
                  end=parse_moment(end) if end.strip() else None,
-                 deduction=float(deduction) if deduction.strip() else None, note=note)
+                 deduction=parse_number(deduction, "扣分") if deduction.strip() else None,
+                 note=note)
     add_missed(conn, rs, s, user, call_id, m)
     return _back(call_id, "#missed")
 
 
-@router.post("/calls/{call_id}/reviewed", include_in_schema=False,
+@router.post("/calls/{call_id:path}/reviewed", include_in_schema=False,
              dependencies=[Depends(csrf_form)])
 def form_reviewed(call_id: str, conn: sqlite3.Connection = Depends(db),
                   rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
@@ -199,9 +254,26 @@ def parse_moment(text: str) -> float:
     try:
         if ":" in text:
             m, sec = text.rsplit(":", 1)
-            return int(m) * 60 + float(sec)
-        return float(text)
-    except ValueError:
-        from callqa.verdicts import ReviewError
+            value = int(m) * 60 + float(sec)
+        else:
+            value = float(text)
+    except (ValueError, OverflowError):  # OverflowError: minutes too many for a float
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise queries.BadRequest(f"时刻应写成 秒 或 分:秒，例如 83.5 或 1:23.5，而不是 {text[:20]!r}")
+    return value
 
-        raise ReviewError(text, "时刻应写成 秒 或 分:秒，例如 83.5 或 1:23.5") from None
+
+def parse_number(text: str, what: str) -> float:
+    """A finite number from a form field, or 400 naming the field.
+
+    >>> parse_number(" 5 ", "扣分")
+    5.0
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise queries.BadRequest(f"{what}应是数字，而不是 {text.strip()[:20]!r}")
+    return value

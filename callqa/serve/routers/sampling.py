@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Form, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import RedirectResponse
 
 from callqa.verdicts import ReviewStore, User
 from callqa.serve.deps import csrf_form, json_body, reviewer, reviews
 from callqa.serve.models import QueueIn
 from callqa.serve.queries import check_day
-from callqa.serve.pages import render
+from callqa.serve.pages import NavLink, render
 
 router = APIRouter()
+NAV = [NavLink("/queues", "抽检", reviewers_only=True)]
+QueueId = Annotated[int, Path(ge=1, le=2 ** 62)]
 
 
 def _queue(rs: ReviewStore, queue_id: int) -> dict:
@@ -32,7 +36,7 @@ def api_queues(rs: ReviewStore = Depends(reviews), user: User = Depends(reviewer
 
 
 @router.get("/api/queues/{queue_id}", tags=["sampling"])
-def api_queue(queue_id: int, rs: ReviewStore = Depends(reviews),
+def api_queue(queue_id: QueueId, rs: ReviewStore = Depends(reviews),
               user: User = Depends(reviewer)) -> dict:
     return _queue(rs, queue_id)
 
@@ -53,6 +57,6 @@ def form_create(name: str = Form("抽检"), per_agent: int = Form(5), since: str
 
 
 @router.get("/queues/{queue_id}", include_in_schema=False)
-def page_queue(request: Request, queue_id: int, rs: ReviewStore = Depends(reviews),
+def page_queue(request: Request, queue_id: QueueId, rs: ReviewStore = Depends(reviews),
                user: User = Depends(reviewer)):
     return render(request, "queue.html.j2", user=user, q=_queue(rs, queue_id))

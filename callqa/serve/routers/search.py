@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from callqa.verdicts import User
 from callqa.serve import queries
 from callqa.serve.deps import agent_scope, current_user, db
-from callqa.serve.models import SearchPage
-from callqa.serve.pages import render
+from callqa.serve.models import MAX_ID, MAX_PAGE, MAX_QUERY, SearchPage
+from callqa.serve.pages import NavLink, render
 
 router = APIRouter()
+NAV = [NavLink("/search", "搜索")]
 
 Speaker = Optional[Literal["agent", "customer", ""]]
+Text = Annotated[str, Query(max_length=MAX_QUERY, description="text said (any substring)")]
+Short = Annotated[str, Query(max_length=MAX_ID)]
+Page = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 
 
 def _search(conn, scope, q, speaker, agent, since, until, page) -> SearchPage:
@@ -24,16 +28,15 @@ def _search(conn, scope, q, speaker, agent, since, until, page) -> SearchPage:
 
 
 @router.get("/api/search", response_model=SearchPage, tags=["search"])
-def api_search(q: str = Query("", description="text said (any substring)"),
-               speaker: Speaker = None, agent: str = "", since: str = "", until: str = "",
-               page: int = Query(1, ge=1), conn: sqlite3.Connection = Depends(db),
+def api_search(q: Text = "", speaker: Speaker = None, agent: Short = "", since: Short = "",
+               until: Short = "", page: Page = 1, conn: sqlite3.Connection = Depends(db),
                scope: str | None = Depends(agent_scope)) -> SearchPage:
     return _search(conn, scope, q, speaker, agent, since, until, page)
 
 
 @router.get("/search", include_in_schema=False)
-def page_search(request: Request, q: str = "", speaker: Speaker = None, agent: str = "",
-                since: str = "", until: str = "", page: int = Query(1, ge=1),
+def page_search(request: Request, q: Text = "", speaker: Speaker = None, agent: Short = "",
+                since: Short = "", until: Short = "", page: Page = 1,
                 conn: sqlite3.Connection = Depends(db), user: User = Depends(current_user),
                 scope: str | None = Depends(agent_scope)):
     result = _search(conn, scope, q, speaker, agent, since, until, page)

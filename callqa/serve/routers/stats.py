@@ -11,9 +11,11 @@ from callqa.serve import queries
 from callqa.serve.deps import Settings, agent_scope, current_user, db, reviewer, settings
 from callqa.serve.models import PrecisionOut
 from callqa.labels import METRIC_KEYS
-from callqa.serve.pages import render
+from callqa.serve.pages import NavLink, render
 
 router = APIRouter()
+NAV = [NavLink("/precision", "规则准确率", reviewers_only=True),
+       NavLink("/agents", "坐席指标")]
 
 
 @router.get("/api/precision", response_model=list[PrecisionOut], tags=["stats"])

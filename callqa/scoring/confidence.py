@@ -1,0 +1,137 @@
+"""How sure a finding is: a number in [0, 1] built from what the finding rests on.
+
+A finding is only as good as its evidence: the words the recogniser barely heard, a phrase
+matched by a near sound or by meaning just over the threshold, a silence barely over the limit
+next to speech the recogniser found no words in, an overlap barely over its minimum, roles
+guessed on a mono recording. Each of these is one *factor* in [0, 1]; the confidence is their
+product, and the factors are kept (``basis``) so a reviewer sees why a finding is doubted.
+
+A finding whose confidence is under the rulebook's ``scoring.review_below`` is 待复核 (needs
+review): listed and explained like the others, but not deducted until a reviewer confirms it
+(``scoring.review_deducts: true`` deducts it anyway). The factor curves below are deliberately
+gentle: clear calls keep every factor near 1, and only evidence that is weak on its face brings a
+finding under the threshold (calibration in docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from callqa.scoring.matching import Hit
+
+__all__ = ["Confidence", "combine", "words_factor", "match_factor", "margin_factor",
+           "heard_factor", "loop_factor", "roles_factor", "SURE", "PARTIAL"]
+
+#: the mean word probability at and above which words count as clearly heard (whisper-base on
+#: clean telephone speech: median word probability 0.95, lowest decile 0.5)
+WORDS_CLEAR = 0.6
+#: the lowest the words factor goes (words heard at probability 0): whisper-base gives short,
+#: clearly spoken words on a telephone line probabilities as low as 0.06 (喂，哪位 on a GSM
+#: call), so poorly heard words alone never make a finding 待复核 — only with another doubt
+WORDS_FLOOR = 0.5
+#: how much a match by sound costs per unit of cost (phonetic.align_cost)
+SOUND_WEIGHT = 0.5
+#: a match by meaning this far above its threshold is as sure as a literal one
+SEMANTIC_SPAN = 0.1
+#: a required phrase missing where words that may stand for it were said (已记下 for a read-back)
+PARTIAL = 0.4
+
+
+@dataclass(frozen=True)
+class Confidence:
+    """A finding's confidence and the factors it was built from (name → value)."""
+
+    value: float = 1.0
+    basis: dict[str, float] = field(default_factory=dict)
+
+
+SURE = Confidence()
+
+
+def combine(**factors: float | None) -> Confidence:
+    """The product of the given factors (None: not applicable), each clipped to [0, 1].
+
+    >>> combine(words=0.9, match=None, margin=0.5).value
+    0.45
+    """
+    basis = {k: round(min(1.0, max(0.0, v)), 3) for k, v in factors.items() if v is not None}
+    value = 1.0
+    for v in basis.values():
+        value *= v
+    return Confidence(round(value, 3), basis)
+
+
+def words_factor(probabilities: Iterable[float]) -> float | None:
+    """How clearly the evidence words were heard: 1 at a mean word probability of
+    :data:`WORDS_CLEAR` or more, falling linearly to :data:`WORDS_FLOOR` at 0. None when the
+    recogniser gave no word probabilities (a hand-written transcript).
+
+    >>> words_factor([0.9, 0.8]), words_factor([0.3]), words_factor([])
+    (1.0, 0.75, None)
+    """
+    probs = list(probabilities)
+    if not probs:
+        return None
+    mean = sum(probs) / len(probs)
+    return round(min(1.0, WORDS_FLOOR + (1 - WORDS_FLOOR) * mean / WORDS_CLEAR), 3)
+
+
+def match_factor(hit: Hit, threshold: float | None = None) -> float:
+    """How far the heard words are from the rule's wording: 1 for a literal, homophone or regex
+    match; less for a near sound (by its cost) or a meaning just over the threshold.
+
+    >>> match_factor(Hit(0, 3, "不知答", "不知道", "phonetic", cost=0.3))
+    0.85
+    """
+    if hit.mode == "semantic" and threshold is not None:
+        return round(0.7 + 0.3 * min(1.0, max(0.0, hit.score - threshold) / SEMANTIC_SPAN), 3)
+    if hit.cost:
+        return round(max(0.0, 1.0 - SOUND_WEIGHT * hit.cost), 3)
+    return 1.0
+
+
+def margin_factor(value: float, limit: float, span: float) -> float:
+    """How far a measurement is past its limit: 0.6 at the limit, 1 at ``span`` past it (a 5.2 s
+    silence against a 5 s limit is a closer call than a 9 s one).
+
+    >>> margin_factor(5.2, 5.0, 2.5), margin_factor(9.0, 5.0, 2.5)
+    (0.632, 1.0)
+    """
+    if span <= 0:
+        return 1.0
+    return round(0.6 + 0.4 * min(1.0, max(0.0, abs(value - limit) / span)), 3)
+
+
+def heard_factor(unheard_s: float) -> float:
+    """Speech the detector found but the recogniser wrote no words for, next to the event (a
+    quiet agent's turn lost under background voices): each second of it makes a silence or a
+    missing phrase less certain, down to 0.4.
+
+    >>> heard_factor(0.0), heard_factor(1.5)
+    (1.0, 0.55)
+    """
+    return round(max(0.4, 1.0 - 0.3 * unheard_s), 3)
+
+
+#: a phrase of 2–8 characters said three times running: the recogniser looping (就是蛮有趣的
+#: 就是蛮有趣的…), not speech — its characters and words are no evidence of anything
+_LOOP = re.compile(r"(.{2,8}?)\1{2,}")
+
+
+def loop_factor(text: str) -> float | None:
+    """0.4 when the evidence text holds a recogniser loop, None otherwise.
+
+    >>> loop_factor("就是蛮有趣的就是蛮有趣的就是蛮有趣的"), loop_factor("好的好的，谢谢")
+    (0.4, None)
+    """
+    return 0.4 if _LOOP.search(text) else None
+
+
+def roles_factor(roles_confidence: float | None) -> float | None:
+    """On a mono recording whose two voices were told apart by a model, how sure the roles are
+    (None on separate channels)."""
+    if roles_confidence is None:
+        return None
+    return round(min(1.0, 0.4 + 0.6 * roles_confidence / 0.8), 3)

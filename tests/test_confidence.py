@@ -1,0 +1,128 @@
+"""Confidence and 待复核 (issue 19): every finding says how sure it is and why; findings under the
+rulebook's threshold are listed but not deducted until a reviewer confirms them."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from callqa.report.text import timeline
+from callqa.scoring import Scorer, load_rulebook
+from callqa.transcript import ROLES_SEPARATED, Interval, Transcript, Utterance, Word
+from callqa.verdicts import Review, reviewed_score, sample_calls
+
+
+@pytest.fixture(scope="module")
+def rulebook():
+    return load_rulebook()
+
+
+def _words(text: str, start: float, end: float, p: float) -> tuple[Word, ...]:
+    step = (end - start) / len(text)
+    return tuple(Word(c, start + k * step, start + (k + 1) * step, p) for k, c in enumerate(text))
+
+
+def _call(*turns, speech=None, roles="channels", roles_confidence=None) -> Transcript:
+    utts = [Utterance(who, a, b, text, _words(text, a, b, p)) for who, a, b, text, p in turns]
+    return Transcript("t", "A1", max(u.end for u in utts) + 1, utts, speech=speech or {},
+                      roles=roles, roles_confidence=roles_confidence)
+
+
+GREETING = ("agent", 0.5, 3.0, "您好光明物业客服中心请问有什么可以帮您", 0.9)
+
+
+def _only(rulebook, rule_id, transcript):
+    result = Scorer(rulebook.only([rule_id])).score(transcript)
+    return result, [f for f in result.findings if f.rule_id == rule_id]
+
+
+def test_clear_evidence_is_charged_and_says_so(rulebook):
+    _, [f] = _only(rulebook, "FB01", _call(GREETING, ("agent", 4.0, 6.0, "这个不知道", 0.95)))
+    assert (f.review, f.confidence, f.deduction, f.held) == (False, 1.0, 5.0, 0.0)
+    assert f.basis == {"words": 1.0, "match": 1.0}
+
+
+def test_two_doubts_route_a_finding_to_review_without_deducting(rulebook):
+    # a near sound (不知答) the recogniser barely heard: listed, explained, not deducted
+    result, [f] = _only(rulebook, "FB01", _call(GREETING, ("agent", 4.0, 6.0, "这个不知答", 0.05)))
+    assert f.review and f.confidence < rulebook.review_below
+    assert f.matched["mode"] == "phonetic" and f.matched["cost"] == 0.3
+    assert (f.deduction, f.held) == (0.0, 5.0) and result.score == 100
+    assert "待复核" in timeline(result) and "确认后 -5" in timeline(result)
+
+
+def test_a_rulebook_switch_deducts_review_findings_anyway(rulebook):
+    strict = replace(rulebook, review_deducts=True)
+    result, [f] = _only(strict, "FB01", _call(GREETING, ("agent", 4.0, 6.0, "这个不知答", 0.05)))
+    assert f.review and (f.deduction, f.held) == (5.0, 0.0) and result.score == 95
+
+
+def test_a_silence_next_to_lost_speech_is_doubted(rulebook):
+    turns = (GREETING, ("customer", 3.5, 9.5, "我想问一下物业费是多少", 0.9),
+             ("agent", 17.0, 20.0, "三百二十元", 0.9))
+    _, [sure] = _only(rulebook, "DA01", _call(*turns))
+    assert not sure.review and sure.basis["margin"] == 1.0
+    # the detector heard the agent at 10–11.5 s, the recogniser wrote nothing there
+    lost = {"agent": [Interval(0.5, 3.0), Interval(10.0, 11.5), Interval(17.0, 20.0)],
+            "customer": [Interval(3.5, 9.5)]}
+    _, [doubt] = _only(rulebook, "DA01", _call(*turns, speech=lost))
+    assert doubt.review and doubt.basis["unheard"] < 1.0
+
+
+def test_a_barely_long_silence_is_less_sure_than_a_long_one(rulebook):
+    short = _call(GREETING, ("customer", 3.5, 6.0, "我问一下", 0.9), ("agent", 11.2, 13.0, "好的", 0.9))
+    long = _call(GREETING, ("customer", 3.5, 6.0, "我问一下", 0.9), ("agent", 16.0, 18.0, "好的", 0.9))
+    (_, [a]), (_, [b]) = _only(rulebook, "DA01", short), _only(rulebook, "DA01", long)
+    assert a.confidence < b.confidence == 1.0
+
+
+def test_roles_guessed_on_mono_lower_confidence(rulebook):
+    t = _call(GREETING, ("agent", 4.0, 6.0, "这个不知道", 0.95), roles=ROLES_SEPARATED,
+              roles_confidence=0.3)
+    _, [f] = _only(rulebook, "FB01", t)
+    assert f.basis["roles"] < 1.0 and f.confidence < 1.0
+
+
+def test_a_recogniser_loop_is_no_evidence_of_fast_speech(rulebook):
+    loop = "就是蛮有趣的" * 8
+    _, found = _only(rulebook, "SR01", _call(GREETING, ("agent", 4.0, 12.0, loop, 0.9)))
+    assert found and all(f.review and f.basis["loop"] < 1.0 for f in found)
+
+
+def test_confirmed_review_finding_takes_its_points_and_rejected_gives_back(rulebook):
+    result, [f] = _only(rulebook, "FB01", _call(GREETING, ("agent", 4.0, 6.0, "这个不知答", 0.05)))
+    confirmed = Review(1, "t", "FB01", f.start, f.end, "agent", "", "confirmed", "", "qa", "")
+    assert reviewed_score(result.score, 100.0, [f], {0: confirmed}, []) == 95.0
+    rejected = replace(confirmed, verdict="rejected")
+    assert reviewed_score(result.score, 100.0, [f], {0: rejected}, []) == 100.0
+
+
+def test_sampling_takes_calls_pending_review_first():
+    calls = [(f"c{i}", "A1") for i in range(10)]
+    for seed in range(5):
+        picked = sample_calls(calls, 2, seed, first={"c7"})
+        assert picked[0] == ("c7", "A1") and len(picked) == 2
+
+
+def test_review_page_shows_confidence_and_the_pending_state(rulebook):
+    from callqa.report.review import review_html
+
+    result, _ = _only(rulebook, "FB01",
+                      _call(GREETING, ("agent", 4.0, 6.0, "这个不知答<i>x</i>", 0.05)))
+    html = review_html(result, None, rulebook)
+    assert "待复核" in html and "置信度" in html and "匹配接近度" in html
+    assert "按近音匹配“不知道”" in html
+    assert "<i>x</i>" not in html and "&lt;i&gt;x" in html  # evidence escaped
+
+
+def test_review_settings_are_validated_with_the_line():
+    from callqa.errors import RulebookError
+    from callqa.scoring.rulebook import parse_rulebook
+
+    with pytest.raises(RulebookError) as exc:
+        parse_rulebook("name: x\nscoring: {review_below: 2}\nrules: []\n", "rb.yaml")
+    assert exc.value.line == 2 and "review_below" in str(exc.value)
+    rb = parse_rulebook("name: x\nscoring: {review_below: 0.3, review_deducts: true}\nrules: []\n")
+    assert (rb.review_below, rb.review_deducts) == (0.3, True)
+    assert rb.info()["review_below"] == 0.3
