@@ -71,6 +71,13 @@ def test_bad_legs_are_named(legs, tmp_path):
         load_legs(legs["agent"], tmp_path / "missing.wav")
     with pytest.raises(AudioError, match=r"stereo\.wav.*must be mono"):
         load_legs(legs["agent"], legs["stereo_leg"])
+    # one party written on two channels (a browser's recording) is that party's leg
+    data, rate = sf.read(legs["customer"], dtype="float32")
+    twice = tmp_path / "twice.wav"
+    sf.write(twice, np.stack([data, data], axis=1), rate, subtype="PCM_16")
+    got = load_legs(legs["agent"], twice)
+    assert np.max(np.abs(got.channels[1] - load_legs(legs["agent"], legs["customer"])
+                         .channels[1])) < 1e-6
     silent = tmp_path / "silent.wav"
     sf.write(silent, np.zeros(8000, np.float32), 8000)
     with pytest.raises(AudioError, match="silent.wav"):

@@ -22,7 +22,7 @@ from callqa.errors import AudioError, CallqaError
 from callqa.result import CallResult
 
 __all__ = ["AGENT_FILE", "CUSTOMER_FILE", "RESULT_FILE", "Outcome", "customer_leg",
-           "customer_samples", "score_attempt"]
+           "customer_samples", "score_attempt", "warm_up"]
 
 logger = logging.getLogger("callqa.drill")
 
@@ -95,8 +95,10 @@ def score_attempt(store: DrillStore, scenario: Scenario, attempt: Attempt, ruleb
     customer = folder / CUSTOMER_FILE
     sf.write(customer, customer_leg(scenario, attempt.plays), SAMPLE_RATE, subtype="FLOAT")
     try:
+        # every attempt is new audio: nothing to find in, or add to, the transcript cache
         transcript = transcribe_call(folder / AGENT_FILE, asr, customer=customer, offset_s=0.0,
-                                     call_id=f"drill-{attempt.id}", agent_id=attempt.trainee)
+                                     call_id=f"drill-{attempt.id}", agent_id=attempt.trainee,
+                                     use_cache=False)
         result = Scorer(rulebook).score(transcript)
     except AudioError as exc:
         message = f"录音无法使用：{exc}"
@@ -118,6 +120,16 @@ def score_attempt(store: DrillStore, scenario: Scenario, attempt: Attempt, ruleb
                      vetoed=int(bool(result.vetoed)),
                      rules=json.dumps([f.rule_id for f in result.findings]))
     return Outcome("scored", result)
+
+
+def warm_up(asr) -> None:
+    """Load what scoring needs (the recogniser's model, the sentence encoder) while the call
+    is going on, so that the last answer does not wait for it. Both load once per process."""
+    from callqa.asr.pipeline import load_recognizer
+    from callqa.scoring.semantic import get_encoder
+
+    load_recognizer(asr)
+    get_encoder()
 
 
 def load_result(store: DrillStore, attempt_id: int) -> CallResult | None:

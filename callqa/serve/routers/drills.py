@@ -225,9 +225,11 @@ def turn_audio(scenario_id: int, index: int, store: Store, user: DrillUser):
 
 @router.post("/api/drills/scenarios/{scenario_id}/attempts", tags=["drills"],
              dependencies=[Depends(json_body)])
-def api_start(scenario_id: int, store: Store, user: DrillUser) -> dict:
-    _scenario(store, user, scenario_id)
-    return _attempt_out(store.start_attempt(scenario_id, user.name))
+def api_start(request: Request, scenario_id: int, store: Store, user: DrillUser) -> dict:
+    sc = _scenario(store, user, scenario_id)
+    attempt = store.start_attempt(scenario_id, user.name)
+    _executor(request).submit(scoring.warm_up, _asr(request, _rulebook(sc)))
+    return _attempt_out(attempt)
 
 
 async def _audio_body(request: Request) -> bytes:

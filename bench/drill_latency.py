@@ -1,0 +1,133 @@
+"""Drill feedback latency: from the trainee's last answer to a scored result, for a ~90 s
+scenario, against a live uvicorn on loopback.
+
+The scenario is a sample call (default call_11_fee_fast_speech, 88 s, the longest sample); the
+trainee's microphone recording is that call's own agent channel, encoded as the browser does
+(Opus in WebM, 48 kHz), uploaded in one-second pieces while the "call" runs, and the customer
+turns are reported as played at their original moments. What is timed is what the trainee
+waits for: from the "finish" request (sent when the page detects the end of the last answer)
+to the attempt being scored, polled every 0.1 s, exactly as the page does. The model and the
+sentence encoder are loaded when the attempt starts (as the server does during the call), so
+the figure is the steady state of a running workbench.
+
+    python bench/drill_latency.py [--call call_11_fee_fast_speech] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from callqa.asr.audio import resample_channel
+from callqa.batch.store import Store
+from callqa.drill.scenario import CLIP_PAD_S
+from callqa.scoring import load_rulebook
+from callqa.scoring.engine import score_transcript
+from callqa.serve import create_app
+from callqa.transcript import Transcript, Utterance
+from callqa.verdicts import ReviewStore
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from serve_helpers import live_server  # noqa: E402
+
+TRAINER, TRAINEE = ("trainer", "pw-trainer"), ("trainee", "pw-trainee")
+
+
+def webm(samples: np.ndarray, rate: int = 48000) -> bytes:
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="webm") as c:
+        s = c.add_stream("libopus", rate=rate)
+        s.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(samples.astype(np.float32)[None, :], format="flt",
+                                           layout="mono")
+        frame.sample_rate = rate
+        for p in [*s.encode(frame), *s.encode(None)]:
+            c.mux(p)
+    return buf.getvalue()
+
+
+def request(base: str, path: str, user, body: bytes | None = None,
+            ctype: str = "application/json") -> dict:
+    token = base64.b64encode(f"{user[0]}:{user[1]}".encode()).decode()
+    req = urllib.request.Request(base + path, data=body, method="POST" if body is not None
+                                 else "GET", headers={"Authorization": f"Basic {token}",
+                                                      "Content-Type": ctype})
+    with urllib.request.urlopen(req, timeout=600) as r:
+        return json.loads(r.read())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--call", default="call_11_fee_fast_speech")
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    samples = ROOT / "samples"
+    truth = json.loads((samples / f"{args.call}.truth.json").read_text("utf-8"))
+    recording = samples / f"{args.call}.flac"
+    out = Path(tempfile.mkdtemp(prefix="drill-bench-"))
+    t = Transcript(args.call, None, float(truth["duration"]),
+                   [Utterance(x["speaker"], x["start"], x["end"], x["text"])
+                    for x in truth["turns"]])
+    result = score_transcript(t, load_rulebook())
+    with Store.open(out) as store:
+        path = store.write_result(result)
+        store.update(args.call, path=str(recording), abs_path=str(recording), status="scored",
+                     result_path=store.relative(path), score=result.score,
+                     passed=int(result.passed), agent_channel="left")
+    with ReviewStore.open(out / "callqa.db") as rs:
+        rs.add_user(*TRAINER[:1], "trainer", TRAINER[1])
+        rs.add_user(*TRAINEE[:1], "trainee", TRAINEE[1])
+
+    data, rate = sf.read(recording, dtype="float32", always_2d=True)
+    mic = webm(resample_channel(data[:, 0], rate, 48000))
+    pieces = [mic[i: i + 4096] for i in range(0, len(mic), 4096)]
+    with live_server(create_app(out)) as base:
+        sc = request(base, "/api/drills/scenarios", TRAINER,
+                     json.dumps({"call_id": args.call, "trainees": [TRAINEE[0]]}).encode())
+        customer = [x for x in truth["turns"] if x["speaker"] == "customer"]
+        turn_starts = []  # the scenario joins consecutive customer utterances
+        last = None
+        for x in truth["turns"]:
+            if x["speaker"] == "customer" and last != "customer":
+                turn_starts.append(x["start"])
+            last = x["speaker"]
+        assert len(turn_starts) == len(sc["turns"]), (len(turn_starts), len(customer))
+        plays = [{"turn": i, "at_s": max(0.0, s - CLIP_PAD_S[0])}
+                 for i, s in enumerate(turn_starts)]
+        waits = []
+        for run in range(args.runs):
+            a = request(base, f"/api/drills/scenarios/{sc['id']}/attempts", TRAINEE, b"{}")
+            for seq, piece in enumerate(pieces):
+                request(base, f"/api/drills/attempts/{a['id']}/audio?seq={seq}", TRAINEE, piece,
+                        "application/octet-stream")
+            time.sleep(10.0 if run == 0 else 1.0)  # the warm-up (a real call lasts 88 s)
+            started = time.perf_counter()
+            got = request(base, f"/api/drills/attempts/{a['id']}/finish", TRAINEE,
+                          json.dumps({"chunks": len(pieces), "plays": plays}).encode())
+            while got["status"] == "scoring":
+                time.sleep(0.1)
+                got = request(base, f"/api/drills/attempts/{a['id']}", TRAINEE)
+            waits.append(time.perf_counter() - started)
+            print(f"run {run + 1}: {got['status']} score {got['score']} in {waits[-1]:.2f} s "
+                  f"(rules {','.join(got['rules'])})", flush=True)
+    print(f"{args.call}: {truth['duration']:.0f} s scenario, {len(sc['turns'])} customer turns; "
+          f"result {statistics.median(waits):.2f} s after the last answer (median of "
+          f"{len(waits)}, slowest {max(waits):.2f} s)")
+
+
+if __name__ == "__main__":
+    main()
