@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 from callqa.batch.discover import CallSpec
 from callqa.batch.store import Store
-from callqa.batch.worker import (BatchAbort, available_cores, init_worker, threads_per_worker,
+from callqa.batch.worker import (BatchAbort, init_worker, threads_per_worker,
                                  transcribe_job)
 from callqa.errors import TranscriptError
 from callqa.scoring import Rulebook, Scorer

@@ -28,6 +28,7 @@ from callqa.transcript import AGENT
 
 __all__ = [
     "DEFAULT_RULEBOOK",
+    "RULES_DIR",
     "RULE_TYPES",
     "PhraseSpec",
     "Condition",
@@ -37,7 +38,9 @@ __all__ = [
     "parse_rulebook",
 ]
 
-DEFAULT_RULEBOOK = Path(__file__).resolve().parents[2] / "rules" / "default.yaml"
+#: the packaged copy of rules/ (callqa/_rules links to it in a checkout; the wheel carries it)
+RULES_DIR = Path(__file__).resolve().parents[1] / "_rules"
+DEFAULT_RULEBOOK = RULES_DIR / "default.yaml"
 #: default ``scoring.min_call_s``: a recording shorter than this is no conversation
 MIN_CALL_S = 3.0
 
@@ -114,7 +117,7 @@ class Rulebook:
         scale and pass mark, and each rule's recommended phrasings (``examples.good``)."""
         return {"name": self.name, "version": self.version, "path": self.path,
                 "sha256": self.sha256, "base": self.base, "pass_mark": self.pass_mark,
-                "examples": {r.id: list(r.examples_good) for r in self.rules if r.examples_good}}
+                "examples": {r.id: list(r.recommended()) for r in self.rules if r.recommended()}}
 
 
 # --------------------------------------------------------------------------- schema
@@ -174,7 +177,7 @@ def _rule(raw: Any, named: dict, errors: Errors, line: int | None, index: int) -
         suggestion=got["suggestion"], standard_file=standard["file"],
         standard_text=standard["text"], examples_good=examples.get("good") or (),
         examples_bad=examples.get("bad") or (), params=params, line=line_of(raw),
-        when=when, supersedes=got.get("supersedes") or (),
+        when=when, supersedes=got.get("supersedes") or (), kind=RULE_TYPES[rule_type],
     )
 
 
