@@ -22,7 +22,8 @@ from callqa.errors import AudioError, CallqaError
 from callqa.result import CallResult
 
 __all__ = ["AGENT_FILE", "CUSTOMER_FILE", "RESULT_FILE", "Outcome", "customer_leg",
-           "customer_samples", "score_attempt", "warm_up"]
+           "customer_samples", "drill_options", "prepare_attempt",
+           "score_attempt", "warm_up"]
 
 logger = logging.getLogger("callqa.drill")
 
@@ -96,7 +97,8 @@ def score_attempt(store: DrillStore, scenario: Scenario, attempt: Attempt, ruleb
     sf.write(customer, customer_leg(scenario, attempt.plays), SAMPLE_RATE, subtype="FLOAT")
     try:
         # every attempt is new audio: nothing to find in, or add to, the transcript cache
-        transcript = transcribe_call(folder / AGENT_FILE, asr, customer=customer, offset_s=0.0,
+        transcript = transcribe_call(folder / AGENT_FILE, drill_options(asr), customer=customer,
+                                     offset_s=0.0,
                                      call_id=f"drill-{attempt.id}", agent_id=attempt.trainee,
                                      use_cache=False)
         result = Scorer(rulebook).score(transcript)
@@ -122,13 +124,55 @@ def score_attempt(store: DrillStore, scenario: Scenario, attempt: Attempt, ruleb
     return Outcome("scored", result)
 
 
+def drill_options(asr):
+    """The pipeline's options with the drill's recogniser (:mod:`callqa.drill.recognizer`):
+    the same model and settings, each answer recognised alone and remembered."""
+    from dataclasses import replace
+
+    from callqa.drill import recognizer
+
+    return replace(asr, backend=recognizer.NAME)
+
+
+def prepare_attempt(store: DrillStore, scenario: Scenario, attempt: Attempt, asr) -> bool:
+    """Run the pipeline on the call so far (the recording uploaded until now, the customer
+    turns played until now), so that the recogniser remembers every answer already given and
+    every customer turn already played: called in the background after each customer turn.
+    Its transcript is thrown away; False when there was nothing to do yet or the partial
+    recording could not be read (the final scoring reads it again anyway)."""
+    from callqa.asr.pipeline import transcribe_call
+
+    import soundfile as sf
+
+    folder = store.attempt_dir(attempt.id)
+    answers = folder / AGENT_FILE
+    if not attempt.plays or not answers.is_file():
+        return False
+    partial, leg = folder / "partial.webm", folder / "partial-customer.wav"
+    partial.write_bytes(answers.read_bytes())
+    # silence after the last turn, as the finished call has (its trainee's answer follows)
+    tail = np.zeros(int(3 * SAMPLE_RATE), np.float32)
+    sf.write(leg, np.concatenate([customer_leg(scenario, attempt.plays), tail]), SAMPLE_RATE,
+             subtype="FLOAT")
+    try:
+        transcribe_call(partial, drill_options(asr), customer=leg, use_cache=False,
+                        call_id=f"drill-{attempt.id}-partial")
+    except CallqaError as exc:
+        logger.info("drill attempt %s: nothing prepared (%s)", attempt.id, exc)
+        return False
+    finally:
+        partial.unlink(missing_ok=True)
+        leg.unlink(missing_ok=True)
+    return True
+
+
 def warm_up(asr) -> None:
     """Load what scoring needs (the recogniser's model, the sentence encoder) while the call
     is going on, so that the last answer does not wait for it. Both load once per process."""
     from callqa.asr.pipeline import load_recognizer
     from callqa.scoring.semantic import get_encoder
 
-    load_recognizer(asr)
+    load_recognizer(drill_options(asr))
     get_encoder()
 
 

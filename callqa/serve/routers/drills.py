@@ -265,6 +265,45 @@ def api_chunk(attempt_id: int, store: Store, user: DrillUser,
         raise
 
 
+class PlaysIn(BaseModel):
+    plays: list[PlayIn] = Field(max_length=10000)
+
+
+@router.post("/api/drills/attempts/{attempt_id}/plays", tags=["drills"],
+             dependencies=[Depends(json_body)])
+def api_plays(request: Request, attempt_id: int, p: PlaysIn, store: Store, user: DrillUser,
+              s: Settings = Depends(settings)) -> dict:
+    """The customer turns played so far (the page sends them after each turn): the call so far
+    is recognised in the background, so that only the last answer is left at the end."""
+    a = _attempt(store, user, attempt_id)
+    if a.trainee != user.name:
+        raise HTTPException(403, "只能更新自己的练习")
+    if a.status != "recording":
+        return _attempt_out(a)
+    sc = store.scenario(a.scenario_id)
+    store.set_plays(attempt_id, [Play(x.turn, x.at_s) for x in p.plays if x.turn < len(sc.turns)])
+    asr = _asr(request, _rulebook(sc))
+    pending = request.app.state.__dict__.setdefault("drill_pending", {})
+    pending[attempt_id] = ticket = object()
+
+    def job() -> None:
+        if pending.get(attempt_id) is not ticket:
+            return  # a newer request for this attempt is queued: that one does it
+        conn = index.connect(s.db_path)
+        try:
+            own = DrillStore(conn, s.out_dir)
+            current = own.attempt(attempt_id)
+            if current.status == "recording":
+                scoring.prepare_attempt(own, sc, current, asr)
+        except Exception:  # only a head start: the final scoring does everything again
+            scoring.logger.exception("drill attempt %s: preparing", attempt_id)
+        finally:
+            conn.close()
+
+    _executor(request).submit(job)
+    return _attempt_out(store.attempt(attempt_id))
+
+
 @router.post("/api/drills/attempts/{attempt_id}/finish", tags=["drills"],
              dependencies=[Depends(json_body)])
 def api_finish(request: Request, attempt_id: int, f: FinishIn, store: Store, user: DrillUser,
