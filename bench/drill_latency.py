@@ -4,11 +4,11 @@ scenario, against a live uvicorn on loopback.
 The scenario is a sample call (default call_11_fee_fast_speech, 88 s, the longest sample); the
 trainee's microphone recording is that call's own agent channel, encoded as the browser does
 (Opus in WebM, 48 kHz), uploaded in one-second pieces while the "call" runs, and the customer
-turns are reported as played at their original moments. What is timed is what the trainee
-waits for: from the "finish" request (sent when the page detects the end of the last answer)
-to the attempt being scored, polled every 0.1 s, exactly as the page does. The model and the
-sentence encoder are loaded when the attempt starts (as the server does during the call), so
-the figure is the steady state of a running workbench.
+turns are reported as played at their original moments. The call is replayed in real time as
+the page does it: after each customer turn the recording so far is uploaded and the turns played
+are posted (the server recognises the call so far in the background). What is timed is what the
+trainee waits for: from the "finish" request (sent 1.2 s after the last answer, when the page
+hears the quiet) to the attempt being scored, polled every 0.1 s as the page does.
 
     python bench/drill_latency.py [--call call_11_fee_fast_speech] [--runs 3]
 """
@@ -31,6 +31,7 @@ import soundfile as sf
 
 from callqa.asr.audio import resample_channel
 from callqa.batch.store import Store
+from callqa.drill import recognizer
 from callqa.drill.scenario import CLIP_PAD_S
 from callqa.scoring import load_rulebook
 from callqa.scoring.engine import score_transcript
@@ -108,13 +109,33 @@ def main() -> None:
         assert len(turn_starts) == len(sc["turns"]), (len(turn_starts), len(customer))
         plays = [{"turn": i, "at_s": max(0.0, s - CLIP_PAD_S[0])}
                  for i, s in enumerate(turn_starts)]
+        ends = []  # when each customer turn's clip ends, on the call's clock
+        data_s = len(data) / rate
+        for sc_turn, p in zip(sc["turns"], plays):
+            ends.append(p["at_s"] + sc_turn["duration_s"] + sum(CLIP_PAD_S))
         waits = []
         for run in range(args.runs):
             a = request(base, f"/api/drills/scenarios/{sc['id']}/attempts", TRAINEE, b"{}")
-            for seq, piece in enumerate(pieces):
-                request(base, f"/api/drills/attempts/{a['id']}/audio?seq={seq}", TRAINEE, piece,
-                        "application/octet-stream")
-            time.sleep(10.0 if run == 0 else 1.0)  # the warm-up (a real call lasts 88 s)
+            sent = 0
+            began = time.perf_counter()
+
+            def upload_until(t_s: float) -> None:
+                """The pieces the browser has uploaded by then (bytes ∝ time)."""
+                nonlocal sent
+                upto = min(len(pieces), int(len(pieces) * min(1.0, t_s / data_s)) + 1)
+                for seq in range(sent, upto):
+                    request(base, f"/api/drills/attempts/{a['id']}/audio?seq={seq}", TRAINEE,
+                            pieces[seq], "application/octet-stream")
+                sent = upto
+
+            for i, end in enumerate(ends):  # in real time, as the page does it
+                time.sleep(max(0.0, end - (time.perf_counter() - began)))
+                upload_until(end)
+                request(base, f"/api/drills/attempts/{a['id']}/plays", TRAINEE,
+                        json.dumps({"plays": plays[: i + 1]}).encode())
+            # the last answer, then the page's 1.2 s of quiet
+            time.sleep(max(0.0, data_s + 1.2 - (time.perf_counter() - began)))
+            upload_until(data_s + 10)
             started = time.perf_counter()
             got = request(base, f"/api/drills/attempts/{a['id']}/finish", TRAINEE,
                           json.dumps({"chunks": len(pieces), "plays": plays}).encode())
@@ -123,7 +144,9 @@ def main() -> None:
                 got = request(base, f"/api/drills/attempts/{a['id']}", TRAINEE)
             waits.append(time.perf_counter() - started)
             print(f"run {run + 1}: {got['status']} score {got['score']} in {waits[-1]:.2f} s "
-                  f"(rules {','.join(got['rules'])})", flush=True)
+                  f"(rules {','.join(got['rules'])}); stretches recognised "
+                  f"{recognizer.stats['recognised']}, remembered {recognizer.stats['remembered']}",
+                  flush=True)
     print(f"{args.call}: {truth['duration']:.0f} s scenario, {len(sc['turns'])} customer turns; "
           f"result {statistics.median(waits):.2f} s after the last answer (median of "
           f"{len(waits)}, slowest {max(waits):.2f} s)")
