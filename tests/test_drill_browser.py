@@ -212,7 +212,7 @@ def test_trainer_trainees_and_cohort(site, tmp_path):
     assert not good["rules"] & {"GR01", "GR02", "CL01", "FB01", "FB05"}, good["rules"]
     assert len(good["turns"]) >= 4 and good["player"]
     assert "您好" in "".join(good["turns"][:1])  # the greeting was heard first
-    assert "感谢您的来电" in good["model"] or "再见" in good["model"]  # the original agent's
+    assert good["model"].splitlines() == [t.text for t in sc.model_answer]  # the original agent
     assert rude["status"] == "scored" and not rude["passed"], rude
     assert rude["score"] < sc.pass_mark
     assert len(rude["rules"] & RUDE_RULES) >= 3, rude["rules"]  # most of the lapses, heard

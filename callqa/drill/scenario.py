@@ -59,6 +59,8 @@ class Scenario:
         pass_mark: a score at or above it, with no veto finding, passes.
         rulebook_path: the rulebook the source call was scored with (None: the default).
         assigned: trainees the trainer assigned it to.
+        source_score: the source call's own score (its agent's turns are the model answer: a
+            failed call's are shown as a counter-example).
     """
 
     call_id: str
@@ -72,6 +74,7 @@ class Scenario:
     pass_mark: float
     rulebook_path: str | None = None
     created_by: str = ""
+    source_score: float | None = None
     id: int | None = None
     assigned: list[str] = field(default_factory=list)
 
@@ -155,7 +158,8 @@ def scenario_from_call(result: CallResult, recording: Path, *, agent_channel: st
         brief=brief.strip() or _brief_of(recording), recording=str(recording.resolve()),
         customer_channel=0 if agent_channel == "right" else 1,
         agent_first=first.speaker == AGENT, turns=customer, model_answer=agent,
-        pass_mark=mark, rulebook_path=rulebook_path, created_by=created_by)
+        pass_mark=mark, rulebook_path=rulebook_path, created_by=created_by,
+        source_score=result.score)
 
 
 def clip(turn: Turn, samples: np.ndarray, rate_hz: int) -> np.ndarray:
