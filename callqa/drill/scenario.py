@@ -109,11 +109,14 @@ def recording_channels(path: Path) -> int:
 
 
 def _brief_of(recording: Path) -> str:
+    """Who calls and why: the first sentence of a sample's description (the rest says what the
+    agent did, which is for after the attempt)."""
     truth = recording.with_name(recording.stem + ".truth.json")
     try:
-        return str(json.loads(truth.read_text("utf-8")).get("scenario") or "")
+        text = str(json.loads(truth.read_text("utf-8")).get("scenario") or "")
     except (OSError, ValueError, AttributeError):
         return ""
+    return text.split("。")[0] + "。" if "。" in text else text
 
 
 def _join(utts, speaker: str) -> list[Turn]:
