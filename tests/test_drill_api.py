@@ -246,3 +246,37 @@ def test_cohort_pass_rule(tmp_path):
     assert [(r["学员"], r["是否通过"], r["练习次数"]) for r in rows] == [
         ("a", "通过", "2"), ("b", "未通过", "1"), ("c", "未通过", "1")]
     conn.close()
+
+
+def test_drill_roles_from_the_cli_and_an_older_database(tmp_path):
+    """`callqa serve adduser --role trainer/trainee`, a users file with them, and a database
+    made before these roles (its users table allowed only reviewer and agent)."""
+    import sqlite3
+
+    from typer.testing import CliRunner
+
+    from callqa.cli import app as cli
+    from callqa.serve.app import load_users_file
+
+    build_store(tmp_path)
+    conn = sqlite3.connect(tmp_path / "callqa.db")
+    conn.execute("CREATE TABLE review_users (name TEXT PRIMARY KEY, role TEXT NOT NULL CHECK "
+                 "(role IN ('reviewer', 'agent')), agent_id TEXT, secret_hash TEXT NOT NULL, "
+                 "created_at TEXT NOT NULL)")
+    conn.execute("INSERT INTO review_users VALUES ('old', 'reviewer', NULL, 'scrypt$x', 'then')")
+    conn.commit()
+    conn.close()
+    runner = CliRunner()
+    for name, role in (("林老师", "trainer"), ("小张", "trainee")):
+        res = runner.invoke(cli, ["serve", "adduser", name, "--role", role, "--out",
+                                  str(tmp_path)])
+        assert res.exit_code == 0, res.output
+    with ReviewStore.open(tmp_path / "callqa.db") as rs:
+        assert {(u.name, u.role) for u in rs.users()} == {
+            ("old", "reviewer"), ("林老师", "trainer"), ("小张", "trainee")}
+    res = runner.invoke(cli, ["serve", "adduser", "x", "--role", "coach", "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "trainee" in res.output
+    res = runner.invoke(cli, ["serve", "adduser", "小李", "--role", "trainee", "--print-hash"])
+    users = tmp_path / "users.yaml"
+    users.write_text("users:\n" + res.stdout, "utf-8")
+    assert load_users_file(users)["小李"][0].role == "trainee"
