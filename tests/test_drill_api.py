@@ -280,3 +280,17 @@ def test_drill_roles_from_the_cli_and_an_older_database(tmp_path):
     users = tmp_path / "users.yaml"
     users.write_text("users:\n" + res.stdout, "utf-8")
     assert load_users_file(users)["小李"][0].role == "trainee"
+
+
+def test_an_attempt_over_the_size_limit_is_kept_incomplete(client, monkeypatch):
+    from callqa.drill import store as drill_store
+
+    monkeypatch.setattr(drill_store, "MAX_ATTEMPT_BYTES", 10)  # (a 32 MB upload in a test)
+    sc = make_scenario(client)
+    a = client.post(f"/api/drills/scenarios/{sc['id']}/attempts", auth=T1, json={}).json()
+    upload(client, a["id"], [b"12345678"])
+    r = client.post(f"/api/drills/attempts/{a['id']}/audio?seq=1", content=b"12345", auth=T1,
+                    headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 413 and "上限" in r.json()["detail"]
+    got = client.get(f"/api/drills/attempts/{a['id']}", auth=T1).json()
+    assert got["status"] == "incomplete" and got["bytes"] == 8 and not got["passed"]

@@ -19,7 +19,7 @@ from typing import Any
 from callqa.drill.scenario import DrillError, Scenario
 
 __all__ = ["ATTEMPT_STATES", "Attempt", "DrillStore", "Play", "MAX_ATTEMPT_BYTES",
-           "MAX_CHUNK_BYTES"]
+           "MAX_CHUNK_BYTES", "TooLarge"]
 
 ATTEMPT_STATES = {"recording": "录音中", "scoring": "评分中", "scored": "已评分",
                   "unscored": "未评分", "incomplete": "未完成"}
@@ -41,6 +41,10 @@ CREATE TABLE IF NOT EXISTS drill_attempts (
   vetoed INTEGER DEFAULT 0, rules TEXT, message TEXT);
 CREATE INDEX IF NOT EXISTS drill_attempts_by_trainee ON drill_attempts (trainee, scenario_id);
 """
+
+
+class TooLarge(DrillError):
+    """An attempt's recording over :data:`MAX_ATTEMPT_BYTES`."""
 
 
 def now_iso() -> str:
@@ -184,8 +188,7 @@ class DrillStore:
             raise DrillError(f"练习记录 {attempt_id}", f"录音片段顺序不对：收到第 {seq + 1} 段，"
                                                      f"应为第 {a.chunks + 1} 段")
         if a.bytes + len(data) > MAX_ATTEMPT_BYTES:
-            raise DrillError(f"练习记录 {attempt_id}", f"录音超过上限 "
-                                                     f"{MAX_ATTEMPT_BYTES >> 20} MB")
+            raise TooLarge(f"练习记录 {attempt_id}", f"录音超过上限 {MAX_ATTEMPT_BYTES >> 20} MB")
         with (self.attempt_dir(attempt_id) / "answers.webm").open("ab") as fh:
             fh.write(data)
         with self.conn:

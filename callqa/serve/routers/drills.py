@@ -22,7 +22,8 @@ from pydantic import BaseModel, Field
 from callqa.drill import attempt as scoring
 from callqa.drill.progress import cohort, cohort_csv, cohort_xlsx
 from callqa.drill.scenario import DrillError, Scenario, clip_wav, scenario_from_call
-from callqa.drill.store import (MAX_CHUNK_BYTES, Attempt, DrillStore, Play)
+from callqa.asr.audio import SAMPLE_RATE
+from callqa.drill.store import MAX_CHUNK_BYTES, Attempt, DrillStore, Play, TooLarge
 from callqa.serve import index, queries
 from callqa.serve.deps import Settings, csrf_form, current_user, db, json_body, settings
 from callqa.serve.pages import render
@@ -217,7 +218,7 @@ def turn_audio(scenario_id: int, index: int, store: Store, user: DrillUser):
     sc = _scenario(store, user, scenario_id)
     if not 0 <= index < len(sc.turns):
         raise queries.NotFound(f"第 {index + 1} 轮")
-    wav = clip_wav(sc.turns[index], scoring.customer_samples(sc), scoring.SAMPLE_RATE)
+    wav = clip_wav(sc.turns[index], scoring.customer_samples(sc), SAMPLE_RATE)
     return Response(wav, media_type="audio/wav", headers={"Cache-Control": "private, max-age=600"})
 
 
@@ -258,11 +259,9 @@ def api_chunk(attempt_id: int, store: Store, user: DrillUser,
         raise HTTPException(403, "只能上传自己的练习录音")
     try:
         return _attempt_out(store.add_chunk(attempt_id, seq, body))
-    except DrillError as exc:
-        if "上限" in str(exc):
-            store.set_status(attempt_id, "incomplete", str(exc))
-            raise HTTPException(413, str(exc)) from None
-        raise
+    except TooLarge as exc:  # kept as it is, never scored
+        store.set_status(attempt_id, "incomplete", str(exc))
+        raise HTTPException(413, str(exc)) from None
 
 
 class PlaysIn(BaseModel):
