@@ -21,8 +21,8 @@ from callqa.drill.store import Attempt, DrillStore, Play
 from callqa.errors import AudioError, CallqaError
 from callqa.result import CallResult
 
-__all__ = ["AGENT_FILE", "CUSTOMER_FILE", "RESULT_FILE", "Outcome", "customer_leg",
-           "customer_samples", "drill_options", "prepare_attempt",
+__all__ = ["AGENT_FILE", "CUSTOMER_FILE", "RESULT_FILE", "Outcome", "check_complete",
+           "customer_leg", "customer_samples", "drill_options", "load_result", "prepare_attempt",
            "score_attempt", "warm_up"]
 
 logger = logging.getLogger("callqa.drill")
