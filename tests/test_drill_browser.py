@@ -172,6 +172,7 @@ def take(base: str, out: Path, user, answers: Path, scenario_id: int, name: str)
             "turns": [e.text for e in browser.find_elements("css selector", ".turn.agent")],
             "model": browser.find_element("id", "model-answer").text,
             "player": bool(browser.find_elements("id", "player")),
+            "attempt": int(browser.current_url.rstrip("/").rsplit("/", 1)[1]),
         }
         seen["score"] = float(browser.find_element("id", "score").text) \
             if seen["status"] == "scored" else None
@@ -211,6 +212,10 @@ def test_trainer_trainees_and_cohort(site, tmp_path):
     assert good["score"] >= sc.pass_mark
     assert not good["rules"] & {"GR01", "GR02", "CL01", "FB01", "FB05"}, good["rules"]
     assert len(good["turns"]) >= 4 and good["player"]
+    # play-back: the call as scored, the trainee left and the customer right
+    call, rate = sf.read(io.BytesIO(get(base, f"/drills/attempts/{good['attempt']}/audio", GOOD)))
+    assert call.shape[1] == 2 and call.shape[0] / rate > 50
+    assert np.sqrt(np.mean(call[:, 0] ** 2)) > 0.01 and np.sqrt(np.mean(call[:, 1] ** 2)) > 0.01
     assert "您好" in "".join(good["turns"][:1])  # the greeting was heard first
     assert good["model"].splitlines() == [t.text for t in sc.model_answer]  # the original agent
     assert rude["status"] == "scored" and not rude["passed"], rude

@@ -21,7 +21,7 @@ from callqa.drill.store import Attempt, DrillStore, Play
 from callqa.errors import AudioError, CallqaError
 from callqa.result import CallResult
 
-__all__ = ["AGENT_FILE", "CUSTOMER_FILE", "RESULT_FILE", "Outcome", "check_complete",
+__all__ = ["AGENT_FILE", "CUSTOMER_FILE", "RESULT_FILE", "Outcome", "call_wav", "check_complete",
            "customer_leg", "customer_samples", "drill_options", "load_result", "prepare_attempt",
            "score_attempt", "warm_up"]
 
@@ -174,6 +174,32 @@ def warm_up(asr) -> None:
 
     load_recognizer(drill_options(asr))
     get_encoder()
+
+
+def call_wav(store: DrillStore, attempt_id: int) -> Path:
+    """The assembled call as a stereo WAV (trainee left, customer right), made once on first
+    request (the browser's WebM has no index to seek in).
+
+    Raises:
+        FileNotFoundError: the attempt was never assembled (no customer leg written).
+    """
+    import soundfile as sf
+
+    from callqa.asr.audio import load_legs
+
+    folder = store.attempt_dir(attempt_id)
+    out = folder / "call.wav"
+    if not out.is_file():
+        if not (folder / CUSTOMER_FILE).is_file():
+            raise FileNotFoundError(folder / CUSTOMER_FILE)
+        try:
+            legs = load_legs(folder / AGENT_FILE, folder / CUSTOMER_FILE)
+        except AudioError as exc:
+            raise FileNotFoundError(str(exc)) from None
+        tmp = out.with_suffix(".tmp.wav")
+        sf.write(tmp, np.stack(legs.channels, axis=1), SAMPLE_RATE, subtype="PCM_16")
+        tmp.replace(out)
+    return out
 
 
 def load_result(store: DrillStore, attempt_id: int) -> CallResult | None:

@@ -346,11 +346,16 @@ def api_attempt(attempt_id: int, store: Store, user: DrillUser) -> dict:
 
 @router.get("/drills/attempts/{attempt_id}/audio", include_in_schema=False)
 def attempt_audio(attempt_id: int, store: Store, user: DrillUser):
+    """The call as scored (the trainee left, the customer right, a seekable WAV), else the
+    browser's recording as uploaded (an attempt never assembled)."""
     _attempt(store, user, attempt_id)
-    path = store.attempt_dir(attempt_id) / scoring.AGENT_FILE
-    if not path.is_file():
-        raise queries.NotFound("这次练习没有录音")
-    return FileResponse(path, media_type="audio/webm")
+    try:
+        return FileResponse(scoring.call_wav(store, attempt_id), media_type="audio/wav")
+    except FileNotFoundError:
+        path = store.attempt_dir(attempt_id) / scoring.AGENT_FILE
+        if not path.is_file():
+            raise queries.NotFound("这次练习没有录音") from None
+        return FileResponse(path, media_type="audio/webm")
 
 
 @router.get("/drills/attempts/{attempt_id}", include_in_schema=False)
