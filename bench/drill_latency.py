@@ -115,6 +115,8 @@ def main() -> None:
             ends.append(p["at_s"] + sc_turn["duration_s"] + sum(CLIP_PAD_S))
         waits = []
         for run in range(args.runs):
+            recognizer.forget()  # each run a new trainee: nothing remembered from the last
+            before = dict(recognizer.stats)
             a = request(base, f"/api/drills/scenarios/{sc['id']}/attempts", TRAINEE, b"{}")
             sent = 0
             began = time.perf_counter()
@@ -145,7 +147,8 @@ def main() -> None:
             waits.append(time.perf_counter() - started)
             print(f"run {run + 1}: {got['status']} score {got['score']} in {waits[-1]:.2f} s "
                   f"(rules {','.join(got['rules'])}); stretches recognised "
-                  f"{recognizer.stats['recognised']}, remembered {recognizer.stats['remembered']}",
+                  f"{recognizer.stats['recognised'] - before['recognised']}, remembered "
+                  f"{recognizer.stats['remembered'] - before['remembered']}",
                   flush=True)
     print(f"{args.call}: {truth['duration']:.0f} s scenario, {len(sc['turns'])} customer turns; "
           f"result {statistics.median(waits):.2f} s after the last answer (median of "

@@ -26,7 +26,8 @@ from callqa.asr.audio import SAMPLE_RATE
 from callqa.asr.recognizer import BACKENDS, PartySpeech, Recognition
 from callqa.transcript import Interval, Word
 
-__all__ = ["GROUP_GAP_S", "NAME", "StretchRecognizer", "create", "model_id"]
+__all__ = ["GROUP_GAP_S", "NAME", "StretchRecognizer", "create", "forget", "model_id",
+           "stretches"]
 
 NAME = "drill"
 #: pauses at least this long separate stretches (the page waits 1.2 s of quiet before the
@@ -37,6 +38,12 @@ _memo: "OrderedDict[str, tuple[list[Word], list[dict[str, Any]]]]" = OrderedDict
 _lock = threading.Lock()
 #: counters (the latency bench reports them)
 stats = {"recognised": 0, "remembered": 0}
+
+
+def forget() -> None:
+    """Empty the memo (the latency bench: each run a new trainee)."""
+    with _lock:
+        _memo.clear()
 
 
 def model_id(options, *, progress: bool = False) -> str:
