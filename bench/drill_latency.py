@@ -10,7 +10,7 @@ are posted (the server recognises the call so far in the background). What is ti
 trainee waits for: from the "finish" request (sent 1.2 s after the last answer, when the page
 hears the quiet) to the attempt being scored, polled every 0.1 s as the page does.
 
-    python bench/drill_latency.py [--call call_11_fee_fast_speech] [--runs 3]
+    python bench/drill_latency.py [--call call_11_fee_fast_speech] [--runs 3] [--no-head-start]
 """
 
 from __future__ import annotations
@@ -75,6 +75,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--call", default="call_11_fee_fast_speech")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--no-head-start", action="store_true",
+                    help="do not post the turns played during the call (nothing is recognised "
+                         "before the end: what the head start saves)")
     args = ap.parse_args()
     samples = ROOT / "samples"
     truth = json.loads((samples / f"{args.call}.truth.json").read_text("utf-8"))
@@ -133,8 +136,9 @@ def main() -> None:
             for i, end in enumerate(ends):  # in real time, as the page does it
                 time.sleep(max(0.0, end - (time.perf_counter() - began)))
                 upload_until(end)
-                request(base, f"/api/drills/attempts/{a['id']}/plays", TRAINEE,
-                        json.dumps({"plays": plays[: i + 1]}).encode())
+                if not args.no_head_start:
+                    request(base, f"/api/drills/attempts/{a['id']}/plays", TRAINEE,
+                            json.dumps({"plays": plays[: i + 1]}).encode())
             # the last answer, then the page's 1.2 s of quiet
             time.sleep(max(0.0, data_s + 1.2 - (time.perf_counter() - began)))
             upload_until(data_s + 10)
