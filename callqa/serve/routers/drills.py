@@ -239,8 +239,10 @@ async def _audio_body(request: Request) -> bytes:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in ("application/octet-stream", "audio/webm", "audio/ogg"):
         raise HTTPException(415, "录音片段应以 audio/webm 或 application/octet-stream 上传")
-    size = int(request.headers.get("content-length") or 0)
-    if size > MAX_CHUNK_BYTES:
+    size = request.headers.get("content-length") or "0"
+    if not size.isdigit():
+        raise HTTPException(400, "Content-Length 无效")
+    if int(size) > MAX_CHUNK_BYTES:
         raise HTTPException(413, f"录音片段超过上限 {MAX_CHUNK_BYTES >> 10} KB")
     body = b""
     async for part in request.stream():
