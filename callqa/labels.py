@@ -45,7 +45,7 @@ REVIEW_STATE = {"unreviewed": "未复核", "in_progress": "复核中", "reviewed
 #: The audit trail's actions.
 EVENT = {"confirmed": "判定属实", "rejected": "判定误报", "missed": "补充问题",
          "call_reviewed": "标记复核完成", "appeal": "提交申诉", "appeal_upheld": "维持原判",
-         "appeal_overturned": "撤销（申诉成立）"}
+         "appeal_overturned": "撤销（申诉成立）", "view_original": "查看原文（个人信息）"}
 #: Conversation metrics (``CallResult.metrics``, callqa.scoring.metrics): label and kind (a rate
 #: 0..1 shown as %, seconds, a count). A metric not listed shows under its key.
 METRIC = {

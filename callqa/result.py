@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from callqa.transcript import Utterance, utterance_from_dict, utterance_to_dict
+from callqa.transcript import Entity, Utterance, utterance_from_dict, utterance_to_dict
 
 __all__ = ["CATEGORIES", "SEVERITIES", "Finding", "CallResult"]
 
@@ -74,6 +74,8 @@ class CallResult:
     stays out of agents' averages and pass rates. ``roles``
     is the transcript's (how the parties were told apart, ``callqa.transcript.ROLES``);
     ``metrics`` the call's conversation metrics (talk time, overtalk, silence, response time).
+    ``entities`` the personal data said in the call (:mod:`callqa.privacy.detect`), by which
+    reports mask it; None for results written before detection existed (detected when read).
     """
 
     call_id: str
@@ -91,6 +93,7 @@ class CallResult:
     unscored: str | None = None
     roles: str = "channels"
     metrics: dict[str, Any] = field(default_factory=dict)
+    entities: list[Entity] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -109,6 +112,7 @@ class CallResult:
             "rulebook": self.rulebook,
             "asr": self.asr,
             "utterances": [utterance_to_dict(u) for u in self.utterances],
+            "entities": None if self.entities is None else [e.to_dict() for e in self.entities],
         }
 
     @classmethod
@@ -129,4 +133,6 @@ class CallResult:
             unscored=d.get("unscored"),
             roles=d.get("roles", "channels"),
             metrics=dict(d.get("metrics") or {}),
+            entities=None if d.get("entities") is None
+            else [Entity.from_dict(e) for e in d["entities"]],
         )

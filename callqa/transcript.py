@@ -8,7 +8,7 @@ The JSON form is documented in ``docs/transcript.md``; ``SCHEMA_VERSION`` change
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -27,6 +27,7 @@ __all__ = [
     "Interval",
     "Word",
     "Utterance",
+    "Entity",
     "Transcript",
     "load_transcript",
     "save_transcript",
@@ -81,6 +82,40 @@ class Utterance:
         return self.end - self.start
 
 
+@dataclass(frozen=True)
+class Entity:
+    """One piece of personal data said in the call (found by ``callqa.privacy.detect``).
+
+    Attributes:
+        type: one of ``callqa.privacy.detect.ENTITY_TYPES`` (phone, id_number, bank_card,
+            email, address, name).
+        speaker: who said it (``agent`` restating the customer's number counts too).
+        utterance: index of the utterance in the transcript (ordered by start time).
+        char_start, char_end: the characters of that utterance's ``text`` it covers.
+        start, end: seconds, from the words' timing.
+        text: the characters as written.
+    """
+
+    type: str
+    speaker: str
+    utterance: int
+    char_start: int
+    char_end: int
+    start: float
+    end: float
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["start"], d["end"] = round(self.start, 3), round(self.end, 3)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Entity":
+        return cls(str(d["type"]), str(d["speaker"]), int(d["utterance"]), int(d["char_start"]),
+                   int(d["char_end"]), float(d["start"]), float(d["end"]), str(d["text"]))
+
+
 @dataclass
 class Transcript:
     """A whole call as the scoring engine sees it.
@@ -101,6 +136,9 @@ class Transcript:
             ``uncertain`` no phrase may be charged to either party.
         roles_confidence: for ``separated``/``uncertain``, how sure the role assignment is
             (0..1); None where the channels say who is who.
+        entities: the personal data said, when a stage has detected it (None: not yet). A
+            redacted transcript keeps them (types and times, text masked), so rules that ask
+            whether a phone number was given still hold on it.
     """
 
     call_id: str
@@ -114,6 +152,7 @@ class Transcript:
     notes: list[str] = field(default_factory=list)
     roles: str = ROLES_CHANNELS
     roles_confidence: float | None = None
+    entities: list[Entity] | None = None
 
     def __post_init__(self) -> None:
         if self.roles == ROLES_CHANNELS and CUSTOMER not in self.speakers:
@@ -147,6 +186,8 @@ class Transcript:
             "notes": self.notes,
             "roles": self.roles,
             "roles_confidence": self.roles_confidence,
+            **({} if self.entities is None
+               else {"entities": [e.to_dict() for e in self.entities]}),
         }
 
     @classmethod
@@ -183,6 +224,8 @@ class Transcript:
                 notes=list(data.get("notes") or []),
                 roles=roles,
                 roles_confidence=None if confidence is None else float(confidence),
+                entities=None if data.get("entities") is None
+                else [Entity.from_dict(e) for e in data["entities"]],
             )
         except TranscriptError:
             raise

@@ -19,6 +19,8 @@ has avx512f && settings+=("CT2_FORCE_CPU_ISA=AVX512")
 has avx2 && settings+=("ONEDNN_MAX_CPU_ISA=AVX2")
 has avx512f && has avx512bw && has avx512vl && settings+=("ONEDNN_MAX_CPU_ISA=AVX512_CORE")
 has avx512_vnni && settings+=("ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI")
+# ISA_SETTINGS="CT2_FORCE_CPU_ISA=AVX ..." runs only those (e.g. to finish a matrix in parts)
+[ -n "${ISA_SETTINGS:-}" ] && read -r -a settings <<<"$ISA_SETTINGS"
 rc=0
 for s in "${settings[@]}"; do
   start=$(date +%s)

@@ -52,6 +52,7 @@ from callqa.cli import transcribe as _transcribe  # noqa: E402,F401
 from callqa.cli import review as _review  # noqa: E402,F401
 from callqa.cli import report as _report  # noqa: E402,F401
 from callqa.cli import serve as _serve  # noqa: E402,F401
+from callqa.cli import purge as _purge  # noqa: E402,F401
 
 
 def main() -> None:

@@ -7,15 +7,22 @@ option, no batch store in ``--out``), 3 report written but the e-mail could not 
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
+import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from callqa.batch.store import DB_NAME, DEFAULT_OUT_DIR, Store
+from callqa.batch.store import DB_NAME, DEFAULT_OUT_DIR, Store, safe_name
 from callqa.cli import app, fail
 from callqa.errors import CallqaError
+from callqa.privacy.policy import PrivacyPolicy, policy_for
+from callqa.privacy.audio import redact_recording, spans_of
+from callqa.privacy.redact import redact_for, redact_text
+from callqa.privacy.retention import REDACTED_DIR
 from callqa.report.email import (ENV_CAFILE, ENV_PASSWORD, ENV_USER, EmailError, SmtpSettings,
                                  build_message, default_sender, send_message, text_summary)
 from callqa.report.write import FORMATS, write_report
@@ -57,6 +64,42 @@ def _split(values: Optional[List[str]]) -> list[str]:
     return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
 
 
+def _masked(results: list, policy: PrivacyPolicy, place: str) -> list:
+    """The stored results with the personal data ``policy`` masks at ``place``."""
+    return [dataclasses.replace(s, result=redact_for(s.result, policy, place)) for s in results]
+
+
+def _masked_rows(rows: list[dict], results: list, policy: PrivacyPolicy, place: str) -> list:
+    """Review rows with the personal data masked in what they quote (the finding's evidence) and
+    what reviewers typed."""
+    types = policy.masked(place)
+    if not types:
+        return rows
+    said = {s.call_id: [(e.type, e.text) for e in s.result.entities or ()] for s in results}
+    return [{k: redact_text(v, types, policy.style, said.get(row.get("call_id"), ()))
+             if isinstance(v, str) else v for k, v in row.items()} for row in rows]
+
+
+def _redacted_audio(exports: list, results: list, policy: PrivacyPolicy, out: Path) -> list:
+    """Point each call's review page at a redacted copy of its recording (written when the
+    call has masked personal data); a recording that cannot be redacted is not linked."""
+    types = policy.masked("exports")
+    shown = []
+    for masked, s in zip(exports, results):
+        spans = spans_of(s.result.entities or (), types)
+        if s.audio is not None and spans:
+            dst = out / REDACTED_DIR / f"{safe_name(s.call_id)}.wav"
+            try:
+                masked = dataclasses.replace(masked, audio=redact_recording(
+                    s.audio, spans, dst, policy.redact_audio).resolve())
+            except CallqaError as exc:
+                typer.echo(f"callqa report: warning: {exc}: no redacted copy, not linked",
+                           err=True)
+                masked = dataclasses.replace(masked, audio=None)
+        shown.append(masked)
+    return shown
+
+
 def _usage(message: str) -> typer.Exit:
     typer.echo(f"callqa: error: {message}", err=True)
     return typer.Exit(2)
@@ -93,6 +136,14 @@ def report(
                                                             "STARTTLS (certificate verified)."),
     smtp_cafile: Optional[Path] = typer.Option(
         None, "--smtp-cafile", help=f"PEM CA file to trust for STARTTLS (or env {ENV_CAFILE})."),
+    config: Optional[Path] = typer.Option(
+        None, "--config", help="Configuration whose privacy: section says which personal data "
+                               "is masked in the files and the e-mail (default: OUT/callqa.yaml, "
+                               "else phone, ID and card numbers masked)."),
+    redact_audio: bool = typer.Option(
+        False, "--redact-audio", help="Write OUT/redacted/CALL.wav, the recording with the "
+                                      "masked personal data replaced by a tone (or silence, "
+                                      "per the policy), and link the review pages to it."),
 ) -> None:
     """Per-agent report of a batch: agents ranked by mean score, pass rate, violations per
     category and rule, rule hit rates and reviewer precision, conversation metrics (talk time,
@@ -119,15 +170,26 @@ def report(
         raise _usage(f"{out}: no batch store here ({DB_NAME} missing); run callqa batch first "
                      f"or give --out")
     try:
+        policy = policy_for(out, config)
         with Store.open(out) as store:
             results = store.results(since=since_day)
             failures = store.failures()
         db = out / DB_NAME
-        files = write_report(results, failures, out_dir=out,
-                             report_dir=report_dir or out / "report", formats=formats,
-                             since=since_day, worst_n=worst, title=subject,
-                             precision=rule_precision(db, since=since_day),
-                             reviews=[r.to_dict() for r in review_rows(db, since=since_day)])
+        rows = [r.to_dict() for r in review_rows(db, since=since_day)]
+        common = dict(out_dir=out, since=since_day, worst_n=worst, title=subject,
+                      precision=rule_precision(db, since=since_day))
+        exports = _masked(results, policy, "exports")
+        if redact_audio and "html" in formats:
+            exports = _redacted_audio(exports, results, policy, out)
+        files = write_report(exports, failures, reviews=_masked_rows(rows, results, policy,
+                                                                     "exports"),
+                             report_dir=report_dir or out / "report", formats=formats, **common)
+        mail, mail_dir = files, None
+        if recipients and policy.masked("email") != policy.masked("exports"):
+            mail_dir = Path(tempfile.mkdtemp(prefix="callqa-mail-"))
+            mail = write_report(_masked(results, policy, "email"), failures, report_dir=mail_dir,
+                                reviews=_masked_rows(rows, results, policy, "email"),
+                                formats=["html", "xlsx"], review_pages=False, **common)
     except CallqaError as exc:
         raise fail(exc) from None
     except OSError as exc:
@@ -158,10 +220,12 @@ def report(
                        f"--starttls", err=True)
         sender = email_from or default_sender()
         day = t.days[-1] if t.days else date.today().isoformat()
-        attachment = files.xlsx_path
-        msg = build_message(subject=files.title, sender=sender, to=recipients,
-                            html=files.html or "", text=text_summary(files),
+        attachment = mail.xlsx_path
+        msg = build_message(subject=mail.title, sender=sender, to=recipients,
+                            html=mail.html or "", text=text_summary(mail),
                             attachment=attachment, attachment_name=f"callqa-report-{day}.xlsx")
+        if mail_dir is not None:  # the e-mail's own rendering is in the message now
+            shutil.rmtree(mail_dir, ignore_errors=True)
         try:
             send_message(msg, settings, sender=sender, to=recipients)
         except EmailError as exc:

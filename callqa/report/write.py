@@ -121,19 +121,22 @@ def rulebook_labels(results: Sequence[StoredResultLike]) -> tuple[list[str], flo
 def write_report(results: Sequence[StoredResultLike], failures: Sequence[dict], *,
                  out_dir: Path, report_dir: Path, formats: Sequence[str],
                  since: date | None = None, worst_n: int = 3, title: str | None = None,
-                 precision: Sequence[Any] = (), reviews: Sequence[dict] = ()) -> ReportFiles:
+                 precision: Sequence[Any] = (), reviews: Sequence[dict] = (),
+                 review_pages: bool = True) -> ReportFiles:
     """Compute the tables and write the requested formats into ``report_dir``.
 
     With ``html``, the per-call review pages are written first (``OUT/review/``). Links to
     ``results/…json`` and ``review/…html`` in the HTML and XLSX are relative to ``report_dir``
     and point into ``out_dir``; review links only for pages that exist. ``precision`` and
     ``reviews`` are :func:`callqa.verdicts.rule_precision` / ``review_rows`` of the period.
+    ``review_pages=False`` leaves the review pages as they are (a second rendering of the same
+    report, such as the e-mail's under its own privacy mask).
     """
     unknown = [f for f in formats if f not in WRITERS]
     if unknown:
         raise ValueError(f"unknown report format(s): {', '.join(unknown)}")
     missing: list[Any] = []
-    if "html" in formats:
+    if "html" in formats and review_pages:
         _, missing = write_review_pages(results, out_dir)
     pages = {s.call_id for s in results if (out_dir / review_file(s.call_id)).is_file()}
     tables = build_tables(results, failures, worst_n=worst_n, review_ids=pages, since=since,

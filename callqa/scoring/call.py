@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from callqa.privacy.detect import detect as detect_entities
 from callqa.scoring.matching import Hit, Matcher, UtteranceText
 from callqa.scoring.schema import PhraseSpec
 from callqa.scoring.semantic import CallEmbeddings, SemanticMatcher
@@ -90,6 +91,8 @@ class Call:
         self._indices: dict[str | None, list[int]] = {}
         self._embeddings: CallEmbeddings | None = None
         self.conditions: dict[str, bool] = {}  # named conditions, evaluated once per call
+        # the personal data said (types and spans): for ``gave`` conditions and the result
+        self.entities = detect_entities(transcript)
 
     @property
     def roles_known(self) -> bool:

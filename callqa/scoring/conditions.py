@@ -5,6 +5,9 @@ A condition is an expression over the whole call and *both* parties' speech:
 - ``{said: {speaker: customer, phrases: [..], regex: .., match: pinyin}}``: somebody said it
   (``speaker`` agent | customer | any, default any; matched as phrase rules match, word for
   word or by sound);
+- ``{gave: {types: [phone, address], speaker: customer}}``: somebody said personal data of one
+  of these types (``callqa.privacy.detect``) — by its kind, never its digits, so it holds on a
+  transcript whatever way the number was written;
 - ``{longer_than_s: 60}``: the call lasts longer than this;
 - ``{all: [..]}``, ``{any: [..]}``, ``{not: ..}``: combinations (Alibaba SCA writes ``1&&2&&!3``);
 - a name: a condition defined in the rulebook's ``conditions:`` block (defined before use).
@@ -19,13 +22,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Union
 
+from callqa.privacy.detect import ENTITY_TYPES
 from callqa.scoring.schema import (SPEAKER_SCOPES, Errors, PhraseSpec, choice, fields, line_of,
                                    num, regex_check, str_list)
 
 if TYPE_CHECKING:
     from callqa.scoring.call import Call
 
-__all__ = ["Condition", "Said", "LongerThan", "Group", "Not", "Named", "parse_condition",
+__all__ = ["Condition", "Said", "Gave", "LongerThan", "Group", "Not", "Named", "parse_condition",
            "parse_conditions", "said_specs"]
 
 
@@ -41,6 +45,21 @@ class Said:
         what = "|".join(self.spec.phrases) + (f"/{self.spec.regex.pattern}/"
                                                if self.spec.regex else "")
         return f"{self.spec.speaker or 'any'} said [{what}]"
+
+
+@dataclass(frozen=True)
+class Gave:
+    """Somebody (``speaker``, None for either party) said personal data of one of ``types``."""
+
+    types: tuple[str, ...]
+    speaker: str | None = None
+
+    def holds(self, call: "Call") -> bool:
+        return any(e.type in self.types and self.speaker in (None, "any", e.speaker)
+                   for e in call.entities)
+
+    def __str__(self) -> str:
+        return f"{self.speaker or 'any'} gave [{'|'.join(self.types)}]"
 
 
 @dataclass(frozen=True)
@@ -98,7 +117,7 @@ class Named:
         return self.name
 
 
-Condition = Union[Said, LongerThan, Group, Not, Named]
+Condition = Union[Said, Gave, LongerThan, Group, Not, Named]
 
 
 def said_specs(cond: Condition) -> list[PhraseSpec]:
@@ -117,7 +136,8 @@ def said_specs(cond: Condition) -> list[PhraseSpec]:
 # before any rule, over every utterance)
 _SAID = {"phrases": str_list, "regex": regex_check, "speaker": choice(*SPEAKER_SCOPES),
          "match": choice("exact", "pinyin")}
-_KINDS = ("said", "longer_than_s", "all", "any", "not")
+_GAVE = {"types": str_list, "speaker": choice(*SPEAKER_SCOPES)}
+_KINDS = ("said", "gave", "longer_than_s", "all", "any", "not")
 
 
 def parse_condition(value: Any, named: dict[str, Named], errors: Errors, line: int | None,
@@ -142,6 +162,14 @@ def parse_condition(value: Any, named: dict[str, Named], errors: Errors, line: i
             return None
         spec = PhraseSpec(got.get("phrases") or (), got.get("regex"), got.get("speaker"))
         return None if spec.empty else Said(spec, got.get("match") or "exact")
+    if kind == "gave":
+        got = fields(body, _GAVE, ("types",), errors, here, sub)
+        types = got.get("types")
+        bad = [t for t in types or () if t not in ENTITY_TYPES]
+        if bad:
+            errors.add(f"{sub}.types: unknown entity type {bad[0]!r} "
+                       f"(one of {', '.join(ENTITY_TYPES)})", here)
+        return Gave(types, got.get("speaker")) if types and not bad else None
     if kind == "longer_than_s":
         seconds = num()(body, errors, here, sub)
         return None if seconds is None else LongerThan(seconds)

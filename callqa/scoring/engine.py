@@ -74,7 +74,7 @@ class Scorer:
             findings=findings, utterances=list(transcript.utterances), vetoed=vetoed,
             not_applicable=not_applicable, notes=notes, rulebook=rb.info(),
             asr=dict(transcript.asr), unscored=unscored, roles=transcript.roles,
-            metrics=conversation_metrics(transcript).to_dict(),
+            metrics=conversation_metrics(transcript).to_dict(), entities=call.entities,
         )
 
     def unscored(self, transcript: Transcript) -> str | None:

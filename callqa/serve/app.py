@@ -23,6 +23,7 @@ from urllib.parse import quote
 from callqa import db
 from callqa.batch.store import DB_NAME, Store
 from callqa.errors import CallqaError
+from callqa.privacy.policy import policy_for
 from callqa.verdicts import ROLES, ReviewError, ReviewStore, User
 from callqa.serve import index
 from callqa.serve.deps import LOOPBACK, LoginRequired, Settings
@@ -93,12 +94,14 @@ def create_app(out_dir: Path, users_file: Path | None = None,
     Raises:
         ServeError: no batch database in ``out_dir``; a bad users file; ``host`` is not a
             loopback address and no user is configured (anyone on the network could act).
+        PolicyError: a malformed ``privacy:`` section in ``OUT/callqa.yaml``.
     """
     out_dir = Path(out_dir)
     db_path = _check_db(out_dir)
+    privacy = policy_for(out_dir)
     with ReviewStore.open(db_path) as rs:  # creates the review tables
         index.ensure_schema(rs.conn)
-        index.sync(rs.conn, out_dir)
+        index.sync(rs.conn, out_dir, policy=privacy)
         db_users = rs.users()
     file_users = load_users_file(users_file) if users_file else {}
     auth_required = bool(file_users or db_users) or host not in LOOPBACK
@@ -107,7 +110,7 @@ def create_app(out_dir: Path, users_file: Path | None = None,
                                "'callqa serve adduser' or --users FILE")
     local = None if auth_required else User(getpass.getuser() or "local", "reviewer")
     settings = Settings(out_dir=out_dir, db_path=db_path, file_users=file_users,
-                        auth_required=auth_required, local_user=local)
+                        auth_required=auth_required, local_user=local, privacy=privacy)
 
     # no Swagger UI: it loads its scripts from a CDN, and the workbench uses no network assets
     app = FastAPI(title="callqa workbench", docs_url=None, redoc_url=None,

@@ -27,6 +27,7 @@ from typing import Iterator
 
 from fastapi import Depends, HTTPException, Request
 
+from callqa.privacy.policy import DEFAULT_POLICY, PrivacyPolicy
 from callqa.verdicts import ReviewStore, User, verify_secret
 from callqa.serve import index
 
@@ -57,6 +58,8 @@ class Settings:
         auth_required: False only for a loopback bind without any users.
         local_user: who a request is when authentication is not required.
         form_token: the CSRF token of forms shown before a session exists (and in local mode).
+        privacy: what personal data is masked in search results and on call pages, and who
+            may open the original (``OUT/callqa.yaml``'s ``privacy:`` section).
     """
 
     out_dir: Path
@@ -65,6 +68,7 @@ class Settings:
     auth_required: bool = True
     local_user: User | None = None
     form_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    privacy: PrivacyPolicy = DEFAULT_POLICY
     sessions: dict[str, Session] = field(default_factory=dict)
     _verified: dict[tuple[str, str], tuple[User, float]] = field(default_factory=dict)
 
@@ -103,7 +107,7 @@ def db(request: Request, s: Settings = Depends(settings)) -> Iterator[sqlite3.Co
             raise HTTPException(400, "unexpected Host header")
     conn = index.connect(s.db_path)
     try:
-        index.sync(conn, s.out_dir)
+        index.sync(conn, s.out_dir, policy=s.privacy)
         yield conn
     finally:
         conn.close()

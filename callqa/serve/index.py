@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from callqa import db
+from callqa.privacy.policy import DEFAULT_POLICY, PrivacyPolicy
+from callqa.privacy.redact import redact_for
 from callqa.result import CallResult
 
 __all__ = ["SCHEMA", "connect", "ensure_schema", "sync", "load_result", "metrics_of"]
@@ -105,7 +107,11 @@ def _drop(conn: sqlite3.Connection, call_ids: list[str]) -> None:
             conn.execute(f"DELETE FROM {table} WHERE call_id = ?", (cid,))  # noqa: S608
 
 
-def _add(conn: sqlite3.Connection, row: sqlite3.Row, r: CallResult) -> None:
+def _add(conn: sqlite3.Connection, row: sqlite3.Row, r: CallResult,
+         policy: PrivacyPolicy) -> None:
+    # search sees the text as the policy shows it in search results: a masked number can
+    # neither be shown nor found by its digits
+    r = redact_for(r, policy, "search")
     conn.execute(
         "INSERT INTO serve_calls VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (row["call_id"], row["agent_id"], row["started_at"], row["path"], row["abs_path"],
@@ -124,11 +130,13 @@ def _add(conn: sqlite3.Connection, row: sqlite3.Row, r: CallResult) -> None:
                      (cur.lastrowid, u.text))
 
 
-def sync(conn: sqlite3.Connection, out_dir: Path, force: bool = False) -> int:
+def sync(conn: sqlite3.Connection, out_dir: Path, force: bool = False,
+         policy: PrivacyPolicy = DEFAULT_POLICY) -> int:
     """Bring the index up to date with the batch store; returns how many calls were (re)read.
 
-    Cheap when nothing changed (one aggregate query), so every request may call it."""
-    state = _state(conn)
+    Cheap when nothing changed (one aggregate query), so every request may call it. The
+    utterances are indexed as ``policy`` masks them in search results."""
+    state = _state(conn) + "|" + ",".join(sorted(policy.masked("search")))
     seen = conn.execute("SELECT value FROM serve_meta WHERE key = 'state'").fetchone()
     if not force and seen is not None and seen[0] == state:
         return 0
@@ -143,13 +151,14 @@ def sync(conn: sqlite3.Connection, out_dir: Path, force: bool = False) -> int:
             rows = {r["call_id"]: r for r in conn.execute(
                 "SELECT call_id, agent_id, started_at, path, abs_path, result_path, updated_at "
                 "FROM calls WHERE status = 'scored'")}
+            remask = seen is not None and seen[0].split("|")[2:] != state.split("|")[2:]
             changed = [cid for cid, r in rows.items()
-                       if force or stored.get(cid) != r["updated_at"]]
+                       if force or remask or stored.get(cid) != r["updated_at"]]
             _drop(conn, [cid for cid in stored if cid not in rows] + changed)
             for cid in changed:
                 result = load_result(out_dir, rows[cid]["result_path"])
                 if result is not None:
-                    _add(conn, rows[cid], result)
+                    _add(conn, rows[cid], result, policy)
             conn.execute("INSERT OR REPLACE INTO serve_meta VALUES ('state', ?)", (state,))
             conn.execute("COMMIT")
         except BaseException:

@@ -289,6 +289,10 @@ class ReviewStore:
                           (call_id, user.name, _now()))
         self._event(user.name, "call_reviewed", call_id)
 
+    def viewed_original(self, user: User, call_id: str) -> None:
+        """Audit a view of a call's personal data unmasked (callqa.privacy)."""
+        self._event(user.name, "view_original", call_id)
+
     def call_review(self, call_id: str) -> dict | None:
         row = self.conn.execute("SELECT * FROM call_reviews WHERE call_id = ?",
                                 (call_id,)).fetchone()

@@ -8,6 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 
+from callqa.privacy.views import mask_appeals, place_of
 from callqa.verdicts import Appeal, ReviewStore, User
 from callqa.serve import queries
 from callqa.serve.deps import (Settings, agent_scope, csrf_form, current_user, db, json_body,
@@ -16,6 +17,11 @@ from callqa.serve.models import AppealIn, ResolveIn
 from callqa.serve.pages import render
 
 router = APIRouter()
+
+
+def _listed(appeals: list[Appeal], s: Settings, user: User) -> list[Appeal]:
+    """Appeals as ``user`` may read them (masked as their call pages are)."""
+    return mask_appeals(appeals, s.privacy, place_of(user))
 
 
 def agent(user: User = Depends(current_user)) -> User:
@@ -67,15 +73,17 @@ def api_resolve(appeal_id: int, r: ResolveIn, conn: sqlite3.Connection = Depends
 
 @router.get("/api/appeals", response_model=list[Appeal], tags=["appeals"])
 def api_appeals(status: str | None = None, rs: ReviewStore = Depends(reviews),
+                s: Settings = Depends(settings), user: User = Depends(current_user),
                 scope: str | None = Depends(agent_scope)) -> list[Appeal]:
-    return rs.appeals(status=status or None, agent_id=scope)
+    return _listed(rs.appeals(status=status or None, agent_id=scope), s, user)
 
 
 @router.get("/appeals", include_in_schema=False)
 def page_appeals(request: Request, status: str = "", rs: ReviewStore = Depends(reviews),
-                 user: User = Depends(current_user), scope: str | None = Depends(agent_scope)):
+                 s: Settings = Depends(settings), user: User = Depends(current_user),
+                 scope: str | None = Depends(agent_scope)):
     return render(request, "appeals.html.j2", user=user, status=status,
-                  appeals=rs.appeals(status=status or None, agent_id=scope))
+                  appeals=_listed(rs.appeals(status=status or None, agent_id=scope), s, user))
 
 
 @router.post("/calls/{call_id}/appeal", include_in_schema=False,

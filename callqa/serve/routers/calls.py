@@ -7,9 +7,15 @@ import sqlite3
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse
 
+from callqa.batch.store import safe_name
+from callqa.errors import CallqaError
+from callqa.privacy.audio import redacted_copy
+from callqa.privacy.redact import redact_for
+from callqa.privacy.retention import REDACTED_DIR
+from callqa.privacy.views import mask_detail, mask_events, place_of
 from callqa.verdicts import ReviewStore, User
 from callqa.serve import queries
 from callqa.serve.deps import (Settings, agent_scope, csrf_form, current_user, db, json_body,
@@ -46,30 +52,55 @@ def _audio_url(s: Settings, row) -> str | None:
     return f"/calls/{quote(row['call_id'], safe='')}/audio" if found else None
 
 
-def _detail(conn, rs, s, call_id, scope) -> CallDetail:
+def _view(conn, rs: ReviewStore, s: Settings, row, result, user: User,
+          original: bool = False):
+    """The call as ``user`` may see it (masked result, detail): personal data masked as the
+    privacy policy says for their role; a role the policy allows sees the original on request,
+    written to the audit trail."""
+    if original:
+        if user.role not in s.privacy.original_roles:
+            raise HTTPException(403, "无权查看原文（个人信息）")
+        rs.viewed_original(user, result.call_id)
+        return result, queries.call_detail(conn, rs, row, result, _audio_url(s, row))
+    place = place_of(user)
+    shown = redact_for(result, s.privacy, place)
+    detail = queries.call_detail(conn, rs, row, shown, _audio_url(s, row))
+    return shown, mask_detail(detail, result, s.privacy, place)
+
+
+def _detail(conn, rs, s, call_id, scope, user: User) -> CallDetail:
+    """A call as a reviewer's action returns it (masked as reviewers see it)."""
     row, result = queries.get_call(conn, s.out_dir, call_id, scope)
-    return queries.call_detail(conn, rs, row, result, _audio_url(s, row))
+    return _view(conn, rs, s, row, result, user)[1]
 
 
 @router.get("/api/calls/{call_id}", response_model=CallDetail, tags=["calls"])
-def api_call(call_id: str, conn: sqlite3.Connection = Depends(db),
-             rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
+def api_call(call_id: str, original: bool = Query(False, description="unmasked (audited)"),
+             conn: sqlite3.Connection = Depends(db), rs: ReviewStore = Depends(reviews),
+             s: Settings = Depends(settings), user: User = Depends(current_user),
              scope: str | None = Depends(agent_scope)) -> CallDetail:
-    return _detail(conn, rs, s, call_id, scope)
+    row, result = queries.get_call(conn, s.out_dir, call_id, scope)
+    return _view(conn, rs, s, row, result, user, original)[1]
 
 
 @router.get("/calls/{call_id}", include_in_schema=False)
-def page_call(request: Request, call_id: str, conn: sqlite3.Connection = Depends(db),
+def page_call(request: Request, call_id: str, original: bool = False,
+              conn: sqlite3.Connection = Depends(db),
               rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
               user: User = Depends(current_user), scope: str | None = Depends(agent_scope)):
     row, result = queries.get_call(conn, s.out_dir, call_id, scope)
-    detail = queries.call_detail(conn, rs, row, result, _audio_url(s, row))
+    result, detail = _view(conn, rs, s, row, result, user, original)
     _, tried = queries.audio_path(row, s.out_dir)
     rb = queries.rulebook_of(result)
     rules = [(r.id, r.title, r.points) for r in rb.rules] if rb else []
     events = rs.events(call_id, limit=50) if user.is_reviewer else []
+    if not original:  # the trail quotes reasons and comments as typed
+        events = mask_events(events, s.privacy, "review_pages")
     return render(request, "call.html.j2", user=user, d=detail, r=result, path=row["path"],
-                  tried=tried, rules=rules, rows=_timeline(result, detail), events=events)
+                  tried=tried, rules=rules, rows=_timeline(result, detail), events=events,
+                  privacy="original" if original else (
+                      "masked" if s.privacy.masked(place_of(user)) else ""),
+                  may_see_original=user.role in s.privacy.original_roles)
 
 
 def _timeline(result, detail: CallDetail) -> list[dict]:
@@ -96,12 +127,21 @@ def _timeline(result, detail: CallDetail) -> list[dict]:
 
 @router.get("/calls/{call_id}/audio", include_in_schema=False)
 def audio(call_id: str, conn: sqlite3.Connection = Depends(db), s: Settings = Depends(settings),
-          scope: str | None = Depends(agent_scope)):
-    row, _ = queries.get_call(conn, s.out_dir, call_id, scope)
+          user: User = Depends(current_user), scope: str | None = Depends(agent_scope)):
+    row, result = queries.get_call(conn, s.out_dir, call_id, scope)
     found, tried = queries.audio_path(row, s.out_dir)
     if found is None:
         raise queries.NotFound(f"找不到录音 {row['path']}（已查找：{'，'.join(map(str, tried))}）")
-    return FileResponse(found)
+    if user.is_reviewer:
+        return FileResponse(found)
+    # an agent hears what their page shows: the masked personal data replaced by a tone
+    copy = s.out_dir / REDACTED_DIR / f"{safe_name(call_id)}.agent_view.wav"
+    try:
+        heard = redacted_copy(found, result.entities or (), s.privacy.masked("agent_view"), copy,
+                              s.privacy.redact_audio)
+    except CallqaError as exc:  # never the original instead
+        raise queries.NotFound(f"无法生成脱敏录音：{exc.message}") from None
+    return FileResponse(heard, media_type="audio/wav" if heard == copy else None)
 
 
 # --------------------------------------------------------------------------- review actions
@@ -128,7 +168,7 @@ def api_verdict(call_id: str, v: VerdictIn, conn: sqlite3.Connection = Depends(d
                 rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
                 user: User = Depends(reviewer)) -> CallDetail:
     set_verdict(conn, rs, s, user, call_id, v)
-    return _detail(conn, rs, s, call_id, None)
+    return _detail(conn, rs, s, call_id, None, user)
 
 
 @router.post("/api/calls/{call_id}/missed", response_model=CallDetail, tags=["reviews"],
@@ -137,7 +177,7 @@ def api_missed(call_id: str, m: MissedIn, conn: sqlite3.Connection = Depends(db)
                rs: ReviewStore = Depends(reviews), s: Settings = Depends(settings),
                user: User = Depends(reviewer)) -> CallDetail:
     add_missed(conn, rs, s, user, call_id, m)
-    return _detail(conn, rs, s, call_id, None)
+    return _detail(conn, rs, s, call_id, None, user)
 
 
 @router.post("/api/calls/{call_id}/reviewed", response_model=CallDetail, tags=["reviews"],
@@ -147,7 +187,7 @@ def api_reviewed(call_id: str, conn: sqlite3.Connection = Depends(db),
                  user: User = Depends(reviewer)) -> CallDetail:
     queries.get_call(conn, s.out_dir, call_id, None)
     rs.mark_reviewed(user, call_id)
-    return _detail(conn, rs, s, call_id, None)
+    return _detail(conn, rs, s, call_id, None, user)
 
 
 def _back(call_id: str, anchor: str = "") -> RedirectResponse:

@@ -1,0 +1,130 @@
+"""Personal-data detection: a table of how people say (and Whisper writes) each kind, things
+that look alike but are not personal data, and exact results on recorded transcripts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from callqa.privacy.detect import (ADDRESS, BANK_CARD, EMAIL, ID_NUMBER, NAME, PHONE, Entity,
+                                   detect, detect_text, detect_utterances, digits_of)
+from callqa.transcript import Utterance, Word, load_transcript
+
+SAMPLES = Path(__file__).parent / "data" / "samples"
+
+FOUND = [
+    # phones, however they are written
+    ("我的手机号是139-0123-4567", PHONE, "139-0123-4567"),
+    ("电话13 90 12 3 45 67", PHONE, "13 90 12 3 45 67"),
+    ("手机一三九 零一二三 四五六七", PHONE, "一三九 零一二三 四五六七"),
+    ("电话幺三八零零幺三八零零零", PHONE, "幺三八零零幺三八零零零"),
+    ("打这个13901234567就行", PHONE, "13901234567"),
+    ("座机010-62345678", PHONE, "010-62345678"),
+    ("电话是62345678", PHONE, "62345678"),
+    ("电话13 90 12 3 45 6", PHONE, "13 90 12 3 45 6"),  # a digit lost by the ASR
+    # ID and card numbers
+    ("身份证号110105199003071234", ID_NUMBER, "110105199003071234"),
+    ("身份证号是11010519900307123X", ID_NUMBER, "11010519900307123X"),
+    ("证件号码一一零一零五一九九零零三零七一二三四", ID_NUMBER, "一一零一零五一九九零零三零七一二三四"),
+    ("卡号6222 0212 3456 7890 123", BANK_CARD, "6222 0212 3456 7890 123"),
+    ("银行卡号是6217000010012345678", BANK_CARD, "6217000010012345678"),
+    ("退到这张卡6228480402564890", BANK_CARD, "6228480402564890"),
+    # e-mail, typed or spoken
+    ("邮箱是zhangsan@qq.com", EMAIL, "zhangsan@qq.com"),
+    ("邮箱zhang.san艾特163点com", EMAIL, "zhang.san艾特163点com"),
+    # addresses
+    ("我住三栋二单元五零二", ADDRESS, "三栋二单元五零二"),
+    ("地址是滨江小区六栋一单元八零二", ADDRESS, "滨江小区六栋一单元八零二"),
+    ("楼上六零二漏水", ADDRESS, "六零二"),
+    ("我家住十八楼", ADDRESS, "十八楼"),
+    ("营业厅在建设路八十八号", ADDRESS, "建设路八十八号"),
+    ("新家在江南区", ADDRESS, "江南区"),
+    ("我姓李住在3-2单颜5-0-2", ADDRESS, "3-2单颜5-0-2"),  # 单元 misheard between the parts
+    ("跟您确认一下,3.2单元5.0万", ADDRESS, "3.2单元"),
+    ("住16-90 3。", ADDRESS, "16-90 3"),
+    # names
+    ("我姓李，住在三栋", NAME, "李"),
+    ("免贵姓张", NAME, "张"),
+    ("我叫张明，电话", NAME, "张明"),
+    ("登记的是我老公的名字，叫王建国，地址是", NAME, "王建国"),
+    ("好的，钱女士，请您稍等", NAME, "钱"),
+    ("五女是,请您稍等", NAME, "五"),  # 吴女士 as Whisper wrote it
+]
+
+NOT_FOUND = [
+    "一共是八百四十元", "上个月12号交的", "工号三零八为您服务", "客服热线4008123456",
+    "我是小王", "请问先生您贵姓", "住在哪一栋哪一单元", "车牌最后五位是五六七八九",
+    "订单号是1234567890123", "我在马路上有点吵", "路由器的灯一直在闪", "这个小区的绿化",
+    "二零二三年", "一点二米以下的小孩", "下午两点到四点", "公共区域的水电分摊费",
+    "我先看一下", "叫什么名字", "狗叫了快两个小时", "这个不归我们管，你找你们小区物业去",
+    "每年六月一号到九月三十号开放", "取件码123456打不开",
+]
+
+
+@pytest.mark.parametrize("text,kind,surface", FOUND)
+def test_found(text: str, kind: str, surface: str) -> None:
+    got = [(k, s) for k, _, _, s in detect_text(text)]
+    assert (kind, surface) in got, got
+
+
+@pytest.mark.parametrize("text", NOT_FOUND)
+def test_not_personal_data(text: str) -> None:
+    assert detect_text(text) == []
+
+
+def test_digits_of() -> None:
+    assert digits_of("一三九 零-幺２X") == "139012X"
+
+
+def test_surname_homophone_only_in_an_answer_to_the_name_question() -> None:
+    asked = [Utterance("agent", 0, 2, "请问您贵姓?"), Utterance("customer", 2, 4, "我信张,住七栋。")]
+    assert [(e.type, e.text) for e in detect_utterances(asked)][:1] == [(NAME, "张")]
+    unasked = [Utterance("agent", 0, 2, "请问有什么可以帮您?"), Utterance("customer", 2, 4, "我信张,住七栋。")]
+    assert NAME not in [e.type for e in detect_utterances(unasked)]
+
+
+def test_building_homophone_only_after_the_address_question() -> None:
+    asked = [Utterance("agent", 0, 2, "请问您住在哪一栋?"), Utterance("customer", 2, 4, "驻武动。")]
+    assert [(e.type, e.text) for e in detect_utterances(asked)] == [(ADDRESS, "武动")]
+    unasked = [Utterance("agent", 0, 2, "请问有什么可以帮您?"), Utterance("customer", 2, 4, "酒动不了。")]
+    assert detect_utterances(unasked) == []
+    # where the caller says where they live, the question is not needed
+    told = [Utterance("customer", 0, 2, "我是酒动的,楼道灯坏了。")]
+    assert [(e.type, e.text) for e in detect_utterances(told)] == [(ADDRESS, "酒动")]
+
+
+def test_time_span_from_the_words() -> None:
+    u = Utterance("customer", 10.0, 14.0, "电话13 90 12 3 45 67", words=(
+        Word("电话", 10.0, 10.5), Word("13", 10.6, 11.0), Word("90", 11.0, 11.4),
+        Word("12", 11.4, 11.8), Word("3", 11.8, 12.0), Word("45", 12.0, 12.4),
+        Word("67", 12.5, 13.0)))
+    (e,) = detect_utterances([u])
+    assert (e.type, e.start, e.end, e.char_start, e.char_end) == (PHONE, 10.6, 13.0, 2, 18)
+
+
+def test_recorded_call_phone_given_and_restated() -> None:
+    """call_17: the customer dictates the number, the agent reads it back — both found, with
+    the same digits, at the times the words were said (the recorded ASR transcript)."""
+    t = load_transcript(SAMPLES / "call_17_deposit_callback_promise.json")
+    phones = [e for e in detect(t) if e.type == PHONE]
+    assert [(e.speaker, digits_of(e.text)) for e in phones] == [
+        ("customer", "13901234567"), ("agent", "13901234567")]
+    # from the first digit's word (13) to the last (67)
+    assert [(round(e.start, 3), round(e.end, 2)) for e in phones] == [(59.288, 61.37),
+                                                                       (68.988, 71.26)]
+    assert all(t.utterances[e.utterance].start <= e.start < e.end <= t.utterances[e.utterance].end
+               for e in phones)
+
+
+def test_recorded_call_name_and_address() -> None:
+    t = load_transcript(SAMPLES / "call_01_repair_leak.json")
+    got = [(e.type, e.speaker, e.text) for e in detect(t)]
+    assert got == [(NAME, "customer", "李"), (ADDRESS, "customer", "3-2单颜5-0-2"),
+                   (ADDRESS, "agent", "3.2单元")]
+
+
+def test_entity_round_trip() -> None:
+    e = Entity(PHONE, "agent", 3, 2, 13, 1.23456, 2.5, "13901234567")
+    assert Entity.from_dict(e.to_dict()) == Entity(PHONE, "agent", 3, 2, 13, 1.235, 2.5,
+                                                  "13901234567")
