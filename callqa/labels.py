@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = ["APPEAL", "BASIS", "CATEGORY", "EVENT", "PENDING", "METRIC", "METRIC_KEYS", "RECORDING_ROLES",
-           "REVIEW_STATE", "SEVERITY", "SPEAKER", "UNSCORED", "VERDICT", "basis_text",
+           "REVIEW_STATE", "SEVERITY", "SPEAKER", "UNSCORED", "USER_ROLE", "VERDICT", "basis_text",
            "metric_label", "metric_value"]
 
 CATEGORY = {
@@ -48,6 +48,8 @@ def basis_text(basis: dict[str, float]) -> str:
     low = sorted((v, k) for k, v in basis.items() if v < 1.0)
     return "、".join(f"{BASIS.get(k, k)} {v:.2f}" for v, k in low)
 SPEAKER = {"agent": "坐席", "customer": "客户"}
+#: A workbench user's role (an agent is shown with their agent id instead).
+USER_ROLE = {"reviewer": "质检员", "trainer": "培训师", "trainee": "学员"}
 #: How the parties of a recording were told apart (``CallResult.roles``).
 RECORDING_ROLES = {"channels": "双声道", "single": "单人录音", "separated": "单声道已分离",
                    "uncertain": "角色不确定"}

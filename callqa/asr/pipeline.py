@@ -22,7 +22,7 @@ import os
 import platform
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -30,7 +30,7 @@ from faster_whisper.vad import VadOptions
 
 from callqa import __version__
 from callqa.asr import cache
-from callqa.asr.audio import DecodedAudio, load_audio
+from callqa.asr.audio import DecodedAudio, load_audio, load_legs
 from callqa.asr.parties import Parties, speech_per_party
 from callqa.asr.recognizer import BACKENDS, Recognizer, create_recognizer, recognizer_model_id
 from callqa.asr.speakers import attribute
@@ -221,11 +221,17 @@ def transcribe_call(
     call_id: str | None = None,
     use_cache: bool = True,
     progress: bool = False,
+    customer: str | Path | None = None,
+    offset_s: float = 0.0,
 ) -> Transcript:
     """Transcribe one recording into a :class:`Transcript`.
 
     Args:
-        path: wav/flac/ogg/mp3/m4a, mono (agent only) or stereo (agent + customer).
+        path: wav/flac/ogg/mp3/m4a, mono (agent only) or stereo (agent + customer); with
+            ``customer``, the agent's leg of a call recorded as two files.
+        customer: the customer's leg (mono); ``offset_s``: how many seconds after the agent's
+            file it starts (negative: before). The legs are decoded into one two-channel call
+            (:func:`callqa.asr.audio.load_legs`), agent first.
         options: ASR settings (defaults: embedded whisper-base, int8 on CPU, agent on the left).
         agent_id: recorded in the transcript; not part of the cache key.
         call_id: defaults to the file stem.
@@ -239,7 +245,11 @@ def transcribe_call(
     options = options or AsrOptions()
     path = Path(path)
     call_id = call_id or path.stem
-    audio = load_audio(path)
+    if customer is None:
+        audio = load_audio(path)
+    else:
+        audio = load_legs(path, customer, offset_s)
+        options = replace(options, agent_channel="left")
     keyed = options.keyed()
     key = cache.cache_key(audio.sha256, recognizer_model_id(options, progress=progress), keyed)
     if use_cache:
@@ -253,6 +263,9 @@ def transcribe_call(
     recognizer = create_recognizer(options, progress=progress)
     transcript = _transcribe(audio, options, recognizer, call_id, agent_id, progress)
     transcript.asr["cache_key"] = key
+    if customer is not None:
+        transcript.asr["legs"] = {"agent": str(path), "customer": str(customer),
+                                  "offset_s": offset_s}
     if use_cache:
         cache.store(options.cache_dir, key, transcript)
     return transcript

@@ -11,6 +11,7 @@ to the directory, and ``started_at`` from the file's mtime.
 from __future__ import annotations
 
 import csv
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -24,7 +25,8 @@ __all__ = ["AUDIO_SUFFIXES", "DEFAULT_AGENT_PATTERN", "MANIFEST_COLUMNS", "Batch
            "CallSpec", "compile_agent_pattern", "discover", "read_manifest"]
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a")
-MANIFEST_COLUMNS = ("path", "call_id", "agent_id", "agent_channel", "started_at", "desk")
+MANIFEST_COLUMNS = ("path", "call_id", "agent_id", "agent_channel", "started_at", "desk",
+                    "customer_path", "customer_offset_s")
 
 #: A path component that starts with letters followed by digits and ends at ``_``, ``-`` or
 #: ``/``: ``A001_20261121_0001.flac`` → ``A001``, ``A001/0001.wav`` → ``A001``,
@@ -48,6 +50,9 @@ class CallSpec:
         agent_channel: ``left``/``right`` from the manifest, else None (the batch default).
         started_at: ISO date or datetime from the manifest, else the file's mtime.
         desk: the manifest's ``desk`` (else set from a desks file, :mod:`callqa.batch.desks`).
+        customer_path: for a call recorded as two files, the customer's leg (``path`` is then
+            the agent's); never a call of its own.
+        offset_s: how many seconds after the agent's file the customer's starts.
     """
 
     call_id: str
@@ -56,6 +61,8 @@ class CallSpec:
     agent_channel: str | None
     started_at: str | None
     desk: str | None = None
+    customer_path: str | None = None
+    offset_s: float = 0.0
 
 
 def compile_agent_pattern(pattern: str | None) -> re.Pattern[str]:
@@ -95,6 +102,8 @@ class ManifestRow:
     agent_channel: str | None
     started_at: str | None
     desk: str | None = None
+    customer_path: str | None = None
+    offset_s: float = 0.0
 
 
 def read_manifest(manifest: Path) -> list[ManifestRow]:
@@ -102,7 +111,8 @@ def read_manifest(manifest: Path) -> list[ManifestRow]:
 
     Raises:
         BatchInputError: unreadable file, no ``path`` column, unknown column, empty path,
-            bad ``agent_channel`` or ``started_at``, or a duplicate path/call_id — naming the line.
+            bad ``agent_channel``, ``started_at`` or ``customer_offset_s``, an offset without a
+            ``customer_path``, or a duplicate path/call_id — naming the line.
     """
     src = str(manifest)
     try:
@@ -149,6 +159,18 @@ def read_manifest(manifest: Path) -> list[ManifestRow]:
                 started = _check_started_at(started)
             except ValueError as exc:
                 raise BatchInputError(src, str(exc), line=lineno) from None
+        offset = 0.0
+        if rec.get("customer_offset_s") is not None:
+            try:
+                offset = float(rec["customer_offset_s"])
+                if not math.isfinite(offset):
+                    raise ValueError
+            except ValueError:
+                raise BatchInputError(src, f"customer_offset_s must be a number of seconds, not "
+                                           f"{rec['customer_offset_s']!r}", line=lineno) from None
+            if rec.get("customer_path") is None:
+                raise BatchInputError(src, "customer_offset_s without a customer_path",
+                                      line=lineno)
         for key, seen in (("path", seen_path), ("call_id", seen_id)):
             value = rec.get(key)
             if value is not None:
@@ -157,7 +179,8 @@ def read_manifest(manifest: Path) -> list[ManifestRow]:
                                                f"{seen[value]})", line=lineno)
                 seen[value] = lineno
         rows.append(ManifestRow(lineno, rec["path"], rec.get("call_id"), rec.get("agent_id"),
-                                channel, started, rec.get("desk")))
+                                channel, started, rec.get("desk"), rec.get("customer_path"),
+                                offset))
     return rows
 
 
@@ -173,7 +196,8 @@ def discover(recordings_dir: str | Path, manifest: str | Path | None = None,
     """All calls of a batch, sorted by path.
 
     Manifest paths are relative to ``recordings_dir`` (or absolute). Recordings in the tree but
-    not in the manifest are included too, with the pattern's agent id.
+    not in the manifest are included too, with the pattern's agent id; a file a manifest row
+    names as its ``customer_path`` is that call's customer leg, not a call.
 
     Raises:
         BatchInputError: missing directory, bad manifest, bad pattern, duplicate call ids.
@@ -189,7 +213,12 @@ def discover(recordings_dir: str | Path, manifest: str | Path | None = None,
     for row in rows:
         p = Path(row.path)
         by_rel[_rel(p if p.is_absolute() else root / p, root)] = row
-    paths = {_rel(p, root): p for p in found}
+    def under_root(given: str) -> Path:
+        p = Path(given)
+        return p if p.is_absolute() else root / p
+
+    legs = {_rel(under_root(r.customer_path), root) for r in rows if r.customer_path}
+    paths = {_rel(p, root): p for p in found if _rel(p, root) not in legs}
     for rel, row in by_rel.items():  # listed but absent: still a call (it will fail)
         if rel not in paths:
             p = Path(row.path)
@@ -213,5 +242,8 @@ def discover(recordings_dir: str | Path, manifest: str | Path | None = None,
             call_id=call_id, path=str(path), agent_id=agent,
             agent_channel=row.agent_channel if row else None,
             started_at=(row.started_at if row and row.started_at else mtime_iso(path)),
-            desk=row.desk if row else None))
+            desk=row.desk if row else None,
+            customer_path=(str(under_root(row.customer_path))
+                           if row and row.customer_path else None),
+            offset_s=row.offset_s if row else 0.0))
     return calls

@@ -152,7 +152,9 @@ class RayPool:
         slot = load.index(min(load))
         if self.options.ship_audio:
             try:
-                job = {**job, "audio": Path(job["path"]).read_bytes()}
+                job = {**job, "audio": Path(job["path"]).read_bytes(),
+                       "customer_audio": (Path(job["customer_path"]).read_bytes()
+                                          if job.get("customer_path") else None)}
             except OSError:  # the actor tries the path and reports the error
                 pass
         future = self.actors[slot].transcribe.remote(job).future()

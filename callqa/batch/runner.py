@@ -168,17 +168,23 @@ class _Runner:
     # ---------------------------------------------------------------- planning
 
     def plan(self, call: CallSpec) -> _Plan:
-        from callqa.asr.audio import file_sha256
+        from callqa.asr.audio import file_sha256, legs_sha256
         from callqa.asr.cache import cache_key
 
         asr = self.options.asr
-        channel = call.agent_channel or asr.agent_channel
-        try:
-            sha = file_sha256(Path(call.path))
-        except OSError as exc:
-            reason = "no such audio file" if isinstance(exc, FileNotFoundError) else \
-                f"cannot read: {exc.strerror or exc}"
-            return _Plan(call, "fail", agent_channel=channel, error=f"{call.path}: {reason}")
+        # two files: the agent's leg is the first channel of the call they make
+        channel = "left" if call.customer_path else call.agent_channel or asr.agent_channel
+        shas = []
+        for leg in (call.path, call.customer_path):
+            if leg is None:
+                continue
+            try:
+                shas.append(file_sha256(Path(leg)))
+            except OSError as exc:
+                reason = "no such audio file" if isinstance(exc, FileNotFoundError) else \
+                    f"cannot read: {exc.strerror or exc}"
+                return _Plan(call, "fail", agent_channel=channel, error=f"{leg}: {reason}")
+        sha = legs_sha256(*shas, call.offset_s) if call.customer_path else shas[0]
         row = self.store.get(call.call_id)
         if row and row["path"] != call.path and row["audio_sha256"] not in (None, sha):
             # Another recording already holds this id (e.g. the same file name on another
@@ -275,6 +281,7 @@ class _Runner:
     def job(self, plan: _Plan) -> dict[str, Any]:
         return {"call_id": plan.call.call_id, "path": plan.call.path,
                 "agent_id": plan.call.agent_id, "agent_channel": plan.agent_channel,
+                "customer_path": plan.call.customer_path, "offset_s": plan.call.offset_s,
                 "max_duration_s": self.options.max_duration_s}
 
     def executor(self, calls: int) -> "LocalPool":

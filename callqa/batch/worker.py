@@ -105,11 +105,21 @@ def transcribe_job(job: dict[str, Any]) -> dict[str, Any]:
         if job.get("audio") is None:
             return _transcribe(job)
         with tempfile.TemporaryDirectory(prefix="callqa-audio-") as tmp:
-            local = Path(tmp) / Path(job["path"]).name
+            local = Path(tmp) / "agent" / Path(job["path"]).name
+            local.parent.mkdir()
             local.write_bytes(job["audio"])
-            out = _transcribe({**job, "path": str(local), "audio": None})
+            local_job = {**job, "path": str(local), "audio": None}
+            if job.get("customer_audio") is not None:
+                leg = Path(tmp) / "customer" / Path(job["customer_path"]).name
+                leg.parent.mkdir()
+                leg.write_bytes(job["customer_audio"])
+                local_job.update(customer_path=str(leg), customer_audio=None)
+            out = _transcribe(local_job)
             if "error" in out:
                 out["error"] = out["error"].replace(str(local), job["path"])
+                if job.get("customer_path"):
+                    out["error"] = out["error"].replace(local_job["customer_path"],
+                                                        job["customer_path"])
             return out
     finally:
         trim_heap()
@@ -129,7 +139,9 @@ def _transcribe(job: dict[str, Any]) -> dict[str, Any]:
                              f"{job['max_duration_s'] / 60:.1f} min (--max-duration-s)"}
         options = replace(_worker["options"], agent_channel=job["agent_channel"])
         transcript = transcribe_call(path, options, agent_id=job["agent_id"],
-                                     call_id=job["call_id"], use_cache=False)
+                                     call_id=job["call_id"], use_cache=False,
+                                     customer=job.get("customer_path"),
+                                     offset_s=job.get("offset_s", 0.0))
         if transcript.duration > job["max_duration_s"]:
             return {"error": f"{path}: recording is {transcript.duration / 60:.1f} min long; "
                              f"the limit is {job['max_duration_s'] / 60:.1f} min"}

@@ -46,8 +46,10 @@ def print_result(result: CallResult, fmt: Format) -> None:
 
 def score_call(call: Optional[Path], transcript: Optional[Path], rules: Optional[Path],
                asr: AsrArgs | None = None, *, agent_id: Optional[str] = None,
-               use_cache: bool = True) -> tuple[CallResult, Rulebook]:
-    """Score one call from its transcript JSON, or from its recording through the ASR.
+               use_cache: bool = True, customer: Optional[Path] = None,
+               offset_s: float = 0.0) -> tuple[CallResult, Rulebook]:
+    """Score one call from its transcript JSON, or from its recording through the ASR (with
+    ``customer``: ``call`` is the agent's leg, ``customer`` the customer's, ``offset_s`` after).
 
     Errors are printed as one line naming the file and raised as ``typer.Exit`` (1 for audio
     that cannot be used, 2 for usage, transcript, model or rulebook errors)."""
@@ -62,13 +64,15 @@ def score_call(call: Optional[Path], transcript: Optional[Path], rules: Optional
             # every command's ASR options go through the rulebook (its vocabulary, the hotword
             # check): a usage error is said before the file is looked at
             options = (asr or AsrArgs()).options(rulebook)
-            if not call.is_file():  # type: ignore[union-attr]
-                typer.echo(f"callqa: error: {call}: no such file", err=True)
-                raise typer.Exit(2)
+            for given in (call, customer):
+                if given is not None and not given.is_file():
+                    typer.echo(f"callqa: error: {given}: no such file", err=True)
+                    raise typer.Exit(2)
             from callqa.asr.pipeline import transcribe_call
 
             t = transcribe_call(call, options, agent_id=agent_id, use_cache=use_cache,
-                                progress=sys.stderr.isatty())
+                                progress=sys.stderr.isatty(), customer=customer,
+                                offset_s=offset_s)
         if agent_id is not None:
             t.agent_id = agent_id
         return Scorer(rulebook).score(t), rulebook
@@ -79,7 +83,14 @@ def score_call(call: Optional[Path], transcript: Optional[Path], rules: Optional
 @app.command("score")
 @asr_options
 def score(
-    call: Optional[Path] = typer.Argument(None, help="Call recording (wav/flac/ogg/mp3/m4a)."),
+    call: Optional[Path] = typer.Argument(
+        None, help="Call recording (wav/flac/ogg/mp3/m4a); with --customer-file, the agent's leg."),
+    customer_file: Optional[Path] = typer.Option(
+        None, "--customer-file", help="The customer's leg of a call recorded as two mono files "
+                                      "(CALL is then the agent's leg)."),
+    offset_s: float = typer.Option(
+        0.0, "--offset-s", help="Seconds after the agent's file that the customer's file starts "
+                                "(negative: before). Only with --customer-file."),
     transcript: Optional[Path] = typer.Option(
         None, "--transcript", "-t", help="Score a transcript JSON instead of a recording (no ASR)."),
     rules: Optional[Path] = typer.Option(None, "--rules", "-r",
@@ -92,7 +103,9 @@ def score(
 ) -> None:
     """Score one call: findings with evidence, score and verdict.
 
-    Stereo recordings: agent on the left channel unless --agent-channel right. Mono: one voice
+    Stereo recordings: agent on the left channel unless --agent-channel right. Two files
+    (each leg recorded apart): CALL is the agent's, --customer-file the customer's, --offset-s
+    how much later the customer's starts. Mono: one voice
     is the agent alone; two voices are attributed to agent and customer, or the call is marked
     "roles uncertain" and no phrase finding is charged; --mono agent takes it as the agent alone.
     Exit 0 when the call was scored (whatever the verdict), 1 when the recording cannot be used,
@@ -101,5 +114,12 @@ def score(
     if (call is None) == (transcript is None):
         typer.echo("callqa: error: give a CALL recording or --transcript FILE.json (one)", err=True)
         raise typer.Exit(2)
-    result, _ = score_call(call, transcript, rules, asr, agent_id=agent, use_cache=not no_cache)
+    if customer_file is not None and call is None:
+        typer.echo("callqa: error: --customer-file needs CALL, the agent's leg", err=True)
+        raise typer.Exit(2)
+    if offset_s and customer_file is None:
+        typer.echo("callqa: error: --offset-s only goes with --customer-file", err=True)
+        raise typer.Exit(2)
+    result, _ = score_call(call, transcript, rules, asr, agent_id=agent, use_cache=not no_cache,
+                           customer=customer_file, offset_s=offset_s)
     print_result(result, fmt)

@@ -31,13 +31,14 @@ from callqa.serve.deps import LoginRequired, Settings
 from callqa.serve.guard import LOOPBACK_HOSTS, RequestGuard, host_name
 from callqa.serve.pages import render
 from callqa.serve.queries import BadRequest, NotFound
+from callqa.drill.scenario import DrillError
 from callqa.serve.throttle import Throttled
-from callqa.serve.routers import appeals, auth, calls, sampling, search, stats
+from callqa.serve.routers import appeals, auth, calls, drills, sampling, search, stats
 
 __all__ = ["AREAS", "ServeError", "create_app", "load_users_file"]
 
 #: The workbench's areas, one router module each (its pages, its API, its ``NAV`` links).
-AREAS = (auth, calls, search, appeals, sampling, stats)
+AREAS = (auth, calls, search, appeals, sampling, stats, drills)
 
 
 class ServeError(CallqaError):
@@ -45,7 +46,7 @@ class ServeError(CallqaError):
 
 
 def load_users_file(path: Path) -> dict[str, tuple[User, str]]:
-    """``users:`` entries with ``name``, ``role`` (reviewer/agent), ``secret_hash`` (from
+    """``users:`` entries with ``name``, ``role`` (reviewer/agent/trainer/trainee), ``secret_hash`` (from
     ``callqa serve adduser --print-hash``) and, for an agent, ``agent_id`` (default: name)."""
     src = str(path)
     try:
@@ -65,7 +66,7 @@ def load_users_file(path: Path) -> dict[str, tuple[User, str]]:
         if not isinstance(e, dict) or not e.get("name") or not e.get("secret_hash"):
             raise ServeError(src, f"{where}: needs name and secret_hash")
         if e.get("role") not in ROLES:
-            raise ServeError(src, f"{where} ({e['name']}): role must be reviewer or agent")
+            raise ServeError(src, f"{where} ({e['name']}): role must be one of {', '.join(ROLES)}")
         if not str(e["secret_hash"]).startswith("scrypt$"):
             raise ServeError(src, f"{where} ({e['name']}): secret_hash must be a hash from "
                                   f"'callqa serve adduser --print-hash', never the secret")
@@ -161,6 +162,7 @@ def create_app(out_dir: Path, users_file: Path | None = None,
 
     @app.exception_handler(ReviewError)
     @app.exception_handler(BadRequest)
+    @app.exception_handler(DrillError)
     def _bad_request(request: Request, exc: Exception):
         return _error(request, 400, str(exc))
 

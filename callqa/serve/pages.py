@@ -30,7 +30,8 @@ def _env() -> jinja2.Environment:
     env.globals.update(speakers=labels.SPEAKER, states=labels.REVIEW_STATE,
                        verdicts=labels.VERDICT, appeal_labels=labels.APPEAL,
                        severities=labels.SEVERITY, event_labels=labels.EVENT,
-                       pending_label=labels.PENDING, basis_text=labels.basis_text)
+                       pending_label=labels.PENDING, basis_text=labels.basis_text,
+                       user_roles=labels.USER_ROLE)
     return env
 
 
@@ -44,6 +45,13 @@ class NavLink:
     href: str
     label: str
     reviewers_only: bool = False
+    #: only these roles see it (None: every role that may use the workbench's pages)
+    roles: tuple[str, ...] | None = None
+
+    def shown_to(self, user: Any) -> bool:
+        if self.reviewers_only and not user.is_reviewer:
+            return False
+        return self.roles is None or user.role in self.roles
 
 
 def render(request: Request, template: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:

@@ -13,7 +13,8 @@ __all__ = ["ROLES", "VERDICTS", "APPEAL_OUTCOMES", "MATCH_TOLERANCE_S", "REVIEW_
            "ReviewError", "User", "Review", "MissedFinding", "Appeal", "PrecisionRow",
            "ReviewRow"]
 
-ROLES = ("reviewer", "agent")
+#: reviewer and agent (calls); trainer and trainee (drills, callqa.drill)
+ROLES = ("reviewer", "agent", "trainer", "trainee")
 VERDICTS = ("confirmed", "rejected")
 APPEAL_OUTCOMES = ("upheld", "overturned")
 #: A review belongs to a finding of the same rule starting at most this far from the reviewed

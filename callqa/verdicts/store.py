@@ -21,7 +21,7 @@ __all__ = ["SCHEMA", "ReviewStore"]
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS review_users (
     name        TEXT PRIMARY KEY,
-    role        TEXT NOT NULL CHECK (role IN ('reviewer', 'agent')),
+    role        TEXT NOT NULL,
     agent_id    TEXT,
     secret_hash TEXT NOT NULL,
     created_at  TEXT NOT NULL
@@ -134,6 +134,24 @@ def _period_sql(alias: str, since: Any, until: Any) -> tuple[str, list[Any]]:
     return sql, args
 
 
+def _widen_roles(conn: sqlite3.Connection) -> None:
+    """Databases made before the drill roles checked ``role IN ('reviewer', 'agent')`` in the
+    table; SQLite cannot drop a CHECK, so the table is copied once (roles are checked against
+    :data:`ROLES` when a user is added)."""
+    sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'review_users'").fetchone()
+    if sql is None or "CHECK" not in sql[0]:
+        return
+    conn.executescript("""
+        BEGIN;
+        ALTER TABLE review_users RENAME TO review_users_old;
+        CREATE TABLE review_users (name TEXT PRIMARY KEY, role TEXT NOT NULL, agent_id TEXT,
+                                   secret_hash TEXT NOT NULL, created_at TEXT NOT NULL);
+        INSERT INTO review_users SELECT name, role, agent_id, secret_hash, created_at
+            FROM review_users_old;
+        DROP TABLE review_users_old;
+        COMMIT;""")
+
+
 class ReviewStore:
     """Review tables in one batch database. Open with :meth:`open`; close when done.
 
@@ -150,6 +168,7 @@ class ReviewStore:
         try:
             conn = db.connect(db_path, check_same_thread=check_same_thread)
             conn.executescript(SCHEMA)
+            _widen_roles(conn)
         except sqlite3.DatabaseError as exc:
             raise ReviewError(str(db_path), f"cannot open database: {exc}") from None
         return cls(conn, db_path)
