@@ -9,7 +9,8 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from callqa.cli import app
-from callqa.cli.transcribe import asr_options_from_cli, split_hotwords
+from callqa.errors import CallqaError
+from callqa.cli.options import AsrArgs, split_hotwords
 from callqa.transcript import load_transcript
 from conftest import REAL_AUDIO
 
@@ -85,11 +86,18 @@ def test_bad_agent_channel_is_a_usage_error(tmp_path):
 
 def test_shared_option_helpers():
     assert split_hotwords(["光明物业,滨海新区", "幸福里 光明物业"]) == ("光明物业", "滨海新区", "幸福里")
-    o = asr_options_from_cli(device="cuda", agent_channel="right", hotwords=["A"],
-                             vocabulary=("B",))
+    class Book:  # a rulebook's vocabulary joins the hotwords
+        vocabulary, path = ("B",), "book.yaml"
+
+        def biased_hotwords(self, words):
+            return [(w, "不知道") for w in words if "不知道" in w]
+
+    o = AsrArgs(device="cuda", agent_channel="right", hotwords=["A"]).options(Book())
     assert o.resolved_compute_type == "float16"
-    assert o.agent_channel == "right" and o.hotwords == ("A", "B")
-    assert o.separate_voices and not asr_options_from_cli(mono="agent").separate_voices
+    assert o.agent_channel == "right" and o.hotwords == ("A", "B") and o.backend == "whisper"
+    assert o.separate_voices and not AsrArgs(mono="agent").options().separate_voices
+    with pytest.raises(CallqaError, match="fake compliance"):
+        AsrArgs(hotwords=["我不知道"]).options(Book())
 
 
 @pytest.mark.slow

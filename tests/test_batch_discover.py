@@ -123,7 +123,7 @@ def test_manifest_call_id_clash_with_stem(tmp_path):
 
 
 def test_threads_per_worker_never_oversubscribe():
-    from callqa.batch.runner import threads_per_worker
+    from callqa.batch.worker import threads_per_worker
 
     assert [threads_per_worker(w, cores=2) for w in (1, 2, 3)] == [2, 1, 1]
     assert [threads_per_worker(w, cores=8) for w in (1, 2, 3, 4)] == [8, 4, 2, 2]

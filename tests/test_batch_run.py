@@ -21,10 +21,11 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from callqa.batch.discover import discover
-from callqa.batch.runner import BatchOptions, available_cores, run_batch
+from callqa.batch.runner import BatchOptions, run_batch
+from callqa.batch.worker import available_cores
 from callqa.batch.store import Store
 from callqa.cli import app
-from callqa.cli.transcribe import asr_options_from_cli
+from callqa.cli.options import AsrArgs
 from callqa.scoring import load_rulebook
 
 pytestmark = pytest.mark.slow
@@ -73,7 +74,7 @@ def make_recordings(root: Path, names: list[str], offset: int = 0) -> list[Path]
 
 def options(rulebook, **kw) -> BatchOptions:
     """What `callqa batch` builds: the rulebook's vocabulary biases the ASR (like --hotwords)."""
-    return BatchOptions(asr=asr_options_from_cli(vocabulary=tuple(rulebook.vocabulary)), **kw)
+    return BatchOptions(asr=AsrArgs().options(rulebook), **kw)
 
 
 def rows(out: Path) -> dict[str, dict]:

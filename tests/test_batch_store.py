@@ -167,3 +167,14 @@ def test_old_store_gains_the_abs_path_column(tmp_path):
         assert store.get("x")["abs_path"] is None
         store.update("x", path="x.wav", status="failed")
         assert store.get("x")["abs_path"] == os.path.abspath("x.wav")
+
+
+def test_lock_file_is_removed_when_the_batch_ends(tmp_path):
+    """A finished batch leaves no ``callqa.lock`` behind, and the next one takes the directory."""
+    with lock_output(tmp_path):
+        assert (tmp_path / LOCK_NAME).is_file()
+    assert not (tmp_path / LOCK_NAME).exists()
+    again = lock_output(tmp_path)
+    assert json.loads((tmp_path / LOCK_NAME).read_text())["pid"] == os.getpid()
+    again.close()
+    assert list(tmp_path.iterdir()) == []

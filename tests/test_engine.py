@@ -13,6 +13,12 @@ from callqa.transcript import Interval, Transcript, Utterance, Word
 MINI = Path(__file__).parent / "data" / "mini_rules.yaml"
 
 
+def first_hit(m, ut, phrases, mode="exact"):
+    """The first place ``phrases`` match in ``ut`` (None when nowhere)."""
+    hits = m.find(ut, phrases, mode)
+    return hits[0] if hits else None
+
+
 @pytest.fixture(scope="module")
 def scorer() -> Scorer:
     return Scorer(load_rulebook(MINI))
@@ -94,8 +100,8 @@ def test_forbidden_phrase_whole_words_only(scorer):
     from callqa.scoring.matching import Matcher, UtteranceText
 
     m = Matcher(["不在"])
-    assert m.contains(UtteranceText("我不在乎这个", m), ["不在"]) is None
-    assert m.contains(UtteranceText("他现在不在", m), ["不在"]) is not None
+    assert first_hit(m, UtteranceText("我不在乎这个", m), ["不在"]) is None
+    assert first_hit(m, UtteranceText("他现在不在", m), ["不在"]) is not None
 
 
 def test_finding_time_from_words(scorer):
@@ -227,7 +233,7 @@ def test_inner_phrase_not_hidden_by_longer_registered_phrase():
     from callqa.scoring.matching import Matcher, UtteranceText
 
     m = Matcher(["请", "请您稍等", "不知道", "知道不知道"])
-    assert m.contains(UtteranceText("请您稍等", m), ["请"]) is not None
+    assert first_hit(m, UtteranceText("请您稍等", m), ["请"]) is not None
     # punctuation is a word boundary: two refusals, not 不 + 知道不知道
     assert len(m.find(UtteranceText("不知道，不知道", m), ["不知道"])) == 2
     assert m.find(UtteranceText("不知道，不知道", m), ["知道不知道"]) == []
@@ -306,7 +312,7 @@ def test_pinyin_folds_fuzzy_pairs():
     assert pinyin_key("中心") == pinyin_key("宗心")
     assert pinyin_key("您好") != pinyin_key("你好")  # nin/ni is not a fuzzy pair
     m = Matcher(["您贵姓"])
-    hit = m.contains(UtteranceText("请问您贵心", m), ["您贵姓"], mode="pinyin")
+    hit = first_hit(m, UtteranceText("请问您贵心", m), ["您贵姓"], mode="pinyin")
     assert hit is not None and (hit.heard, hit.mode) == ("您贵心", "pinyin")
 
 
@@ -316,11 +322,11 @@ def test_pinyin_hit_judged_on_the_phrase_written_right():
     from callqa.scoring.matching import Matcher, UtteranceText
 
     m = Matcher(["物业"])
-    hit = m.contains(UtteranceText("事务业，哪个单人", m), ["物业"], mode="pinyin")
+    hit = first_hit(m, UtteranceText("事务业，哪个单人", m), ["物业"], mode="pinyin")
     assert hit is not None and hit.heard == "务业"
     # still whole words only: the phrase written in place must stand as a word
-    assert m.contains(UtteranceText("这是公务业务", m), ["物业"], mode="pinyin") is None
-    assert m.contains(UtteranceText("事务业", m), ["物业"], mode="exact") is None
+    assert first_hit(m, UtteranceText("这是公务业务", m), ["物业"], mode="pinyin") is None
+    assert first_hit(m, UtteranceText("事务业", m), ["物业"], mode="exact") is None
 
 
 # --------------------------------------------------------------------------- calls that are no conversation

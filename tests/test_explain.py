@@ -12,7 +12,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from callqa.cli import app
-from callqa.report.explain import explain_lines, explain_text, improvements, print_explain
+from callqa.report.explain import explain_lines, improvements, print_explain
 from callqa.report.text import timeline
 from callqa.result import CallResult, Finding
 from callqa.scoring import load_rulebook
@@ -21,6 +21,10 @@ from callqa.transcript import Utterance, save_transcript
 
 MINI = Path(__file__).parent / "data" / "mini_rules.yaml"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def explain_text(result, rulebook=None):
+    return "\n".join(text for _, _, text in explain_lines(result, rulebook))
 
 
 def finding(rule_id: str, start: float, deduction: float, severity: str = "major",
@@ -167,3 +171,18 @@ def test_cli_explain_usage_errors(tmp_path):
     assert runner.invoke(app, ["explain", str(tmp_path / "missing.flac")]).exit_code == 2
     res = runner.invoke(app, ["explain", "-t", str(tmp_path / "missing.json")])
     assert res.exit_code == 2 and "missing.json" in res.output
+
+
+def test_prohibitions_recommend_no_allowed_use_of_their_words():
+    """A forbidden phrase's good examples are allowed uses of its words (FB04's 师傅已经下班了，
+    我明天一早帮您安排 contains 下班了): they are no 标准话术 to recommend; a greeting's are."""
+    book = load_rulebook()
+    fb04, gr01 = book.get("FB04"), book.get("GR01")
+    assert any("下班了" in e for e in fb04.examples_good) and gr01.examples_good
+    result = call([finding("FB04", 7, 10, title=fb04.title), finding("GR01", 0.5, 10)], 80, True)
+    lines = explain_lines(result, book)
+    shown = [t for kind, _, t in lines if kind == "examples"]
+    assert len(shown) == 1 and all(e in shown[0] for e in gr01.examples_good
+                                   if e != gr01.suggestion)
+    assert not any("下班了" in t for t in shown)
+    assert "FB04" not in book.info()["examples"] and "GR01" in book.info()["examples"]

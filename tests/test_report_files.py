@@ -11,7 +11,8 @@ import xml.etree.ElementTree as ET
 import pytest
 from openpyxl import load_workbook
 
-from callqa.report.files import CATEGORY_ZH, MATRIX_SHEET, SHEET_ZH, write_csv, write_json, write_xlsx
+from callqa.labels import CATEGORY as CATEGORY_ZH
+from callqa.report.files import MATRIX_SHEET, SHEET_ZH, write_csv, write_json, write_xlsx
 from callqa.report.html import bar_chart, line_chart, render_html, talk_time
 from callqa.report.tables import COLUMNS, UNKNOWN_AGENT, build_tables
 from test_report_data import FAILURES, batch

@@ -241,10 +241,10 @@ def test_rule_precision_and_reviews_exported_with_the_report(tmp_path):
     ws = load_workbook(rep / "report.xlsx")["复核记录"]
     head = [c.value for c in ws[1]]
     assert {ws.cell(row=i, column=head.index("复核结论") + 1).value
-            for i in range(2, ws.max_row + 1)} == {"确认", "驳回", None}
+            for i in range(2, ws.max_row + 1)} == {"属实", "误报", None}
     prec = load_workbook(rep / "report.xlsx")["规则命中率"]
     ph = [c.value for c in prec[1]]
-    assert "准确率" in ph and "复核确认" in ph and "漏检补充" in ph
+    assert "准确率" in ph and "复核属实" in ph and "漏检补充" in ph
     html = (rep / "report.html").read_text(encoding="utf-8")
     assert "复核准确率" in html and "50.0% <span" in html
     assert "<b>误报</b>" not in html

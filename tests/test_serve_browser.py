@@ -264,5 +264,5 @@ def test_banners_metrics_precision_and_agents(browser, site):
     agent_rows = browser.find_elements("css selector", "#agents tbody tr[data-agent]")
     assert {r.get_attribute("data-agent") for r in agent_rows} == {
         r.agent_id for r in results.values()}
-    assert "平均响应时间" in browser.find_element("id", "agents").text
+    assert "平均应答时间" in browser.find_element("id", "agents").text
     assert console_errors(browser) == []

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from callqa.batch.runner import BatchAbort, _init_worker, _transcribe_job, available_cores
+from callqa.batch.worker import BatchAbort, available_cores, init_worker, transcribe_job
 from callqa.errors import CallqaError
 
 __all__ = ["CONNECT_TIMEOUT_S", "RayOptions", "RayPool"]
@@ -83,10 +83,10 @@ class AsrActor:
     """One ASR worker process on the cluster (made a Ray actor class by :class:`RayPool`)."""
 
     def __init__(self, asr: dict[str, Any], threads: int):
-        _init_worker(asr, threads)
+        init_worker(asr, threads)
 
     def transcribe(self, job: dict[str, Any]) -> dict[str, Any]:
-        return _transcribe_job(job)
+        return transcribe_job(job)
 
 
 class RayPool:

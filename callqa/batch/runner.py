@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
-import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -36,28 +34,17 @@ from typing import Any, Callable
 
 from callqa.batch.discover import CallSpec
 from callqa.batch.store import Store
-from callqa.errors import CallqaError, ModelError, TranscriptError
+from callqa.batch.worker import (BatchAbort, init_worker, threads_per_worker,
+                                 transcribe_job)
+from callqa.errors import TranscriptError
 from callqa.scoring import Rulebook, Scorer
 from callqa.transcript import Transcript, load_transcript, save_transcript
 
-__all__ = ["DEFAULT_MAX_DURATION_S", "BatchOptions", "BatchSummary", "LocalPool",
-           "available_cores", "run_batch", "threads_per_worker"]
+__all__ = ["DEFAULT_MAX_DURATION_S", "BatchOptions", "BatchSummary", "LocalPool", "run_batch"]
 
 logger = logging.getLogger("callqa.batch")
 
 DEFAULT_MAX_DURATION_S = 7200.0
-
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-def threads_per_worker(workers: int, cores: int | None = None) -> int:
-    """CPU threads per worker so that ``workers × threads`` does not exceed the cores."""
-    return max(1, (cores or available_cores()) // max(1, workers))
 
 
 @dataclass(frozen=True)
@@ -130,121 +117,6 @@ def _hms(seconds: float) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(seconds))
 
 
-# --------------------------------------------------------------------------- worker side
-
-_worker: dict[str, Any] = {}
-
-
-def _trim_heap() -> None:
-    """Give freed heap pages back to the OS (glibc keeps them otherwise: a worker would sit at
-    its per-call peak between calls, and the peaks of all workers would add up)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
-def _init_worker(asr: dict[str, Any], threads: int) -> None:
-    """Pool initializer: thread limits first, then load the model once for this process."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(threads)
-    from threadpoolctl import threadpool_limits
-
-    # The variables come too late for the BLAS/OpenMP pools already loaded (numpy's, imported
-    # with this module): limit those too, so that every executor computes the same way (a
-    # thread count changes float sums, and so now and then a decoded word).
-    threadpool_limits(threads)
-    try:
-        from callqa.asr.pipeline import AsrOptions, load_recognizer
-
-        options = AsrOptions(**{**asr, "hotwords": tuple(asr.get("hotwords") or ()),
-                                "cpu_threads": threads})
-        load_recognizer(options)  # the model loads once per worker, before the first call
-        _worker["options"] = options
-    except Exception as exc:  # reported with the first job: the parent stops the batch
-        _worker["fatal"] = str(exc)
-    _trim_heap()
-
-
-def probe_duration_s(path: str) -> float | None:
-    """The length of a recording from its header (no decoding); None when unknown."""
-    try:
-        import soundfile as sf
-
-        return float(sf.info(path).duration)
-    except Exception:
-        pass
-    try:
-        import av
-
-        with av.open(path, metadata_errors="ignore") as container:
-            if container.duration:
-                return container.duration / 1_000_000
-            stream = container.streams.audio[0] if container.streams.audio else None
-            if stream is not None and stream.duration and stream.time_base:
-                return float(stream.duration * stream.time_base)
-    except Exception:
-        pass
-    return None
-
-
-def _transcribe_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Worker: one call → ``{"transcript": dict, ...}`` or ``{"error": str}``.
-
-    The audio is read from ``job["path"]``, or from ``job["audio"]`` (the file's bytes, for
-    workers that do not see the driver's storage), written to a private temporary file with the
-    same name; errors still name the original path.
-    """
-    try:
-        if job.get("audio") is None:
-            return _transcribe(job)
-        with tempfile.TemporaryDirectory(prefix="callqa-audio-") as tmp:
-            local = Path(tmp) / Path(job["path"]).name
-            local.write_bytes(job["audio"])
-            out = _transcribe({**job, "path": str(local), "audio": None})
-            if "error" in out:
-                out["error"] = out["error"].replace(str(local), job["path"])
-            return out
-    finally:
-        _trim_heap()
-
-
-def _transcribe(job: dict[str, Any]) -> dict[str, Any]:
-    if "fatal" in _worker:
-        return {"fatal": _worker["fatal"]}
-    from callqa.asr.pipeline import transcribe_call
-
-    path = job["path"]
-    started = time.perf_counter()
-    try:
-        duration = probe_duration_s(path)
-        if duration is not None and duration > job["max_duration_s"]:
-            return {"error": f"{path}: recording is {duration / 60:.1f} min long; the limit is "
-                             f"{job['max_duration_s'] / 60:.1f} min (--max-duration-s)"}
-        options = replace(_worker["options"], agent_channel=job["agent_channel"])
-        transcript = transcribe_call(path, options, agent_id=job["agent_id"],
-                                     call_id=job["call_id"], use_cache=False)
-        if transcript.duration > job["max_duration_s"]:
-            return {"error": f"{path}: recording is {transcript.duration / 60:.1f} min long; "
-                             f"the limit is {job['max_duration_s'] / 60:.1f} min"}
-    except ModelError as exc:
-        return {"fatal": str(exc)}
-    except CallqaError as exc:
-        return {"error": str(exc)}
-    except MemoryError:
-        return {"error": f"{path}: out of memory while transcribing"}
-    except Exception as exc:  # one bad file must not stop the batch
-        logger.exception("transcribing %s failed", path)
-        return {"error": f"{path}: {type(exc).__name__}: {exc}"}
-    from callqa.asr.whisper import models
-
-    return {"transcript": transcript.to_dict(),
-            "asr_seconds": round(time.perf_counter() - started, 3),
-            "pid": os.getpid(), "model_loads": models.load_count}
-
-
 # --------------------------------------------------------------------------- parent side
 
 
@@ -257,10 +129,6 @@ class _Plan:
     agent_channel: str = "left"
     transcript: Transcript | None = None
     error: str | None = None
-
-
-class BatchAbort(CallqaError):
-    """The batch cannot go on (e.g. the model does not load in the workers): exit code 2."""
 
 
 def _progress(enabled: bool):
@@ -447,7 +315,7 @@ class LocalPool:
 
     Every executor has ``workers``, ``threads``, ``lost`` (the exceptions a future raises when
     its worker died with the job) and ``submit(job) -> Future`` running
-    :func:`_transcribe_job`; it is a context manager that stops its workers on exit.
+    :func:`transcribe_job`; it is a context manager that stops its workers on exit.
     """
 
     lost: tuple[type[BaseException], ...] = (BrokenProcessPool,)
@@ -460,15 +328,15 @@ class LocalPool:
 
     def _start(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_worker, initargs=(self._asr, self.threads))
+                                   initializer=init_worker, initargs=(self._asr, self.threads))
 
     def submit(self, job: dict[str, Any]) -> Future:
         try:
-            return self._pool.submit(_transcribe_job, job)
+            return self._pool.submit(transcribe_job, job)
         except BrokenProcessPool:  # a worker died: its jobs fail with `lost`; start afresh
             self._pool.shutdown(wait=True)
             self._pool = self._start()
-            return self._pool.submit(_transcribe_job, job)
+            return self._pool.submit(transcribe_job, job)
 
     def __enter__(self) -> "LocalPool":
         return self

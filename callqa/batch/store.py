@@ -34,7 +34,7 @@ from callqa.errors import CallqaError
 from callqa.result import CallResult
 
 __all__ = ["DB_NAME", "DEFAULT_OUT_DIR", "EXIT_LOCKED", "LOCK_NAME", "STATUSES",
-           "SCHEMA_VERSION", "OutputLocked", "StoreError", "StoredResult", "Store", "lock_output",
+           "SCHEMA_VERSION", "OutputLock", "OutputLocked", "StoreError", "StoredResult", "Store", "lock_output",
            "mtime_iso", "safe_name"]
 
 from callqa.db import DB_NAME  # noqa: E402 (re-exported: callers name it from here)
@@ -288,10 +288,33 @@ def _recording(abs_path: str | None, path: str | None) -> Path | None:
     return None
 
 
-def lock_output(out_dir: str | Path):
+class OutputLock:
+    """The held lock of an output directory: closing it (or leaving its ``with``) removes
+    ``OUT/callqa.lock`` and releases the lock, so a finished batch leaves nothing behind."""
+
+    def __init__(self, path: Path, fh: Any):
+        self.path, self.fh = path, fh
+
+    def close(self) -> None:
+        if self.fh.closed:
+            return
+        try:  # unlink while still holding it: a waiter that opened it re-checks the inode
+            self.path.unlink()
+        except OSError:
+            pass
+        self.fh.close()
+
+    def __enter__(self) -> "OutputLock":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def lock_output(out_dir: str | Path) -> OutputLock:
     """Take the output directory's lock (``OUT/callqa.lock``, an exclusive ``flock``) for one
-    batch run; returns the open lock file, which holds the lock until closed (or the process
-    ends, however it ends: a killed batch never leaves a stale lock).
+    batch run; it is held until closed (or the process ends, however it ends: a killed batch
+    never leaves a stale lock, only a file the next run takes over).
 
     The file records who holds it (pid, host, start time) for the next one to read.
 
@@ -301,26 +324,34 @@ def lock_output(out_dir: str | Path):
     """
     out_dir = Path(out_dir)
     path = out_dir / LOCK_NAME
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        fh = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - kept open as the lock
-    except OSError as exc:
-        raise StoreError(str(path), f"cannot create lock file: {exc.strerror or exc}") from None
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.seek(0)
-        holder = _holder(fh.read())
+    while True:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            fh = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - kept open as the lock
+        except OSError as exc:
+            raise StoreError(str(path), f"cannot create lock file: {exc.strerror or exc}") \
+                from None
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = _holder(fh.read())
+            fh.close()
+            raise OutputLocked(str(out_dir), f"another callqa batch is writing to this output "
+                                             f"directory ({holder}); wait for it to finish, or "
+                                             f"give another --out") from None
+        try:  # the holder before us may have removed the file we locked: take the new one
+            if os.stat(path).st_ino == os.fstat(fh.fileno()).st_ino:
+                break
+        except FileNotFoundError:
+            pass
         fh.close()
-        raise OutputLocked(str(out_dir), f"another callqa batch is writing to this output "
-                                         f"directory ({holder}); wait for it to finish, or give "
-                                         f"another --out") from None
     fh.seek(0)
     fh.truncate()
     fh.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
                          "started": datetime.now().astimezone().isoformat(timespec="seconds")}))
     fh.flush()
-    return fh
+    return OutputLock(path, fh)
 
 
 def _holder(text: str) -> str:

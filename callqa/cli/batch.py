@@ -12,9 +12,7 @@ from callqa.batch.discover import DEFAULT_AGENT_PATTERN, discover
 from callqa.batch.runner import DEFAULT_MAX_DURATION_S, BatchOptions, run_batch
 from callqa.batch.store import DEFAULT_OUT_DIR, Store, lock_output
 from callqa.cli import app, fail
-from callqa.cli.transcribe import (AgentChannel, AgentChannelOpt, Mono, MonoOpt, ComputeTypeOpt, Device,
-                                   DeviceOpt, HotwordsOpt, ModelDirOpt, ModelOpt,
-                                   asr_options_from_cli)
+from callqa.cli.options import AsrArgs, Device, asr_options
 from callqa.errors import CallqaError
 from callqa.scoring import load_rulebook
 
@@ -28,6 +26,7 @@ class Executor(str, Enum):
 
 
 @app.command("batch")
+@asr_options
 def batch(
     recordings_dir: Path = typer.Argument(
         ..., help="Directory tree of recordings (wav/flac/ogg/mp3/m4a)."),
@@ -47,13 +46,6 @@ def batch(
         DEFAULT_AGENT_PATTERN, "--agent-pattern",
         help="Regex with a group (?P<agent>...), searched in the path relative to "
              "RECORDINGS_DIR, for calls the manifest gives no agent_id."),
-    model: ModelOpt = "base",
-    model_dir: ModelDirOpt = None,
-    device: DeviceOpt = Device.cpu,
-    compute_type: ComputeTypeOpt = None,
-    agent_channel: AgentChannelOpt = AgentChannel.left,
-    mono: MonoOpt = Mono.auto,
-    hotwords: HotwordsOpt = None,
     max_duration_s: float = typer.Option(DEFAULT_MAX_DURATION_S, "--max-duration-s", min=1,
                                          help="Longer recordings fail instead of being "
                                               "transcribed."),
@@ -75,6 +67,8 @@ def batch(
     ray_ship_audio: bool = typer.Option(
         False, "--ray-ship-audio", help="Send the recordings' bytes to the Ray actors "
                                         "(storage not shared with the cluster)."),
+    *,
+    asr: AsrArgs,
 ) -> None:
     """Transcribe and score every call under RECORDINGS_DIR, resumably.
 
@@ -87,14 +81,12 @@ def batch(
     """
     try:
         ray = _ray_options(executor, ray_address, ray_num_cpus, ray_num_gpus, ray_ship_audio,
-                           device)
+                           asr.device)
         rulebook = load_rulebook(rules)
         calls = discover(recordings_dir, manifest, agent_pattern)
         # The same ASR options as `callqa score`: the rulebook's vocabulary joins --hotwords.
-        asr = asr_options_from_cli(model, model_dir, device, compute_type, agent_channel,
-                                   hotwords, rulebook=rulebook, mono=mono)
         options = BatchOptions(workers=workers or (0 if ray else 1), force=force,
-                               max_duration_s=max_duration_s, asr=asr, ray=ray)
+                               max_duration_s=max_duration_s, asr=asr.options(rulebook), ray=ray)
         with lock_output(out), Store.open(out) as store:
             summary = run_batch(calls, store, rulebook, options, progress=progress)
     except CallqaError as exc:

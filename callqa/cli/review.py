@@ -13,6 +13,7 @@ from typing import Optional
 import typer
 
 from callqa.cli import app, fail
+from callqa.cli.options import AgentOpt, AsrArgs, asr_options
 from callqa.cli.score import score_call
 from callqa.errors import CallqaError
 from callqa.report.explain import print_explain
@@ -34,6 +35,7 @@ _RULES_HELP = "Rulebook YAML (default: rules/default.yaml)."
 
 
 @app.command("explain")
+@asr_options
 def explain(
     call: Optional[Path] = typer.Argument(None, help=_CALL_HELP, show_default=False),
     transcript: Optional[Path] = typer.Option(None, "--transcript", "-t", help=_TRANSCRIPT_HELP),
@@ -41,6 +43,9 @@ def explain(
     open_page: bool = typer.Option(
         False, "--open", help="Also write the review page to a temporary file and open it in "
                               "the default browser (the recording is embedded)."),
+    agent: AgentOpt = None,
+    *,
+    asr: AsrArgs,
 ) -> None:
     """Show one call for a trainer: timeline, findings in place, what would raise the score.
 
@@ -50,7 +55,7 @@ def explain(
 
     Exit codes: 0 explained (whatever the verdict), 1 undecodable recording, 2 usage/input error.
     """
-    result, rulebook = score_call(call, transcript, rules)
+    result, rulebook = score_call(call, transcript, rules, asr, agent_id=agent)
     print_explain(result, rulebook)
     if open_page:
         fd, name = tempfile.mkstemp(prefix=f"callqa-{result.call_id}-", suffix=".html")
@@ -66,6 +71,7 @@ def explain(
 
 
 @app.command("review")
+@asr_options
 def review(
     call: Optional[Path] = typer.Argument(None, help=_CALL_HELP, show_default=False),
     output: Path = typer.Option(..., "--output", "-o", help="The HTML page to write."),
@@ -75,6 +81,9 @@ def review(
         AudioMode.embed, "--audio",
         help="embed: the recording inside the page (one self-contained file); link: a path "
              "relative to the page (keep them together)."),
+    agent: AgentOpt = None,
+    *,
+    asr: AsrArgs,
 ) -> None:
     """Write a self-contained review page for one call (audio, timeline, findings).
 
@@ -87,7 +96,7 @@ def review(
     if audio is AudioMode.link and call is None:
         typer.echo("callqa: error: --audio link needs the CALL recording", err=True)
         raise typer.Exit(2)
-    result, rulebook = score_call(call, transcript, rules)
+    result, rulebook = score_call(call, transcript, rules, asr, agent_id=agent)
     try:
         page = render_review(result, call, output, audio.value, rulebook)
     except CallqaError as exc:

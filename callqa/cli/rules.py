@@ -9,7 +9,8 @@ import typer
 
 from callqa.cli import app, fail
 from callqa.errors import RulebookError
-from callqa.scoring.rulebook import DEFAULT_RULEBOOK, Rule, Rulebook, load_rulebook
+from callqa.scoring.rule import Rule
+from callqa.scoring.rulebook import DEFAULT_RULEBOOK, Rulebook, load_rulebook
 
 rules_app = typer.Typer(help="Validate, test and explain rulebooks.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
@@ -98,7 +99,7 @@ def describe(rule: Rule) -> str:
 
 
 def _param(value: object) -> str:
-    from callqa.scoring.rulebook import PhraseSpec
+    from callqa.scoring.schema import PhraseSpec
 
     if isinstance(value, PhraseSpec):
         parts = list(value.phrases) + ([f"/{value.regex.pattern}/"] if value.regex else [])

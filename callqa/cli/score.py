@@ -10,23 +10,18 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import typer
 
 from callqa.cli import app, fail
-from callqa.cli.transcribe import (AgentChannel, AgentChannelOpt, Mono, MonoOpt, AgentOpt, ComputeTypeOpt,
-                                   Device, DeviceOpt, HotwordsOpt, ModelDirOpt, ModelOpt,
-                                   NoCacheOpt, asr_options_from_cli)
+from callqa.cli.options import AgentOpt, AsrArgs, NoCacheOpt, asr_options
 from callqa.errors import CallqaError
 from callqa.report.text import timeline
 from callqa.result import CallResult
 from callqa.scoring import Scorer, load_rulebook
 from callqa.scoring.rulebook import Rulebook
 from callqa.transcript import load_transcript
-
-if TYPE_CHECKING:
-    from callqa.asr.pipeline import AsrOptions
 
 __all__ = ["Format", "print_result", "score", "score_call"]
 
@@ -50,7 +45,7 @@ def print_result(result: CallResult, fmt: Format) -> None:
 
 
 def score_call(call: Optional[Path], transcript: Optional[Path], rules: Optional[Path],
-               asr: "AsrOptions | None" = None, *, agent_id: Optional[str] = None,
+               asr: AsrArgs | None = None, *, agent_id: Optional[str] = None,
                use_cache: bool = True) -> tuple[CallResult, Rulebook]:
     """Score one call from its transcript JSON, or from its recording through the ASR.
 
@@ -64,14 +59,15 @@ def score_call(call: Optional[Path], transcript: Optional[Path], rules: Optional
         if transcript is not None:
             t = load_transcript(transcript)
         else:
+            # every command's ASR options go through the rulebook (its vocabulary, the hotword
+            # check): a usage error is said before the file is looked at
+            options = (asr or AsrArgs()).options(rulebook)
             if not call.is_file():  # type: ignore[union-attr]
                 typer.echo(f"callqa: error: {call}: no such file", err=True)
                 raise typer.Exit(2)
-            from callqa.asr.pipeline import AsrOptions, transcribe_call
+            from callqa.asr.pipeline import transcribe_call
 
-            if asr is None:
-                asr = AsrOptions(hotwords=tuple(rulebook.vocabulary))
-            t = transcribe_call(call, asr, agent_id=agent_id, use_cache=use_cache,
+            t = transcribe_call(call, options, agent_id=agent_id, use_cache=use_cache,
                                 progress=sys.stderr.isatty())
         if agent_id is not None:
             t.agent_id = agent_id
@@ -81,6 +77,7 @@ def score_call(call: Optional[Path], transcript: Optional[Path], rules: Optional
 
 
 @app.command("score")
+@asr_options
 def score(
     call: Optional[Path] = typer.Argument(None, help="Call recording (wav/flac/ogg/mp3/m4a)."),
     transcript: Optional[Path] = typer.Option(
@@ -89,14 +86,9 @@ def score(
                                          help="Rulebook YAML (default: rules/default.yaml)."),
     fmt: Format = typer.Option(Format.text, "--format", "-f", help="json or text."),
     agent: AgentOpt = None,
-    agent_channel: AgentChannelOpt = AgentChannel.left,
-    mono: MonoOpt = Mono.auto,
-    model: ModelOpt = "base",
-    model_dir: ModelDirOpt = None,
-    device: DeviceOpt = Device.cpu,
-    compute_type: ComputeTypeOpt = None,
-    hotwords: HotwordsOpt = None,
     no_cache: NoCacheOpt = False,
+    *,
+    asr: AsrArgs,
 ) -> None:
     """Score one call: findings with evidence, score and verdict.
 
@@ -109,12 +101,5 @@ def score(
     if (call is None) == (transcript is None):
         typer.echo("callqa: error: give a CALL recording or --transcript FILE.json (one)", err=True)
         raise typer.Exit(2)
-    asr = None
-    if call is not None:
-        try:
-            asr = asr_options_from_cli(model, model_dir, device, compute_type, agent_channel,
-                                       hotwords, rulebook=load_rulebook(rules), mono=mono)
-        except CallqaError as exc:
-            raise fail(exc) from None
     result, _ = score_call(call, transcript, rules, asr, agent_id=agent, use_cache=not no_cache)
     print_result(result, fmt)

@@ -17,7 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable
 
-from callqa.report.text import SPEAKER_LABEL, timeline
+from callqa.labels import SPEAKER
+from callqa.report.text import timeline
 from callqa.result import CallResult, Finding
 
 if TYPE_CHECKING:
@@ -29,7 +30,6 @@ __all__ = [
     "Improvements",
     "RuleImpact",
     "explain_lines",
-    "explain_text",
     "improvement_lines",
     "improvements",
     "pass_mark_of",
@@ -84,7 +84,7 @@ def recommended(result: CallResult, rule_id: str,
     as recorded in the result when it was scored."""
     if rulebook is not None:
         rule = rulebook.get(rule_id)
-        return list(rule.examples_good) if rule else []
+        return list(rule.recommended()) if rule else []
     return list((result.rulebook.get("examples") or {}).get(rule_id) or [])
 
 
@@ -189,18 +189,13 @@ def explain_lines(result: CallResult,
                 out.append(("examples", sev, "      标准话术: " + " / ".join(good)))
         else:
             _, _, rest = line.partition(" ")
-            speaker = "customer" if rest.startswith(SPEAKER_LABEL["customer"] + ":") else "agent"
+            speaker = "customer" if rest.startswith(SPEAKER["customer"] + ":") else "agent"
             out.append((speaker, "", line))
     out.append(("plain", "", ""))
     imp = improvement_lines(result, rulebook)
     out.append(("heading", "", imp[0]))
     out += [("improvement", "", line) for line in imp[1:]]
     return out
-
-
-def explain_text(result: CallResult, rulebook: "Rulebook | None" = None) -> str:
-    """The explain view as plain text (what ``callqa explain`` prints when not on a terminal)."""
-    return "\n".join(text for _, _, text in explain_lines(result, rulebook))
 
 
 _STYLE = {

@@ -19,10 +19,9 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from callqa.report.tables import ReportTables, rule_matrix
-from callqa.report.text import UNSCORED_LABEL
+from callqa import labels
 
 __all__ = [
-    "CATEGORY_ZH",
     "CODE_ZH",
     "HEADER_ZH",
     "SHEET_ZH",
@@ -30,40 +29,18 @@ __all__ = [
     "write_csv",
     "write_json",
     "write_xlsx",
-    "xlsx_bytes",
     "records",
 ]
 
-CATEGORY_ZH = {
-    "greeting": "问候",
-    "self_identification": "自报家门",
-    "closing": "结束语",
-    "polite_expression": "礼貌用语",
-    "forbidden_phrase": "禁用语",
-    "dead_air": "静音",
-    "hold_etiquette": "等待礼仪",
-    "interruption": "打断客户",
-    "speech_rate": "语速",
-    "refusal_without_apology": "拒绝未致歉",
-    "response_latency": "应答延迟",
-    "shirking": "推诿",
-    "other": "其他",
-}
-
-SEVERITY_ZH = {"minor": "轻微", "major": "一般", "critical": "严重"}
-ROLES_ZH = {"channels": "双声道", "single": "单人录音", "separated": "单声道已分离",
-            "uncertain": "角色不确定"}
-VERDICT_ZH = {"confirmed": "确认", "rejected": "驳回", "withdrawn": "撤回", "verdict": "复核意见",
-              "missed": "补充问题", "open": "待处理", "upheld": "维持", "overturned": "撤销"}
 #: Column → code → Chinese, for the XLSX (CSV/JSON keep the codes: they are the contract).
 CODE_ZH: dict[str, dict[str, str]] = {
-    "category": CATEGORY_ZH,
-    "severity": SEVERITY_ZH,
-    "speaker": {"agent": "坐席", "customer": "客户"},
-    "roles": ROLES_ZH,
-    "kind": VERDICT_ZH,
-    "verdict": VERDICT_ZH,
-    "appeal_status": VERDICT_ZH,
+    "category": labels.CATEGORY,
+    "severity": labels.SEVERITY,
+    "speaker": labels.SPEAKER,
+    "roles": labels.RECORDING_ROLES,
+    "kind": labels.VERDICT,
+    "verdict": labels.VERDICT,
+    "appeal_status": {**labels.VERDICT, **labels.APPEAL},
 }
 
 HEADER_ZH = {
@@ -110,14 +87,9 @@ HEADER_ZH = {
     "standard": "依据",
     "unscored": "未评分原因",
     "roles": "角色区分",
-    "agent_talk_rate": "坐席说话占比",
-    "customer_talk_rate": "客户说话占比",
-    "non_talk_rate": "静默占比",
-    "overtalk_rate": "抢话占比",
-    "longest_silence_s": "最长静默(秒)",
-    "mean_response_s": "平均应答时间(秒)",
-    "confirmed": "复核确认",
-    "rejected": "复核驳回",
+    **{k: label + ("(秒)" if kind == "s" else "") for k, (label, kind) in labels.METRIC.items()},
+    "confirmed": "复核" + labels.VERDICT["confirmed"],
+    "rejected": "复核" + labels.VERDICT["rejected"],
     "precision": "准确率",
     "missed": "漏检补充",
     "kind": "类型",
@@ -132,7 +104,7 @@ HEADER_ZH = {
     "appeal_resolution": "申诉处理意见",
     "resolved_by": "处理人",
     "resolved_at": "处理时间",
-    **CATEGORY_ZH,
+    **labels.CATEGORY,
 }
 # Where one column name means different things in different tables.
 TABLE_HEADER_ZH: dict[str, dict[str, str]] = {
@@ -230,7 +202,7 @@ def _fill_sheet(ws, df: pd.DataFrame, link_base: str, headers: dict[str, str]) -
         for j, col in enumerate(columns, start=1):
             value = rec[col]
             if col in ("score", "passed") and rec.get("unscored"):
-                value = UNSCORED_LABEL  # not 否: an unscored call neither passed nor failed
+                value = labels.UNSCORED  # not 否: an unscored call neither passed nor failed
             elif isinstance(value, bool):
                 value = "是" if value else "否"
             elif col in CODE_ZH and isinstance(value, str):
@@ -281,6 +253,3 @@ def write_xlsx(tables: ReportTables, path: str | Path, link_base: str = "") -> P
     tmp.replace(path)
     return path
 
-
-def xlsx_bytes(path: str | Path) -> bytes:
-    return Path(path).read_bytes()

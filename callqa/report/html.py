@@ -14,9 +14,9 @@ from typing import Any, Sequence
 from jinja2 import Environment, PackageLoader
 from markupsafe import Markup, escape
 
-from callqa.report.files import CATEGORY_ZH, records
+from callqa.labels import CATEGORY, METRIC, METRIC_KEYS, RECORDING_ROLES, UNSCORED
+from callqa.report.files import records
 from callqa.report.tables import UNKNOWN_AGENT, ReportTables, daily_overall, rule_matrix
-from callqa.report.text import ROLES_LABEL, UNSCORED_LABEL
 
 __all__ = ["render_html", "bar_chart", "line_chart", "talk_time"]
 
@@ -164,12 +164,12 @@ def render_html(tables: ReportTables, *, title: str, link_base: str = "",
         "vetoed": int((calls["vetoed"] != "").sum()) if n_calls else 0,
         "failures": len(tables.failures),
         "unknown_agent_calls": sum(c["agent_id"] == UNKNOWN_AGENT for c in all_calls),
-        "uncertain_roles": sum(c["roles"] in ROLES_LABEL for c in all_calls),
+        "uncertain_roles": sum(c["roles"] == "uncertain" for c in all_calls),
     }
     for c in all_calls:
         c["review_href"] = _href(c["review_link"], link_base)
         c["result_href"] = _href(c["result_link"], link_base)
-        c["roles_label"] = ROLES_LABEL.get(c["roles"], "")
+        c["roles_label"] = RECORDING_ROLES["uncertain"] if c["roles"] == "uncertain" else ""
 
     charts = {}
     if scored_agents:
@@ -181,7 +181,7 @@ def render_html(tables: ReportTables, *, title: str, link_base: str = "",
         charts["pass_rate"] = bar_chart([(a["agent_id"], a["pass_rate"]) for a in scored_agents],
                                         max_value=1.0, fmt="{:.0%}", title="合格率（按坐席）",
                                         color=PALETTE[2])
-    cat_totals = [(CATEGORY_ZH.get(c, c), int(tables.agent_categories[c].sum()))
+    cat_totals = [(CATEGORY.get(c, c), int(tables.agent_categories[c].sum()))
                   for c in tables.agent_categories.columns if c not in ("agent_id", "total")]
     cat_totals = [(k, v) for k, v in cat_totals if v]
     if cat_totals:
@@ -234,13 +234,13 @@ def render_html(tables: ReportTables, *, title: str, link_base: str = "",
         charts=charts,
         category_cols=category_cols,
         categories=tables.agent_categories.to_dict(orient="records"),
-        category_zh=CATEGORY_ZH,
+        category_zh=CATEGORY, metric_keys=METRIC_KEYS, metric_labels=METRIC,
         matrix=matrix.to_dict(orient="records"),
         matrix_agents=[c for c in matrix.columns if c not in ("rule_id", "title", "overall")],
         rules=rules,
         worst=worst,
         all_calls=all_calls,
-        unscored_label=UNSCORED_LABEL,
+        unscored_label=UNSCORED,
         reviewed=any(a["confirmed"] or a["rejected"] for a in agents),
         trend=trend,
         failures=tables.failures.to_dict(orient="records"),

@@ -22,7 +22,8 @@ from urllib.parse import quote
 
 from callqa.errors import AudioError
 from callqa.report.explain import improvements, recommended
-from callqa.report.text import ROLES_LABEL, SPEAKER_LABEL, UNSCORED_LABEL, clock
+from callqa.labels import SPEAKER, UNSCORED
+from callqa.report.text import clock, roles_warning
 from callqa.result import CallResult, Finding
 from callqa.transcript import Utterance
 
@@ -170,9 +171,9 @@ def review_html(result: CallResult, audio_src: str | None,
     return env.get_template(TEMPLATE).render(
         r=result, rows=rows, findings=list(enumerate(findings)), home=home,
         examples=examples, imp=improvements(result, rulebook), audio_src=audio_src,
-        missing_audio=missing_audio, labels=SPEAKER_LABEL,
-        speakers=[s for s in ("agent", "customer")], roles_label=ROLES_LABEL.get(result.roles),
-        unscored_label=UNSCORED_LABEL,
+        missing_audio=missing_audio, labels=SPEAKER,
+        speakers=[s for s in ("agent", "customer")], roles_label=roles_warning(result),
+        unscored_label=UNSCORED,
     )
 
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from callqa.labels import RECORDING_ROLES, SPEAKER, UNSCORED
 from callqa.result import CallResult, Finding
 
-__all__ = ["ROLES_LABEL", "SPEAKER_LABEL", "UNSCORED_LABEL", "clock", "summary_line",
-           "timeline", "verdict_text"]
+__all__ = ["clock", "roles_warning", "summary_line", "timeline", "verdict_text"]
 
-SPEAKER_LABEL = {"agent": "坐席", "customer": "客户"}
-#: How the parties were told apart, where a reader must be warned (``CallResult.roles``).
-ROLES_LABEL = {"uncertain": "角色不确定"}
-UNSCORED_LABEL = "未评分"
+
+def roles_warning(result: CallResult) -> str | None:
+    """角色不确定 where a reader must be warned how the parties were told apart, else None."""
+    return RECORDING_ROLES["uncertain"] if result.roles == "uncertain" else None
 
 
 def clock(seconds: float) -> str:
@@ -22,11 +22,11 @@ def clock(seconds: float) -> str:
 def verdict_text(result: CallResult) -> str:
     """``得分 85 通过`` / ``未评分（原因）``, with 角色不确定 when the roles are uncertain."""
     if result.unscored:
-        text = f"{UNSCORED_LABEL}（{result.unscored}）"
+        text = f"{UNSCORED}（{result.unscored}）"
     else:
         veto = f"，一票否决: {', '.join(result.vetoed)}" if result.vetoed else ""
         text = f"得分 {result.score:g}  {'通过 PASS' if result.passed else '不通过 FAIL'}{veto}"
-    roles = ROLES_LABEL.get(result.roles)
+    roles = roles_warning(result)
     return f"{text}  [{roles}]" if roles else text
 
 
@@ -45,7 +45,7 @@ def timeline(result: CallResult) -> str:
         while k < len(pending) and pending[k].start < u.start:
             lines += _finding_block(pending[k])
             k += 1
-        lines.append(f"{clock(u.start)}–{clock(u.end)} {SPEAKER_LABEL.get(u.speaker, u.speaker)}: "
+        lines.append(f"{clock(u.start)}–{clock(u.end)} {SPEAKER.get(u.speaker, u.speaker)}: "
                      f"{u.text}")
     for f in pending[k:]:
         lines += _finding_block(f)

@@ -17,13 +17,15 @@ import yaml
 from callqa.errors import RulebookError
 from callqa.scoring.call import Call
 from callqa.scoring.engine import Scorer
-from callqa.scoring.rulebook import PhraseSpec, Rule
+from callqa.scoring.rule import Rule
+from callqa.scoring.rulebook import RULES_DIR
+from callqa.scoring.schema import PhraseSpec
 from callqa.transcript import AGENT, Transcript, Utterance
 
 __all__ = ["CALIBRATION", "CalibrationSet", "Judged", "Stats", "load_calibration", "judge",
            "stats"]
 
-CALIBRATION = Path(__file__).resolve().parents[2] / "rules" / "semantic" / "calibration.yaml"
+CALIBRATION = RULES_DIR / "semantic" / "calibration.yaml"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from callqa.transcript import (AGENT, ROLES_UNCERTAIN, Interval, Transcript, Utt
                                merge_intervals)
 
 if TYPE_CHECKING:
-    from callqa.scoring.rulebook import Rule
+    from callqa.scoring.rule import Rule
 
 __all__ = ["Call", "Gap", "Violation", "CLAUSE_PAUSE_S", "evidence"]
 

@@ -13,7 +13,8 @@ from callqa.result import CallResult, Finding
 from callqa.scoring.call import Call, Violation
 from callqa.scoring.matching import Matcher
 from callqa.scoring.metrics import conversation_metrics
-from callqa.scoring.rulebook import Rule, Rulebook
+from callqa.scoring.rule import Rule
+from callqa.scoring.rulebook import Rulebook
 from callqa.scoring.semantic import SemanticMatcher
 from callqa.transcript import AGENT, CUSTOMER, ROLES_CHANNELS, ROLES_SEPARATED, Transcript
 

@@ -314,11 +314,6 @@ class Matcher:
         bounds = self.boundaries(fixed)
         return begin - a in bounds and end - a in bounds
 
-    def contains(self, ut: UtteranceText, phrases: Iterable[str], mode: str = "exact",
-                 regex: re.Pattern[str] | None = None) -> Hit | None:
-        hits = self.find(ut, phrases, mode, regex)
-        return hits[0] if hits else None
-
 
 @lru_cache(maxsize=None)
 def _kept(ch: str) -> int:

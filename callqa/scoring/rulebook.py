@@ -19,7 +19,8 @@ from callqa.errors import RulebookError
 from callqa.result import CATEGORIES, SEVERITIES
 from callqa.scoring.conditions import (Condition, Named, parse_condition, parse_conditions,
                                        said_specs)
-from callqa.scoring.ruletypes import RULE_TYPES, RuleType, defaults
+from callqa.scoring.rule import Rule
+from callqa.scoring.ruletypes import RULE_TYPES, defaults
 from callqa.scoring.schema import (MATCH_MODES, SPEAKER_SCOPES, Check, Errors, LineLoader,
                                    PhraseSpec, boolean, choice, fields, line_of, mapping, num,
                                    str_list, string, threshold)
@@ -27,6 +28,7 @@ from callqa.transcript import AGENT
 
 __all__ = [
     "DEFAULT_RULEBOOK",
+    "RULES_DIR",
     "RULE_TYPES",
     "PhraseSpec",
     "Condition",
@@ -36,94 +38,14 @@ __all__ = [
     "parse_rulebook",
 ]
 
-DEFAULT_RULEBOOK = Path(__file__).resolve().parents[2] / "rules" / "default.yaml"
+#: the packaged copy of rules/ (callqa/_rules links to it in a checkout; the wheel carries it)
+RULES_DIR = Path(__file__).resolve().parents[1] / "_rules"
+DEFAULT_RULEBOOK = RULES_DIR / "default.yaml"
 #: default ``scoring.min_call_s``: a recording shorter than this is no conversation
 MIN_CALL_S = 3.0
 
 
 # --------------------------------------------------------------------------- records
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    name: str
-    title: str
-    category: str
-    type: str
-    speaker: str
-    severity: str
-    points: float
-    message: str
-    suggestion: str
-    standard_file: str
-    standard_text: str
-    cap: float | None = None
-    standard_title: str = ""   # the document's title, from the rulebook's ``standards:`` map
-    veto: bool = False
-    match: str = "exact"
-    threshold: float | None = None  # cosine, for matching by meaning (semantic)
-    enabled: bool = True
-    description: str = ""
-    examples_good: tuple[str, ...] = ()
-    examples_bad: tuple[str, ...] = ()
-    params: dict[str, Any] = field(default_factory=dict)
-    line: int | None = None
-    when: Condition | None = None  # applies only to calls where this holds
-    supersedes: tuple[str, ...] = ()  # rules whose finding on the same moment this one replaces
-
-    @property
-    def kind(self) -> RuleType:
-        return RULE_TYPES[self.type]
-
-    @property
-    def standard(self) -> str:
-        """The sentence enforced and where it is from: the document's title when the rulebook
-        names it (``standards:``), else its file name."""
-        return f"{self.standard_text}（《{self.standard_title}》）" if self.standard_title \
-            else f"{self.standard_text}（{self.standard_file}）"
-
-    def literal(self, phrases: tuple[str, ...]) -> tuple[str, ...]:
-        """The phrases matched word for word: none under ``match: semantic`` (they are examples)."""
-        return () if self.match == "semantic" else phrases
-
-    def examples(self, phrases: tuple[str, ...], spec: PhraseSpec | None = None
-                 ) -> tuple[str, ...]:
-        """The example sentences matched by meaning where ``phrases`` (of ``spec``, or of the
-        rule itself) are listened for: ``semantic_examples``, plus the phrases themselves under
-        ``match: semantic``."""
-        extra = spec.semantic_examples if spec is not None else \
-            self.params.get("semantic_examples", ())
-        return (*phrases, *extra) if self.match == "semantic" else extra
-
-    def semantic_sets(self) -> list[tuple[str, ...]]:
-        """Every example set this rule matches by meaning (embedded once per scorer)."""
-        p = self.params
-        out = [self.examples(p.get("phrases", ()))]
-        out += [self.examples(v.phrases, v) for v in p.values() if isinstance(v, PhraseSpec)]
-        return [s for s in out if s]
-
-    def semantic_speakers(self) -> set[str]:
-        """Whose utterances this rule compares by meaning ("any": everybody's)."""
-        p = self.params
-        out = set()
-        if self.examples(p.get("phrases", ())):
-            out.add(self.speaker)
-        out.update(v.speaker or self.speaker for v in p.values()
-                   if isinstance(v, PhraseSpec) and self.examples(v.phrases, v))
-        return out
-
-    def needs_customer(self) -> bool:
-        """Rules that cannot be judged without the customer's channel (mono recordings)."""
-        return self.kind.needs_customer(self)
-
-    def needs_two_tracks(self) -> bool:
-        """Rules that need each party on its own track (not applicable on a mono recording)."""
-        return self.kind.two_tracks
-
-    def needs_roles(self) -> bool:
-        """Rules that depend on who is the agent (not applicable when the roles are uncertain)."""
-        return self.kind.needs_roles(self)
-
 
 @dataclass
 class Rulebook:
@@ -195,7 +117,7 @@ class Rulebook:
         scale and pass mark, and each rule's recommended phrasings (``examples.good``)."""
         return {"name": self.name, "version": self.version, "path": self.path,
                 "sha256": self.sha256, "base": self.base, "pass_mark": self.pass_mark,
-                "examples": {r.id: list(r.examples_good) for r in self.rules if r.examples_good}}
+                "examples": {r.id: list(r.recommended()) for r in self.rules if r.recommended()}}
 
 
 # --------------------------------------------------------------------------- schema

@@ -16,7 +16,8 @@ import yaml
 from callqa.errors import RulebookError
 from callqa.scoring.engine import Scorer
 from callqa.scoring.matching import Matcher
-from callqa.scoring.rulebook import Rule, Rulebook
+from callqa.scoring.rule import Rule
+from callqa.scoring.rulebook import Rulebook
 from callqa.transcript import ROLES, ROLES_CHANNELS, SPEAKERS, Transcript, Utterance, Word
 
 __all__ = ["CaseResult", "run_rule_tests", "case_transcript"]

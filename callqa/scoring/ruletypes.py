@@ -21,7 +21,7 @@ from callqa.text import count_chars
 from callqa.transcript import AGENT, CUSTOMER, merge_intervals
 
 if TYPE_CHECKING:
-    from callqa.scoring.rulebook import Rule
+    from callqa.scoring.rule import Rule
 
 __all__ = ["RuleType", "RULE_TYPES", "rule_types_markdown"]
 
@@ -43,6 +43,9 @@ class RuleType:
     #: recording, even one whose two voices were separated (one track cannot show who talked
     #: over whom)
     two_tracks: ClassVar[bool] = False
+    #: the rule's good examples are phrasings to recommend (标准话术); a prohibition's good
+    #: examples are allowed uses of its words (不知道您方便吗), which must not be recommended
+    recommends_examples: ClassVar[bool] = True
 
     def needs_customer(self, rule: "Rule") -> bool:
         return self.two_party or rule.speaker == CUSTOMER
@@ -160,6 +163,7 @@ class ForbiddenPhrase(RuleType):
     (every phrase heard in it is quoted); `cap` limits the total."""
 
     name = "forbidden_phrase"
+    recommends_examples = False
     params = {"phrases": _PHRASES, "regex": _REGEX,
               "exceptions": Param(phrase_spec(False), "`{phrases, regex, question}`: what "
                                                       "excuses a hit"),

@@ -10,7 +10,8 @@ from callqa.verdicts import User
 from callqa.serve import queries
 from callqa.serve.deps import Settings, agent_scope, current_user, db, reviewer, settings
 from callqa.serve.models import PrecisionOut
-from callqa.serve.pages import METRIC_KEYS, render
+from callqa.labels import METRIC_KEYS
+from callqa.serve.pages import render
 
 router = APIRouter()
 

@@ -1,0 +1,149 @@
+"""The worker side of a batch: what runs in each worker process (or Ray actor) — thread limits,
+the model loaded once, one call transcribed per job. Shared by every executor
+(:class:`callqa.batch.runner.LocalPool`, :class:`callqa.batch.ray_executor.RayPool`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from callqa.errors import CallqaError, ModelError
+
+__all__ = ["BatchAbort", "available_cores", "init_worker", "probe_duration_s",
+           "threads_per_worker", "transcribe_job", "trim_heap"]
+
+logger = logging.getLogger("callqa.batch")
+
+
+class BatchAbort(CallqaError):
+    """The batch cannot go on (e.g. the model does not load in the workers): exit code 2."""
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def threads_per_worker(workers: int, cores: int | None = None) -> int:
+    """CPU threads per worker so that ``workers × threads`` does not exceed the cores."""
+    return max(1, (cores or available_cores()) // max(1, workers))
+
+
+_worker: dict[str, Any] = {}
+
+
+def trim_heap() -> None:
+    """Give freed heap pages back to the OS (glibc keeps them otherwise: a worker would sit at
+    its per-call peak between calls, and the peaks of all workers would add up)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+def init_worker(asr: dict[str, Any], threads: int) -> None:
+    """Pool initializer: thread limits first, then load the model once for this process."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    from threadpoolctl import threadpool_limits
+
+    # The variables come too late for the BLAS/OpenMP pools already loaded (numpy's, imported
+    # with this module): limit those too, so that every executor computes the same way (a
+    # thread count changes float sums, and so now and then a decoded word).
+    threadpool_limits(threads)
+    try:
+        from callqa.asr.pipeline import AsrOptions, load_recognizer
+
+        options = AsrOptions(**{**asr, "hotwords": tuple(asr.get("hotwords") or ()),
+                                "cpu_threads": threads})
+        load_recognizer(options)  # the model loads once per worker, before the first call
+        _worker["options"] = options
+    except Exception as exc:  # reported with the first job: the parent stops the batch
+        _worker["fatal"] = str(exc)
+    trim_heap()
+
+
+def probe_duration_s(path: str) -> float | None:
+    """The length of a recording from its header (no decoding); None when unknown."""
+    try:
+        import soundfile as sf
+
+        return float(sf.info(path).duration)
+    except Exception:
+        pass
+    try:
+        import av
+
+        with av.open(path, metadata_errors="ignore") as container:
+            if container.duration:
+                return container.duration / 1_000_000
+            stream = container.streams.audio[0] if container.streams.audio else None
+            if stream is not None and stream.duration and stream.time_base:
+                return float(stream.duration * stream.time_base)
+    except Exception:
+        pass
+    return None
+
+
+def transcribe_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Worker: one call → ``{"transcript": dict, ...}`` or ``{"error": str}``.
+
+    The audio is read from ``job["path"]``, or from ``job["audio"]`` (the file's bytes, for
+    workers that do not see the driver's storage), written to a private temporary file with the
+    same name; errors still name the original path.
+    """
+    try:
+        if job.get("audio") is None:
+            return _transcribe(job)
+        with tempfile.TemporaryDirectory(prefix="callqa-audio-") as tmp:
+            local = Path(tmp) / Path(job["path"]).name
+            local.write_bytes(job["audio"])
+            out = _transcribe({**job, "path": str(local), "audio": None})
+            if "error" in out:
+                out["error"] = out["error"].replace(str(local), job["path"])
+            return out
+    finally:
+        trim_heap()
+
+
+def _transcribe(job: dict[str, Any]) -> dict[str, Any]:
+    if "fatal" in _worker:
+        return {"fatal": _worker["fatal"]}
+    from callqa.asr.pipeline import transcribe_call
+
+    path = job["path"]
+    started = time.perf_counter()
+    try:
+        duration = probe_duration_s(path)
+        if duration is not None and duration > job["max_duration_s"]:
+            return {"error": f"{path}: recording is {duration / 60:.1f} min long; the limit is "
+                             f"{job['max_duration_s'] / 60:.1f} min (--max-duration-s)"}
+        options = replace(_worker["options"], agent_channel=job["agent_channel"])
+        transcript = transcribe_call(path, options, agent_id=job["agent_id"],
+                                     call_id=job["call_id"], use_cache=False)
+        if transcript.duration > job["max_duration_s"]:
+            return {"error": f"{path}: recording is {transcript.duration / 60:.1f} min long; "
+                             f"the limit is {job['max_duration_s'] / 60:.1f} min"}
+    except ModelError as exc:
+        return {"fatal": str(exc)}
+    except CallqaError as exc:
+        return {"error": str(exc)}
+    except MemoryError:
+        return {"error": f"{path}: out of memory while transcribing"}
+    except Exception as exc:  # one bad file must not stop the batch
+        logger.exception("transcribing %s failed", path)
+        return {"error": f"{path}: {type(exc).__name__}: {exc}"}
+    from callqa.asr.whisper import models
+
+    return {"transcript": transcript.to_dict(),
+            "asr_seconds": round(time.perf_counter() - started, 3),
+            "pid": os.getpid(), "model_loads": models.load_count}
