@@ -14,7 +14,6 @@ from callqa.batch.store import DEFAULT_OUT_DIR, Store, lock_output
 from callqa.cli import app, fail
 from callqa.cli.options import AsrArgs, Device, asr_options
 from callqa.errors import CallqaError
-from callqa.scoring import load_rulebook
 
 __all__ = ["Executor", "batch"]
 
@@ -79,6 +78,8 @@ def batch(
     configuration error, 4 when another callqa batch is writing to the same --out (the message
     names its pid, host and start time; nothing was done).
     """
+    from callqa.scoring import load_rulebook  # the engine loads with the command, not the CLI
+
     try:
         ray = _ray_options(executor, ray_address, ray_num_cpus, ray_num_gpus, ray_ship_audio,
                            asr.device)
