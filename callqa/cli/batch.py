@@ -10,6 +10,7 @@ import typer
 
 from callqa.batch.discover import DEFAULT_AGENT_PATTERN, discover
 from callqa.batch.runner import DEFAULT_MAX_DURATION_S, BatchOptions, run_batch
+from callqa.batch.worker import default_workers
 from callqa.batch.store import DEFAULT_OUT_DIR, Store, lock_output
 from callqa.cli import app, fail
 from callqa.cli.options import AsrArgs, Device, asr_options
@@ -36,8 +37,8 @@ def batch(
                              help="Output directory (callqa.db, transcripts/, results/)."),
     workers: Optional[int] = typer.Option(
         None, "--workers", "-w", min=1,
-        help="ASR workers, each loads the model once (default: 1 local process; with Ray, as "
-             "many actors as the cluster holds)."),
+        help="ASR workers, each loads the model once and uses cores/N threads (default: one "
+             "per core, at most 2; with Ray, as many actors as the cluster holds)."),
     rules: Optional[Path] = typer.Option(None, "--rules", "-r",
                                          help="Rulebook YAML (default: rules/default.yaml)."),
     force: bool = typer.Option(False, "--force", help="Redo ASR and scoring for every call."),
@@ -86,7 +87,7 @@ def batch(
         rulebook = load_rulebook(rules)
         calls = discover(recordings_dir, manifest, agent_pattern)
         # The same ASR options as `callqa score`: the rulebook's vocabulary joins --hotwords.
-        options = BatchOptions(workers=workers or (0 if ray else 1), force=force,
+        options = BatchOptions(workers=workers or (0 if ray else default_workers()), force=force,
                                max_duration_s=max_duration_s, asr=asr.options(rulebook), ray=ray)
         with lock_output(out), Store.open(out) as store:
             summary = run_batch(calls, store, rulebook, options, progress=progress)
