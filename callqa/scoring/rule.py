@@ -4,13 +4,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from callqa.scoring.schema import PhraseSpec
-
-if TYPE_CHECKING:  # pragma: no cover
-    from callqa.scoring.conditions import Condition
-    from callqa.scoring.ruletypes import RuleType
 
 __all__ = ["Rule"]
 
@@ -40,14 +36,11 @@ class Rule:
     examples_bad: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
     line: int | None = None
-    when: "Condition | None" = None  # applies only to calls where this holds
+    when: Any = None  # a scoring.conditions.Condition: applies only to calls where this holds
     supersedes: tuple[str, ...] = ()  # rules whose finding on the same moment this one replaces
-
-    @property
-    def kind(self) -> "RuleType":
-        from callqa.scoring.ruletypes import RULE_TYPES  # the registry imports rule types' code
-
-        return RULE_TYPES[self.type]
+    #: the scoring.ruletypes.RuleType of ``type``, set by the parser (a rule is data; its type
+    #: holds the behaviour)
+    kind: Any = field(default=None, compare=False, repr=False)
 
     @property
     def standard(self) -> str:

@@ -177,7 +177,7 @@ def _rule(raw: Any, named: dict, errors: Errors, line: int | None, index: int) -
         suggestion=got["suggestion"], standard_file=standard["file"],
         standard_text=standard["text"], examples_good=examples.get("good") or (),
         examples_bad=examples.get("bad") or (), params=params, line=line_of(raw),
-        when=when, supersedes=got.get("supersedes") or (),
+        when=when, supersedes=got.get("supersedes") or (), kind=RULE_TYPES[rule_type],
     )
 
 
