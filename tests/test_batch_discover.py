@@ -127,3 +127,11 @@ def test_threads_per_worker_never_oversubscribe():
 
     assert [threads_per_worker(w, cores=2) for w in (1, 2, 3)] == [2, 1, 1]
     assert [threads_per_worker(w, cores=8) for w in (1, 2, 3, 4)] == [8, 4, 2, 2]
+
+
+def test_default_workers_one_per_core_at_most_two():
+    from callqa.batch.worker import default_workers, threads_per_worker
+
+    assert [default_workers(cores=c) for c in (1, 2, 4, 16)] == [1, 2, 2, 2]
+    # on two cores the default is the faster layout: 2 workers × 1 thread
+    assert threads_per_worker(default_workers(cores=2), cores=2) == 1

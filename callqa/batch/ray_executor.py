@@ -5,7 +5,8 @@ worker's initializer) and runs the same job function as a local worker. Everythi
 with the driver (:mod:`callqa.batch.runner`): planning, the window of ``2 × actors`` calls in
 flight (back-pressure: a day's list of files never floods the object store), the retry of a call
 whose actor died, scoring, and the SQLite state. An actor that died is replaced by a fresh one
-(which loads the model again) before the next call is handed out.
+(which loads the model again), which takes calls once it is up; until then the calls go to the
+actors still running (a lost node's replacement may never find room).
 
 Audio reaches the actors by path (shared storage: every node sees the driver's paths) or, with
 ``ship_audio``, as the file's bytes in the call's arguments (through Ray's object store).
@@ -18,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from concurrent.futures import Future
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,13 +27,17 @@ from typing import Any
 from callqa.batch.worker import BatchAbort, available_cores, init_worker, transcribe_job
 from callqa.errors import CallqaError
 
-__all__ = ["CONNECT_TIMEOUT_S", "RayOptions", "RayPool"]
+__all__ = ["CONNECT_TIMEOUT_S", "START_TIMEOUT_S", "RayOptions", "RayPool"]
 
 logger = logging.getLogger("callqa.batch")
 
 #: How long to wait for a cluster's head to accept a connection. Ray itself keeps retrying an
 #: unreachable head for many minutes, which would hang a nightly cron job.
 CONNECT_TIMEOUT_S = 15.0
+
+#: How long a batch whose every actor died waits for a replacement to start (its model
+#: loaded) before it stops with exit 2 instead of waiting for a node that is gone.
+START_TIMEOUT_S = 300.0
 
 
 def _probe(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
@@ -86,13 +91,21 @@ class AsrActor:
         init_worker(asr, threads)
 
     def transcribe(self, job: dict[str, Any]) -> dict[str, Any]:
-        return transcribe_job(job)
+        import ray
+
+        out = transcribe_job(job)
+        out["where"] = f"node {ray.get_runtime_context().get_node_id()} pid {os.getpid()}"
+        return out
 
 
 class RayPool:
     """The executor of :mod:`callqa.batch.runner` (see :class:`~callqa.batch.runner.LocalPool`)
     on Ray: ``workers`` actors (0: as many as the cluster's CPUs/GPUs can hold at once), each
-    holding one model; calls go to the actor with the fewest in flight."""
+    holding one model; calls go to the actor with the fewest in flight.
+
+    An actor that died is replaced at once, but the replacement gets calls only once it is up
+    (its model loaded): when a node is lost, the cluster may have no room left for it, and the
+    calls go to the actors still running instead of waiting for one that never starts."""
 
     def __init__(self, options: RayOptions, workers: int, calls: int, asr: dict[str, Any]):
         ray = self._ray = import_ray()
@@ -108,6 +121,7 @@ class RayPool:
             num_cpus=options.num_cpus, num_gpus=options.num_gpus, max_restarts=0)
         self.actors = [self._new_actor() for _ in range(self.workers)]
         self._running: dict[Future, tuple[int, Any]] = {}  # future → (slot, actor)
+        self._starting: dict[int, Future] = {}  # slot of a replacement → its "ready" future
 
     @staticmethod
     def _init(ray, address: str | None) -> None:
@@ -149,7 +163,7 @@ class RayPool:
         load = [0] * len(self.actors)
         for slot, _ in self._running.values():
             load[slot] += 1
-        slot = load.index(min(load))
+        slot = min(self._usable(), key=lambda s: (load[s], s))
         if self.options.ship_audio:
             try:
                 job = {**job, "audio": Path(job["path"]).read_bytes(),
@@ -170,6 +184,23 @@ class RayPool:
                 logger.warning("Ray actor %d died; starting another", slot)
                 self._ray.kill(actor)
                 self.actors[slot] = self._new_actor()
+                self._starting[slot] = self.actors[slot].__ray_ready__.remote().future()
+
+    def _usable(self) -> list[int]:
+        """Slots whose actor may take calls: all but replacements still starting; when every
+        actor is a replacement still starting, wait for the first one up."""
+        for slot, ready in list(self._starting.items()):
+            if ready.done():  # up, or failed to start: a call to it fails and is retried
+                del self._starting[slot]
+        if len(self._starting) == len(self.actors):
+            done, _ = wait(self._starting.values(), timeout=START_TIMEOUT_S,
+                           return_when=FIRST_COMPLETED)
+            if not done:
+                raise BatchAbort("--executor ray", f"no Ray actor could be started within "
+                                 f"{START_TIMEOUT_S:g} s (nodes lost? `ray status` shows what "
+                                 "the cluster has left)")
+            return self._usable()
+        return [s for s in range(len(self.actors)) if s not in self._starting]
 
     def __enter__(self) -> "RayPool":
         return self

@@ -30,15 +30,17 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from callqa.batch.discover import CallSpec
 from callqa.batch.store import Store
 from callqa.batch.worker import (BatchAbort, init_worker, threads_per_worker,
                                  transcribe_job)
 from callqa.errors import TranscriptError
-from callqa.scoring import Rulebook, Scorer
 from callqa.transcript import Transcript, load_transcript, save_transcript
+
+if TYPE_CHECKING:  # the scoring engine is imported when a batch runs, not with the CLI
+    from callqa.scoring import Rulebook, Scorer
 
 __all__ = ["DEFAULT_MAX_DURATION_S", "BatchOptions", "BatchSummary", "LocalPool", "run_batch"]
 
@@ -162,6 +164,8 @@ class _Runner:
 
     def scorer(self, rulebook: Rulebook) -> Scorer:
         if id(rulebook) not in self._scorers:
+            from callqa.scoring import Scorer  # the scoring libraries load when first needed
+
             self._scorers[id(rulebook)] = Scorer(rulebook)
         return self._scorers[id(rulebook)]
 
@@ -244,6 +248,8 @@ class _Runner:
         self.summary.audio_seconds += transcript.duration
         self.summary.asr_seconds += out["asr_seconds"]
         self.summary.model_loads[out["pid"]] = out["model_loads"]
+        logger.info("%s transcribed on %s in %.1f s", plan.call.call_id,
+                    out.get("where", f"pid {out['pid']}"), out["asr_seconds"])
         self.on_event(plan.call.call_id, "transcribed")
         self.score(plan, transcript)
 
@@ -318,6 +324,8 @@ class _Runner:
                                             "transcribing it (out of memory?)")
                             advance()
                         else:
+                            logger.warning("%s: its worker died while transcribing it; "
+                                           "trying it again", plan.call.call_id)
                             retried.add(plan.call.call_id)
                             queue.append(plan)
                         continue

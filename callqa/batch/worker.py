@@ -14,7 +14,7 @@ from typing import Any
 
 from callqa.errors import CallqaError, ModelError
 
-__all__ = ["BatchAbort", "available_cores", "init_worker", "probe_duration_s",
+__all__ = ["BatchAbort", "available_cores", "default_workers", "init_worker", "probe_duration_s",
            "threads_per_worker", "transcribe_job", "trim_heap"]
 
 logger = logging.getLogger("callqa.batch")
@@ -29,6 +29,14 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
+
+
+def default_workers(cores: int | None = None) -> int:
+    """Local ASR workers when ``--workers`` is not given: one per core, at most two. On two
+    cores, two single-threaded workers beat one with two threads (one worker's single-threaded
+    steps — VAD, word alignment, Python — leave a core idle) and the batch stays within 1.5 GB;
+    each further worker is another copy of the model, ~0.5 GB (docs/benchmarks.md)."""
+    return max(1, min(2, cores or available_cores()))
 
 
 def threads_per_worker(workers: int, cores: int | None = None) -> int:

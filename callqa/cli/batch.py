@@ -12,11 +12,11 @@ import typer
 from callqa.batch.desks import assign_desks, load_desks, load_rulebooks
 from callqa.batch.discover import DEFAULT_AGENT_PATTERN, discover
 from callqa.batch.runner import DEFAULT_MAX_DURATION_S, BatchOptions, run_batch
+from callqa.batch.worker import default_workers
 from callqa.batch.store import DEFAULT_OUT_DIR, Store, lock_output
 from callqa.cli import app, fail
 from callqa.cli.options import AsrArgs, Device, asr_options
 from callqa.errors import CallqaError
-from callqa.scoring import load_rulebook
 
 __all__ = ["Executor", "batch"]
 
@@ -39,8 +39,8 @@ def batch(
                              help="Output directory (callqa.db, transcripts/, results/)."),
     workers: Optional[int] = typer.Option(
         None, "--workers", "-w", min=1,
-        help="ASR workers, each loads the model once (default: 1 local process; with Ray, as "
-             "many actors as the cluster holds)."),
+        help="ASR workers, each loads the model once and uses cores/N threads (default: one "
+             "per core, at most 2; with Ray, as many actors as the cluster holds)."),
     rules: Optional[Path] = typer.Option(None, "--rules", "-r",
                                          help="Rulebook YAML (default: rules/default.yaml)."),
     desks: Optional[Path] = typer.Option(
@@ -84,6 +84,8 @@ def batch(
     configuration error, 4 when another callqa batch is writing to the same --out (the message
     names its pid, host and start time; nothing was done).
     """
+    from callqa.scoring import load_rulebook  # the engine loads with the command, not the CLI
+
     try:
         ray = _ray_options(executor, ray_address, ray_num_cpus, ray_num_gpus, ray_ship_audio,
                            asr.device)
@@ -98,7 +100,7 @@ def batch(
         each = [asr.options(rb) for rb in books]
         asr_settings = replace(each[0], hotwords=tuple(dict.fromkeys(
             h for o in each for h in o.hotwords)))
-        options = BatchOptions(workers=workers or (0 if ray else 1), force=force,
+        options = BatchOptions(workers=workers or (0 if ray else default_workers()), force=force,
                                max_duration_s=max_duration_s, asr=asr_settings, ray=ray)
         with lock_output(out), Store.open(out) as store:
             summary = run_batch(calls, store, rulebook, options, progress=progress,

@@ -16,17 +16,14 @@ from typing import List, Optional
 
 import typer
 
-from callqa.batch.store import DB_NAME, DEFAULT_OUT_DIR, Store, safe_name
+from callqa.batch.store import DB_NAME, DEFAULT_OUT_DIR, safe_name
 from callqa.cli import app, fail
 from callqa.errors import CallqaError
 from callqa.privacy.policy import PrivacyPolicy, policy_for
 from callqa.privacy.audio import redact_recording, spans_of
 from callqa.privacy.redact import redact_for, redact_text
 from callqa.privacy.retention import REDACTED_DIR
-from callqa.report.email import (ENV_CAFILE, ENV_PASSWORD, ENV_USER, EmailError, SmtpSettings,
-                                 build_message, default_sender, send_message, text_summary)
-from callqa.report.write import FORMATS, write_report
-from callqa.verdicts import review_rows, rule_precision
+from callqa.report.email import ENV_CAFILE, ENV_PASSWORD, ENV_USER
 
 __all__ = ["parse_since", "report"]
 
@@ -153,6 +150,13 @@ def report(
     Writes OUT/report/ (one CSV/JSON per table, report.xlsx, report.html) and the review
     pages OUT/review/ (recordings found from any directory; a missing one is warned about),
     and prints the files written on stdout."""
+    # imported here, not with the module: every other command would pay for pandas & co.
+    from callqa.batch.store import Store
+    from callqa.report.email import (EmailError, SmtpSettings, build_message, default_sender,
+                                     send_message, text_summary)
+    from callqa.report.write import FORMATS, write_report
+    from callqa.verdicts import review_rows, rule_precision
+
     formats = [f.lower() for f in _split([fmt])]
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:

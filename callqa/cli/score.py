@@ -10,7 +10,7 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
@@ -19,9 +19,10 @@ from callqa.cli.options import AgentOpt, AsrArgs, NoCacheOpt, asr_options
 from callqa.errors import CallqaError
 from callqa.report.text import timeline
 from callqa.result import CallResult
-from callqa.scoring import Scorer, load_rulebook
-from callqa.scoring.rulebook import Rulebook
 from callqa.transcript import load_transcript
+
+if TYPE_CHECKING:  # the scoring engine loads when a call is scored, not with the CLI
+    from callqa.scoring import Rulebook
 
 __all__ = ["Format", "print_result", "score", "score_call"]
 
@@ -56,6 +57,9 @@ def score_call(call: Optional[Path], transcript: Optional[Path], rules: Optional
     if call is None and transcript is None:
         typer.echo("callqa: error: give a CALL recording or --transcript FILE.json", err=True)
         raise typer.Exit(2)
+    from callqa.scoring import Scorer, load_rulebook
+
+    matcher = None  # built by the Scorer, unless loaded beside the ASR
     try:
         rulebook = load_rulebook(rules)
         if transcript is not None:
@@ -68,14 +72,22 @@ def score_call(call: Optional[Path], transcript: Optional[Path], rules: Optional
                 if given is not None and not given.is_file():
                     typer.echo(f"callqa: error: {given}: no such file", err=True)
                     raise typer.Exit(2)
-            from callqa.asr.pipeline import transcribe_call
+            from concurrent.futures import ThreadPoolExecutor
 
-            t = transcribe_call(call, options, agent_id=agent_id, use_cache=use_cache,
-                                progress=sys.stderr.isatty(), customer=customer,
-                                offset_s=offset_s)
+            from callqa.asr.pipeline import transcribe_call
+            from callqa.scoring.engine import load_matching
+
+            # jieba's dictionary and the sentence encoder load while the ASR runs (reading
+            # files, no computing: the encoder's BLAS threads stay out of the ASR's way)
+            with ThreadPoolExecutor(1, thread_name_prefix="callqa-scoring") as pool:
+                loading = pool.submit(load_matching, rulebook)
+                t = transcribe_call(call, options, agent_id=agent_id, use_cache=use_cache,
+                                    progress=sys.stderr.isatty(), customer=customer,
+                                    offset_s=offset_s)
+            matcher = loading.result()
         if agent_id is not None:
             t.agent_id = agent_id
-        return Scorer(rulebook).score(t), rulebook
+        return Scorer(rulebook, matcher).score(t), rulebook
     except CallqaError as exc:
         raise fail(exc) from None
 

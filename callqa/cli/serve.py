@@ -13,7 +13,6 @@ import typer
 from callqa.batch.store import DB_NAME, DEFAULT_OUT_DIR
 from callqa.cli import app, fail
 from callqa.errors import CallqaError
-from callqa.verdicts import ROLES, ReviewStore, hash_secret
 
 __all__ = ["serve", "adduser"]
 
@@ -115,6 +114,8 @@ def adduser(
 
     Exit codes: 0 added, 2 bad role or no batch database in OUT.
     """
+    from callqa.verdicts import ROLES, ReviewStore, hash_secret
+
     if role not in ROLES:
         typer.echo(f"callqa: error: --role must be one of {', '.join(ROLES)}, not {role!r}",
                    err=True)

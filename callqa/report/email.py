@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from callqa.errors import CallqaError
-from callqa.report.files import records
 
 if TYPE_CHECKING:
     from callqa.report.write import ReportFiles
@@ -79,6 +78,8 @@ class SmtpSettings:
 def text_summary(files: "ReportFiles") -> str:
     """The plain-text part of the e-mail (for clients that do not show HTML): one line per
     agent in rank order; unscored calls counted with the agent, never averaged in."""
+    from callqa.report.files import records  # pandas: imported only when a report is sent
+
     t = files.tables
     lines = [files.title, ""]
     if not len(t.calls):

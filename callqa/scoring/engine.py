@@ -16,10 +16,10 @@ from callqa.scoring.matching import Matcher
 from callqa.scoring.metrics import conversation_metrics
 from callqa.scoring.rule import Rule
 from callqa.scoring.rulebook import Rulebook
-from callqa.scoring.semantic import SemanticMatcher
+from callqa.scoring.semantic import SemanticMatcher, get_encoder
 from callqa.transcript import AGENT, CUSTOMER, ROLES_CHANNELS, ROLES_SEPARATED, Transcript
 
-__all__ = ["Scorer", "score_transcript"]
+__all__ = ["Scorer", "load_matching", "score_transcript"]
 
 
 class _Placeholders(dict):
@@ -32,6 +32,16 @@ def _format(template: str, values: dict[str, Any]) -> str:
         return string.Formatter().vformat(template, (), _Placeholders(values))
     except (ValueError, IndexError, AttributeError, KeyError):
         return template
+
+
+def load_matching(rulebook: Rulebook) -> Matcher:
+    """What building a :class:`Scorer` for ``rulebook`` spends its time loading — the phrase
+    matcher (jieba's dictionary) and, when a rule matches by meaning, the sentence encoder —
+    without computing anything, so that a thread can load it while the ASR computes. Pass the
+    matcher to ``Scorer(rulebook, matcher)``."""
+    if rulebook.semantic_sets():
+        get_encoder()
+    return Matcher(rulebook.phrases())
 
 
 class Scorer:

