@@ -104,6 +104,8 @@ def test_floor_reading_tells_background_voices_from_noise_and_silence(mixes):
         agent, customer = (read_floor(c) for c in audio.channels)
         voices = noise == "babble" and snr is not None
         assert agent.background_voices is voices, (name, noise, snr, agent)
+        # the reading is recorded in the transcript's JSON
+        assert json.loads(json.dumps(agent.to_dict()))["background_voices"] is voices
         assert not customer.background_voices, (name, noise, snr, customer)
         # with a margin either side of the thresholds (measured: clean <= 0.01, white 10 dB
         # <= 0.01, babble 15 dB >= 0.4)
@@ -179,3 +181,13 @@ def test_babble_does_not_hide_the_dead_air_or_the_unthanked_hold(mixes, asr_opti
             found[(enhance, name)] = any(f.category == category for f in scorer.score(t).findings)
     assert found[(True, DEAD_AIR)] and found[(True, HOLD)], found
     assert not (found[(False, DEAD_AIR)] and found[(False, HOLD)]), found
+
+
+def test_floor_reading_is_plain_json_whatever_numbers_it_was_read_from():
+    """The reading goes into the transcript's JSON: numpy scalars from the level arithmetic
+    must not reach it (a numpy bool made `callqa score --format json` crash on babble calls)."""
+    from callqa.asr.enhance import FloorReading
+
+    reading = FloorReading(np.float64(-12.0), np.float32(0.4))
+    assert json.loads(json.dumps(reading.to_dict())) == {
+        "floor_db": -12.0, "floor_voice": 0.4, "background_voices": True}

@@ -75,11 +75,12 @@ class FloorReading:
 
     @property
     def background_voices(self) -> bool:
-        return self.floor_db > -FLOOR_WITHIN_DB and self.floor_voice >= FLOOR_VOICE_MIN
+        return bool(self.floor_db > -FLOOR_WITHIN_DB and self.floor_voice >= FLOOR_VOICE_MIN)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: round(v, 3) for k, v in asdict(self).items()} | {
-            "background_voices": self.background_voices}
+        # plain Python numbers: the reading goes into the transcript's JSON
+        return {k: round(float(v), 3) for k, v in asdict(self).items()} | {
+            "background_voices": bool(self.background_voices)}
 
 
 def read_floor(samples: np.ndarray) -> FloorReading:
