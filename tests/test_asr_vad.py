@@ -198,3 +198,23 @@ def test_stray_words_that_repeat_the_turn_before_are_dropped():
     words = [Word("不知到", 23.9, 24.4), Word("不知道,", 27.4, 27.92), Word("这个", 28.3, 28.44)]
     utts = words_to_utterances(words, turns, "agent")
     assert [u.text for u in utts] == ["不知到", "这个"]
+
+
+def test_a_sentence_squeezed_onto_the_turn_edge_and_heard_again_is_kept_once():
+    """Text Whisper aligned into a stretch's decoding context is clamped onto the turn's edge
+    (every word at one instant); when the same speech is also heard, timed, right after, it is
+    one sentence heard twice: kept once, the timed hearing. A squeezed run that nothing after
+    it repeats stays (it may be the only hearing)."""
+    from callqa.transcript import Interval, Word
+
+    said = ["另外", "如果", "晚上", "或者", "周末", "有", "违规", "施工"]
+    heard = ["另外", "如果", "晚上", "或者", "中默", "有", "违规", "施工"]  # 周末 misheard
+    squeezed = [Word(w, 10.0, 10.0, 0.5) for w in heard]
+    timed = [Word(w, 10.0 + 0.4 * k, 10.4 + 0.4 * k, 0.8) for k, w in enumerate(said)]
+    turn = [Interval(9.5, 14.0)]
+    (u,) = words_to_utterances([Word("好的", 9.5, 9.8, 0.9), *squeezed, *timed], turn, "agent")
+    assert u.text == "好的" + "".join(said)
+    other = [Word(w, 10.0 + 0.4 * k, 10.4 + 0.4 * k, 0.8) for k, w in
+             enumerate(["您", "可以", "直接", "打", "我们", "电话"])]
+    (v,) = words_to_utterances([*squeezed, *other], turn, "agent")
+    assert v.text == "".join(heard) + "您可以直接打我们电话"

@@ -83,6 +83,45 @@ def _reclaim_stray_words(turns: Sequence[Interval], buckets: list[list[Word]]) -
         buckets[i] = ws[n:]
 
 
+#: a run of this many words squeezed into one instant is text, not timed speech
+_SQUEEZED_MIN = 3
+#: how alike (by sound) the squeezed run and the timed words after it must be to be one hearing
+_SAME_HEARING = 0.75
+
+
+def _drop_second_hearing(ws: list[Word]) -> list[Word]:
+    """Drop a run of words squeezed into one instant (start = end, all at the same time) when the
+    timed words right after it say the same by sound.
+
+    Whisper decodes a stretch with its context around it; text it aligned into that context is
+    clamped onto the turn's edge. When the stretch itself was also heard, the squeezed run is
+    the same sentence a second time (另外如果晚上或者中默… at 110.16 s, then 另外如果晚上或著周末…
+    timed 110.16–118.9 s): kept, it doubles the turn's text and its speech rate."""
+    out, i = [], 0
+    while i < len(ws):
+        j = i
+        while j < len(ws) and ws[j].start == ws[j].end == ws[i].start:
+            j += 1
+        if j - i >= _SQUEEZED_MIN:
+            run = normalize_match("".join(w.text for w in ws[i:j]))
+            after, k = "", j
+            while k < len(ws) and len(after) < len(run):
+                after += normalize_match(ws[k].text)
+                k += 1
+            if run and _alike(_sounds(run), _sounds(after)) >= _SAME_HEARING:
+                i = j
+                continue
+        out.extend(ws[i:max(j, i + 1)])
+        i = max(j, i + 1)
+    return out
+
+
+def _alike(a: str, b: str) -> float:
+    from difflib import SequenceMatcher
+
+    return SequenceMatcher(None, a.split(), b.split(), autojunk=False).ratio()
+
+
 def words_to_utterances(words: Sequence[Word], turns: Sequence[Interval],
                         speaker: str) -> list[Utterance]:
     """Place each word into the turn its time span overlaps most (nearest turn when none),
@@ -110,6 +149,7 @@ def words_to_utterances(words: Sequence[Word], turns: Sequence[Interval],
         # context) before it, and the VAD knows better when the speech began.
         ws = [_clamp(w, iv) for w in ws]
         ws.sort(key=lambda w: (w.start, w.end))
+        ws = _drop_second_hearing(ws)
         text = join_words([w.text for w in ws])
         utterances.append(Utterance(speaker, round(iv.start, 3), round(iv.end, 3), text, tuple(ws)))
     return utterances
