@@ -52,6 +52,12 @@ class Interval:
     start: float
     end: float
 
+    def __post_init__(self) -> None:
+        # plain floats: numpy scalars from the signal arithmetic would reach the JSON, and the
+        # comparisons made on them would give numpy bools that json cannot write
+        object.__setattr__(self, "start", float(self.start))
+        object.__setattr__(self, "end", float(self.end))
+
     @property
     def duration(self) -> float:
         return self.end - self.start

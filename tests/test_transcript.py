@@ -99,3 +99,17 @@ def test_cer():
     assert char_edits("物业中心", "物夜中西") == 2
     assert cer("您好，這裡是物業", "你好这里是物业") == pytest.approx(1 / 7)
     assert cer("", "") == 0.0
+
+
+def test_speech_intervals_hold_plain_floats():
+    """VAD and the front end compute in numpy; a numpy scalar in an interval would make every
+    comparison on it a numpy bool, which `callqa score --format json` cannot write."""
+    import json
+
+    import numpy as np
+
+    from callqa.transcript import Interval
+
+    iv = Interval(np.float64(1.5), np.float32(2.25))
+    assert type(iv.start) is float and type(iv.end) is float
+    assert json.dumps({"long": iv.duration > 0.5}) == '{"long": true}'

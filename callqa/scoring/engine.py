@@ -132,7 +132,7 @@ class Scorer:
             if k in dropped:
                 continue
             conf = self._confidence(rule, v, roles_confidence)
-            review = conf.value < rb.review_below
+            review = bool(conf.value < rb.review_below)
             points = 0.0 if rule.speaker == CUSTOMER else rule.points
             if rule.cap is not None:
                 points = max(0.0, min(points, rule.cap - taken.get(rule.id, 0.0)))
