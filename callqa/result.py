@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from callqa.transcript import Entity, Utterance, utterance_from_dict, utterance_to_dict
 
-__all__ = ["CATEGORIES", "SEVERITIES", "Finding", "CallResult"]
+__all__ = ["CATEGORIES", "SEVERITIES", "Finding", "CallResult", "read_result"]
 
 # The fixed category vocabulary reports group by (more may be added, never renamed).
 CATEGORIES = (
@@ -153,3 +155,14 @@ class CallResult:
             entities=None if d.get("entities") is None
             else [Entity.from_dict(e) for e in d["entities"]],
         )
+
+
+def read_result(path: Path | None) -> CallResult | None:
+    """A stored result JSON, or None when there is none or it cannot be read (a missing or
+    damaged file is the caller's to report, not a crash)."""
+    if path is None:
+        return None
+    try:
+        return CallResult.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -31,7 +31,7 @@ from typing import Any
 
 from callqa import db
 from callqa.errors import CallqaError
-from callqa.result import CallResult
+from callqa.result import CallResult, read_result
 
 __all__ = ["DB_NAME", "DEFAULT_OUT_DIR", "EXIT_LOCKED", "LOCK_NAME", "STATUSES",
            "SCHEMA_VERSION", "OutputLock", "OutputLocked", "StoreError", "StoredResult", "Store", "lock_output",
@@ -205,13 +205,7 @@ class Store:
         return [dict(r) for r in rows]
 
     def _load_result(self, row: sqlite3.Row) -> CallResult | None:
-        path = self.resolve(row["result_path"])
-        if path is None:
-            return None
-        try:
-            return CallResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+        return read_result(self.resolve(row["result_path"]))
 
     # ------------------------------------------------------------------ rows (runner)
 

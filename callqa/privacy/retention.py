@@ -25,7 +25,7 @@ from pathlib import Path
 from callqa.batch.store import Store, safe_name
 from callqa.privacy.detect import ENTITY_TYPES
 from callqa.privacy.redact import redact_result
-from callqa.result import CallResult
+from callqa.result import CallResult, read_result
 
 __all__ = ["PURGED_NOTE", "REDACTED_DIR", "Purge", "purge"]
 
@@ -71,15 +71,6 @@ def _is_purged(result: CallResult | None) -> bool:
     return result is not None and not result.utterances and PURGED_NOTE in " ".join(result.notes)
 
 
-def _load(path: Path | None) -> CallResult | None:
-    if path is None:
-        return None
-    try:
-        return CallResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
 def purge(out_dir: str | Path, older_than: timedelta, *, now: datetime | None = None,
           cache_dir: str | Path | None = None, dry_run: bool = False) -> Purge:
     """Remove what retention no longer allows from ``out_dir`` (the caller holds the lock)."""
@@ -95,7 +86,7 @@ def purge(out_dir: str | Path, older_than: timedelta, *, now: datetime | None = 
                 continue
             call_id = row["call_id"]
             result_path = store.resolve(row["result_path"])
-            result = _load(result_path)
+            result = read_result(result_path)
             files = [store.resolve(row["transcript_path"]), store.transcript_file(call_id),
                      out_dir / "review" / f"{safe_name(call_id)}.html",
                      *sorted((out_dir / REDACTED_DIR).glob(f"{safe_name(call_id)}.*"))]
