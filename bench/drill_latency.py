@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import io
 import json
 import statistics
 import sys
@@ -26,7 +25,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 
 from callqa.asr.audio import resample_channel
@@ -41,24 +39,9 @@ from callqa.verdicts import ReviewStore
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from serve_helpers import live_server  # noqa: E402
+from serve_helpers import live_server, webm  # noqa: E402
 
 TRAINER, TRAINEE = ("trainer", "pw-trainer"), ("trainee", "pw-trainee")
-
-
-def webm(samples: np.ndarray, rate: int = 48000) -> bytes:
-    import av
-
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="webm") as c:
-        s = c.add_stream("libopus", rate=rate)
-        s.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(samples.astype(np.float32)[None, :], format="flt",
-                                           layout="mono")
-        frame.sample_rate = rate
-        for p in [*s.encode(frame), *s.encode(None)]:
-            c.mux(p)
-    return buf.getvalue()
 
 
 def request(base: str, path: str, user, body: bytes | None = None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
+import io
 import json
 import socket
 import threading
@@ -107,3 +108,20 @@ def live_server(app) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def webm(samples, rate: int = 48000) -> bytes:
+    """Opus in WebM, as MediaRecorder writes it."""
+    import av
+    import numpy as np
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="webm") as c:
+        s = c.add_stream("libopus", rate=rate)
+        s.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(samples.astype(np.float32)[None, :], format="flt",
+                                           layout="mono")
+        frame.sample_rate = rate
+        for p in [*s.encode(frame), *s.encode(None)]:
+            c.mux(p)
+    return buf.getvalue()

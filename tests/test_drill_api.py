@@ -25,27 +25,11 @@ from callqa.serve.index import connect
 from callqa.serve.queries import load_result
 from callqa.verdicts import ReviewStore
 
-from serve_helpers import UNCERTAIN, build_store
+from serve_helpers import UNCERTAIN, build_store, webm
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 TRAINER, T1, T2, REVIEWER = ("T", "pw-t"), ("S1", "pw-1"), ("S2", "pw-2"), ("R", "pw-r")
 CALL = "call_06_rude_pickup"
-
-
-def webm(samples: np.ndarray, rate: int = 48000) -> bytes:
-    """Opus in WebM, as MediaRecorder writes it."""
-    import av
-
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="webm") as c:
-        s = c.add_stream("libopus", rate=rate)
-        s.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(samples.astype(np.float32)[None, :], format="flt",
-                                           layout="mono")
-        frame.sample_rate = rate
-        for p in [*s.encode(frame), *s.encode(None)]:
-            c.mux(p)
-    return buf.getvalue()
 
 
 @pytest.fixture()
