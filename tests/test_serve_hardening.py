@@ -11,9 +11,11 @@ import json
 import os
 import re
 import socket
+import statistics
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -352,6 +354,21 @@ def test_login_throttling(tmp_path):
             codes = list(pool.map(guess, range(150)))
         assert codes.count(401) <= 20 and set(codes) <= {401, 429}
         assert guess(1000) == 429
+
+
+def test_unknown_names_answer_as_slowly_as_wrong_passwords(tmp_path):
+    """A wrong password costs a scrypt check; an unknown name must cost the same, or the time
+    of a 401 tells which names exist (before the fix: ~0.1 ms against ~50 ms)."""
+    out = make_batch(tmp_path)
+    with live_server(create_app(out)) as url:
+        def took(name: str) -> float:
+            start = time.perf_counter()
+            assert Client(url, (name, "wrong")).request("GET", "/api/me")[0] == 401
+            return time.perf_counter() - start
+
+        known = statistics.median(took(REVIEWER[0]) for _ in range(3))
+        unknown = statistics.median(took(f"nobody{i}") for i in range(3))
+    assert unknown > 0.5 * known, (unknown, known)
 
 
 # --------------------------------------------------------------------------- 7. appeals

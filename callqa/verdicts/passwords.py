@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import secrets
 
-__all__ = ["hash_secret", "verify_secret"]
+__all__ = ["hash_secret", "verify_secret", "verify_unknown"]
 
 _SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
 
@@ -34,3 +34,16 @@ def verify_secret(secret: str, stored: str) -> bool:
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(got, base64.b64decode(digest))
+
+
+_UNKNOWN: list[str] = []
+
+
+def verify_unknown(secret: str) -> bool:
+    """Spend the same scrypt work on a name nobody has, then refuse: a login for an unknown
+    name must not answer faster than a wrong password for a real one (that tells an attacker
+    which names exist)."""
+    if not _UNKNOWN:
+        _UNKNOWN.append(hash_secret(secrets.token_urlsafe(16)))
+    verify_secret(secret, _UNKNOWN[0])
+    return False

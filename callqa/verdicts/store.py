@@ -14,7 +14,7 @@ from callqa import db
 from callqa.verdicts.logic import match_reviews, sample_calls
 from callqa.verdicts.records import (ROLES, VERDICTS, APPEAL_OUTCOMES, MATCH_TOLERANCE_S, ReviewError, User, Review, MissedFinding, Appeal)
 from callqa.verdicts.records import _appeal, _missed, _now, _review
-from callqa.verdicts.passwords import hash_secret, verify_secret
+from callqa.verdicts.passwords import hash_secret, verify_secret, verify_unknown
 
 __all__ = ["SCHEMA", "ReviewStore"]
 
@@ -216,7 +216,9 @@ class ReviewStore:
     def authenticate(self, name: str, secret: str) -> User | None:
         row = self.conn.execute("SELECT * FROM review_users WHERE name = ?",
                                 (name,)).fetchone()
-        if row is None or not verify_secret(secret, row["secret_hash"]):
+        if row is None:
+            return verify_unknown(secret) or None
+        if not verify_secret(secret, row["secret_hash"]):
             return None
         return User(row["name"], row["role"], row["agent_id"])
 
