@@ -50,6 +50,7 @@ FOUND = [
     ("登记的是我老公的名字，叫王建国，地址是", NAME, "王建国"),
     ("好的，钱女士，请您稍等", NAME, "钱"),
     ("五女是,请您稍等", NAME, "五"),  # 吴女士 as Whisper wrote it
+    ("林育士,您的水费是68元", NAME, "林"),  # 女士 heard as 育士 (nü/yu shi)
 ]
 
 NOT_FOUND = [
@@ -57,7 +58,7 @@ NOT_FOUND = [
     "我是小王", "请问先生您贵姓", "住在哪一栋哪一单元", "车牌最后五位是五六七八九",
     "订单号是1234567890123", "我在马路上有点吵", "路由器的灯一直在闪", "这个小区的绿化",
     "二零二三年", "一点二米以下的小孩", "下午两点到四点", "公共区域的水电分摊费",
-    "我先看一下", "叫什么名字", "狗叫了快两个小时", "这个不归我们管，你找你们小区物业去",
+    "我先看一下", "叫什么名字", "我要找律师", "今天二十度", "这个态度不行", "狗叫了快两个小时", "这个不归我们管，你找你们小区物业去",
     "每年六月一号到九月三十号开放", "取件码123456打不开",
 ]
 
@@ -92,6 +93,30 @@ def test_building_homophone_only_after_the_address_question() -> None:
     # where the caller says where they live, the question is not needed
     told = [Utterance("customer", 0, 2, "我是酒动的,楼道灯坏了。")]
     assert [(e.type, e.text) for e in detect_utterances(told)] == [(ADDRESS, "酒动")]
+
+
+def test_the_callers_answer_is_a_slot_whatever_the_building_sounds_like() -> None:
+    """The caller's turn right after 贵姓 / 住哪一栋 fills that slot: the number before 栋's
+    homophones (动 洞 冻, and 度 after a number) is taken whatever Whisper made of it (八栋 → 发动,
+    七栋 → 黑洞); the agent's read-back (确认一下) after such a question too. Everyday words
+    (移动, 态度), a demonstrative (这栋) and the same sounds outside the slot are not."""
+    def found(agent: str, customer: str, readback: str = "") -> list[tuple[str, str, str]]:
+        utts = [Utterance("agent", 0, 2, agent), Utterance("customer", 2, 4, customer)]
+        if readback:
+            utts.append(Utterance("agent", 4, 6, readback))
+        return [(e.speaker, e.type, e.text) for e in detect_utterances(utts)]
+
+    assert ("customer", ADDRESS, "黑洞") in found("请问您是哪一度的业主?", "黑洞")
+    assert ("customer", ADDRESS, "发动六楼") in found("请问您贵姓?", "我姓王,主发动六楼。")
+    assert ("customer", ADDRESS, "二十度") in found("请问住在哪一栋?", "住在二十度")
+    assert ("agent", ADDRESS, "发动") in found("请问您贵姓?", "我姓郑。", "好的,跟您确认一下,发动郑先生。")
+    assert ("agent", ADDRESS, "6度") in found("请问您贵姓?", "我姓周,住六栋。", "跟您确认一下,6度周先生。")
+    for agent, customer in [("请问您贵姓?", "我们这栋的电梯坏了"), ("请问住哪一栋?", "手机移动不了"),
+                            ("请问您贵姓?", "你这个态度不行"), ("请问有什么可以帮您?", "黑洞"),
+                            ("请问有什么可以帮您?", "车子发动不了")]:
+        assert ADDRESS not in [t for _, t, _ in found(agent, customer)], (agent, customer)
+    # no question asked: a read-back's 度 is a temperature
+    assert found("您好,请讲。", "空调坏了。", "跟您确认一下,二十度制冷不了。") == []
 
 
 def test_time_span_from_the_words() -> None:

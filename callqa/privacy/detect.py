@@ -157,8 +157,8 @@ _SURNAMES = set(
     "祝包宁尚符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟"
     "艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞"
     "姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝")
-_HONORIFIC = re.compile(r"([\u4e00-\u9fff])(?=(先生|女士|女是|小姐|阿姨|太太|大爷|大姐|大哥|奶奶|爷爷))")
-# (女是: how Whisper writes 女士)
+_HONORIFIC = re.compile(r"([\u4e00-\u9fff])(?=(先生|[女育玉雨语][士是事世市]|小姐|阿姨|太太|大爷|大姐|大哥|奶奶|爷爷))")
+# (女是, 育士: how Whisper writes 女士, nü/yu + shi)
 # what stands before 先生/女士 without being a surname (请问先生, 好的女士, 这位先生 …); the ASR
 # writes surnames as homophones (吴 as 五, 陈 as 前), so any other character is taken as one
 _NOT_SURNAME = set("问的了是位个您你我他她们和跟给对向这那好就谢请各两几某老小男女贵令尊请呢吗吧啊呀哦嗯")
@@ -169,7 +169,9 @@ _XING_SOUNDS = "姓性信幸兴心星行新型先现鑫馨"
 _ASKED_NAME = re.compile(r"贵(姓|性|信|幸|兴|心|星)|怎么称呼|叫什么名字|您的姓名|姓什么")
 _ANSWER = re.compile(rf"^(?:(?:你好|您好|哦|噢|嗯|啊|呃|对|好的?)[,.!，。 ]*)?"
                      rf"(?:我|免贵)[{_XING_SOUNDS}]([\u4e00-\u9fff])")
-_ASKED_ADDRESS = re.compile(r"(哪|几)(一)?(栋|动|洞|冻|号楼|单元|户)|房号|门牌|住(在)?哪|地址")
+_ASKED_ADDRESS = re.compile(r"(哪|几)(一)?(栋|动|洞|冻|号楼|单元|户)|哪一?度|房号|门牌|住(在)?哪|地址")
+# the agent reading the particulars back (跟您确认一下：九栋周先生…)
+_READ_BACK = re.compile(r"确认一下|核对一下|复述|重复一下|我再说一遍|附数")
 # In an answer to 住在哪一栋, Whisper writes the building's number as a homophone (九栋 → 酒动,
 # 五栋 → 武动): a character that sounds like a digit before 栋 or one of its homophones.
 _DIGIT_SOUNDS = {"ling", "yi", "er", "san", "si", "wu", "liu", "qi", "ba", "jiu", "shi", "yao",
@@ -177,6 +179,14 @@ _DIGIT_SOUNDS = {"ling", "yi", "er", "san", "si", "wu", "liu", "qi", "ba", "jiu"
 _NOT_BUILDING = {"移动", "启动", "起动", "一动", "流动", "舞动", "其动", "义动", "异动", "二动"}
 _WHERE_CUE = re.compile(r"(我是|住在|住|驻在|驻)$")
 _SOUNDED_BUILDING = re.compile(r"([\u4e00-\u9fff]{1,2})(栋|动|洞|冻)")
+# In the caller's answer to 贵姓 / 住哪一栋 (a slot the caller fills) the building's number may come
+# out as any sound (八栋 → 发动, 七栋 → 黑洞), and 栋 as 度 (二十度): a character before 栋's
+# homophones is taken there, unless the two make an everyday word.
+_SLOT_BUILDING = re.compile(rf"(?![哪几那这每某各])([{_DIGIT}十]{{1,3}}|[\u4e00-\u9fff])(栋|动|洞|冻|度)")
+_NOT_SLOT_BUILDING = {"移动", "运动", "活动", "感动", "劳动", "行动", "主动", "自动", "被动", "不动",
+                      "变动", "互动", "激动", "冲动", "波动", "推动", "带动", "调动", "震动", "振动",
+                      "心动", "走动", "联动", "开动", "一动", "态度", "程度", "温度", "速度", "进度",
+                      "角度", "制度", "额度", "力度", "幅度", "适度", "过度", "高度", "一度", "再度"}
 _STAFF_BEFORE = re.compile(r"(客服|工号|坐席|话务员)$")
 
 
@@ -205,8 +215,8 @@ def _sounds_like_digits(chars: str) -> bool:
     return all(p in _DIGIT_SOUNDS for p in lazy_pinyin(chars))
 
 
-def _addresses(text: str, numbers: list[tuple[int, int]],
-               answers_address: bool = False) -> Iterable[tuple[int, int]]:
+def _addresses(text: str, numbers: list[tuple[int, int]], answers_address: bool = False,
+               slot: bool = False) -> Iterable[tuple[int, int]]:
     taken: list[tuple[int, int]] = list(numbers)
 
     def free(a: int, b: int) -> bool:
@@ -236,6 +246,17 @@ def _addresses(text: str, numbers: list[tuple[int, int]],
         if free(a, b):
             taken.append((a, b))
             yield a, b
+    if slot:
+        for m in _SLOT_BUILDING.finditer(text):
+            a = m.start()
+            if m.group(0) in _NOT_SLOT_BUILDING or (m.group(2) == "度" and not (
+                    digits_of(m.group(1)) or _sounds_like_digits(m.group(1)))):
+                continue
+            ext = re.match(rf"\s?(?:{_PART}\s?)*(?:{_ROOM}(?:室|号|户)?)?", text[m.end():])
+            b = m.end() + len(ext.group(0).rstrip())
+            if free(a, b):
+                taken.append((a, b))
+                yield a, b
     for m in _DASHED.finditer(text):
         a, b = m.span()
         if free(a, b) and not _AMOUNT_AFTER.match(text[b:]) and \
@@ -278,14 +299,16 @@ def _merge(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-def detect_text(text: str, answers_name: bool = False,
-                answers_address: bool = False) -> list[tuple[str, int, int, str]]:
+def detect_text(text: str, answers_name: bool = False, answers_address: bool = False,
+                slot: bool = False) -> list[tuple[str, int, int, str]]:
     """``(type, char_start, char_end, text)`` of the personal data in one utterance's text.
 
     ``answers_name``: the utterance answers a question for the caller's name (贵姓), so 我 + a
     homophone of 姓 + one character is taken as the surname; ``answers_address``: the agent has asked
     住在哪一栋 earlier in the call, so a building whose number the ASR wrote as a homophone (酒动,
-    武动) is taken, in the answer and in the read-back.
+    武动) is taken, in the answer and in the read-back; ``slot``: the utterance is the caller's
+    answer to that question or to 贵姓, or the agent's read-back after it, where any sound before
+    栋's homophones is the building's number (:data:`_SLOT_BUILDING`).
     """
     found: list[tuple[str, int, int]] = []
     numbers: list[tuple[int, int]] = []
@@ -301,8 +324,8 @@ def detect_text(text: str, answers_name: bool = False,
             b = a + len(m.group(0).rstrip(" -"))
             found.append((kind, a, b))
             numbers.append((a, b))
-    found += [(ADDRESS, a, b) for a, b in _merge(text, sorted(_addresses(text, numbers,
-                                                                          answers_address)))]
+    found += [(ADDRESS, a, b) for a, b in _merge(text, sorted(_addresses(text, numbers, answers_address,
+                                                                          slot)))]
     taken = [(a, b) for _, a, b in found]
     for a, b in sorted(set(_names(text, answers_name))):
         if all(b <= s or a >= e for s, e in taken):
@@ -346,20 +369,25 @@ def _char_times(u: Utterance) -> list[tuple[float, float]]:
 def detect_utterances(utterances: Sequence[Utterance]) -> list[Entity]:
     """The personal data in a call's utterances (ordered by start), both parties."""
     entities: list[Entity] = []
-    asked = asked_where = False
+    asked = asked_where = asked_any = slot_open = False
     for k, u in enumerate(utterances):
         customer = u.speaker == CUSTOMER
+        slot = (customer and slot_open) or (
+            not customer and asked_any and bool(_READ_BACK.search(u.text)))
         spans = detect_text(u.text, answers_name=customer and asked,
-                            answers_address=asked_where)
+                            answers_address=asked_where, slot=slot)
         if spans:
             times = _char_times(u)
         for kind, a, b, text in spans:
             entities.append(Entity(kind, u.speaker, k, a, b, times[a][0], times[b - 1][1], text))
         if u.speaker == AGENT:
             asked = bool(_ASKED_NAME.search(u.text))
-            asked_where = asked_where or bool(_ASKED_ADDRESS.search(u.text))
+            where = bool(_ASKED_ADDRESS.search(u.text))
+            asked_where = asked_where or where
+            slot_open = asked or where
+            asked_any = asked_any or slot_open
         elif u.text.strip():
-            asked = False
+            asked = slot_open = False
     return entities
 
 
