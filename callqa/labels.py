@@ -49,7 +49,7 @@ def basis_text(basis: dict[str, float]) -> str:
     return "、".join(f"{BASIS.get(k, k)} {v:.2f}" for v, k in low)
 SPEAKER = {"agent": "坐席", "customer": "客户"}
 #: A workbench user's role (an agent is shown with their agent id instead).
-USER_ROLE = {"reviewer": "质检员", "trainer": "培训师", "trainee": "学员"}
+USER_ROLE = {"reviewer": "质检员", "trainer": "培训师", "trainee": "学员", "privacy": "个人信息管理员"}
 #: How the parties of a recording were told apart (``CallResult.roles``).
 RECORDING_ROLES = {"channels": "双声道", "single": "单人录音", "separated": "单声道已分离",
                    "uncertain": "角色不确定"}

@@ -110,6 +110,7 @@ def server(batch):
     with ReviewStore.open(out / DB_NAME) as rs:
         rs.add_user("qa", "reviewer", "qa-pw")
         rs.add_user("agent1", "agent", "a-pw", agent_id="A001")
+        rs.add_user("dpo", "privacy", "dpo-pw")
     with live_server(create_app(out)) as url:
         yield url
 
@@ -156,6 +157,35 @@ def test_reviewer_sees_the_original_on_request_and_it_is_audited(batch, server) 
         page_views = [e for e in rs.events(CALL) if e["action"] == "view_original"]
     assert len(after) == len(before) + 1 and after[0]["user"] == "qa"
     assert page_views and page_views[0]["user"] == "qa"
+
+
+def test_privacy_officer_reads_every_call_masked_opens_originals_and_records_nothing(
+        batch, server) -> None:
+    """The ``privacy`` role: every call, masked like a reviewer's pages; the original on request
+    (audited); the log of who opened originals, which no other role may read; no verdicts."""
+    out, numbers = batch
+    dpo, qa = Client(server, ("dpo", "dpo-pw")), Client(server, ("qa", "qa-pw"))
+    assert {c["call_id"] for c in dpo.get("/api/calls?per_page=200")["calls"]} == \
+        {c["call_id"] for c in qa.get("/api/calls?per_page=200")["calls"]}
+    assert not leaks(str(dpo.get(f"/api/calls/{WRITTEN}")), numbers)
+    qa.get(f"/api/calls/{CALL}?original=1")
+    assert leaks(str(dpo.get(f"/api/calls/{WRITTEN}?original=1")), numbers)
+    views = dpo.get("/api/privacy/views")
+    assert [(v["user"], v["call_id"]) for v in views[:2]] == [("dpo", WRITTEN), ("qa", CALL)]
+    pages, _ = _login(server, ("dpo", "dpo-pw"))
+    status, page, _ = pages.request("GET", "/privacy")
+    assert status == 200 and 'href="/privacy"' in page and page.count("<tr><td>") >= 2
+    status, page, _ = pages.request("GET", f"/calls/{WRITTEN}")
+    assert status == 200 and not leaks(page, numbers) and "查看原文（个人信息）" in page  # the trail
+    # others may not read the log; the officer records no verdict
+    for who in (("qa", "qa-pw"), ("agent1", "a-pw")):
+        assert Client(server, who).request("GET", "/api/privacy/views")[0] == 403
+    finding = dpo.get(f"/api/calls/{WRITTEN}")["findings"][0]["finding"]
+    status, _, _ = dpo.request("POST", f"/api/calls/{WRITTEN}/verdicts", body={
+        "rule_id": finding["rule_id"], "start": finding["start"], "verdict": "confirmed"})
+    assert status == 403
+    with ReviewStore.open(out / DB_NAME) as rs:
+        assert not [r for r in rs.reviews(WRITTEN) if r.reviewer == "dpo"]
 
 
 def test_redact_audio_copy_replaces_the_spans_and_the_page_links_it(batch) -> None:

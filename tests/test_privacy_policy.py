@@ -15,7 +15,7 @@ def test_defaults_mask_numbers_in_exports_email_search_and_agents_view() -> None
     for place in ("exports", "email", "search", "agent_view", "review_pages"):
         assert DEFAULT_POLICY.masked(place) == numbers
     assert DEFAULT_POLICY.retention_days == 90
-    assert DEFAULT_POLICY.original_roles == ("reviewer",)
+    assert DEFAULT_POLICY.original_roles == ("reviewer", "privacy")
 
 
 def test_a_config_without_privacy_section_is_the_defaults() -> None:

@@ -98,7 +98,7 @@ def _listen(host: str, port: int) -> socket.socket:
 @serve_app.command("adduser")
 def adduser(
     name: str = typer.Argument(..., help="User name (for an agent, usually the agent id)."),
-    role: str = typer.Option(..., "--role", help="reviewer, agent, trainer (makes drills, sees the cohort) or trainee (takes assigned drills)."),
+    role: str = typer.Option(..., "--role", help="reviewer, agent, trainer (makes drills, sees the cohort), trainee (takes assigned drills) or privacy (reads every call masked, opens originals, sees who did; docs/privacy.md)."),
     agent_id: Optional[str] = typer.Option(
         None, "--agent-id", help="The agent id whose calls an agent sees (default: NAME)."),
     out: Path = typer.Option(DEFAULT_OUT_DIR, "--out", "-o", help=_OUT_HELP),

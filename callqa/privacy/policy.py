@@ -11,7 +11,7 @@ batch's output, or ``--config FILE``); without one the packaged defaults apply::
         agent_view: [phone, id_number, bank_card]    # the workbench as an agent sees it
         review_pages: [phone, id_number, bank_card]  # the workbench's call page for reviewers
       style: {address: label, name: label}           # partial (139****4567) or label (【地址】)
-      original_roles: [reviewer]                     # may open the original (audited)
+      original_roles: [reviewer, privacy]            # may open the original (audited)
       retention_days: 90                             # callqa purge's default --older-than
       redact_audio: tone                             # tone | silence, for --redact-audio
 
@@ -37,7 +37,7 @@ PLACES = ("exports", "email", "search", "agent_view", "review_pages")
 STYLES = ("partial", "label")
 AUDIO_FILL = ("tone", "silence")
 CONFIG_NAME = "callqa.yaml"
-ROLES = ("reviewer", "agent")
+ROLES = ("reviewer", "privacy", "agent")
 _NUMBERS = frozenset({PHONE, ID_NUMBER, BANK_CARD})
 
 
@@ -65,7 +65,7 @@ class PrivacyPolicy:
     style: dict[str, str] = field(default_factory=lambda: {
         PHONE: "partial", ID_NUMBER: "partial", BANK_CARD: "partial", "email": "partial",
         "address": "label", "name": "label"})
-    original_roles: tuple[str, ...] = ("reviewer",)
+    original_roles: tuple[str, ...] = ("reviewer", "privacy")
     retention_days: int | None = 90
     redact_audio: str = "tone"
     source: str = "<defaults>"

@@ -19,8 +19,9 @@ __all__ = ["place_of", "mask_detail", "mask_events", "mask_appeals"]
 
 
 def place_of(user: Any) -> str:
-    """The policy's place for a workbench user: reviewers' pages or agents' view."""
-    return "review_pages" if user.is_reviewer else "agent_view"
+    """The policy's place for a workbench user: reviewers' pages (the privacy officer's too)
+    or agents' view."""
+    return "review_pages" if user.sees_all_calls else "agent_view"
 
 
 def mask_detail(detail: Any, original: CallResult, policy: PrivacyPolicy, place: str) -> Any:

@@ -33,12 +33,13 @@ from callqa.serve.pages import render
 from callqa.serve.queries import BadRequest, NotFound
 from callqa.drill.scenario import DrillError
 from callqa.serve.throttle import Throttled
-from callqa.serve.routers import appeals, auth, calls, drills, sampling, search, stats
+from callqa.serve.routers import (appeals, auth, calls, drills, privacy, sampling, search,
+                                  stats)
 
 __all__ = ["AREAS", "ServeError", "create_app", "load_users_file"]
 
 #: The workbench's areas, one router module each (its pages, its API, its ``NAV`` links).
-AREAS = (auth, calls, search, appeals, sampling, stats, drills)
+AREAS = (auth, calls, search, appeals, sampling, stats, drills, privacy)
 
 
 class ServeError(CallqaError):

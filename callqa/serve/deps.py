@@ -210,9 +210,16 @@ def reviewer(user: User = Depends(current_user)) -> User:
     return user
 
 
+def privacy_officer(user: User = Depends(current_user)) -> User:
+    if user.role != "privacy":
+        raise HTTPException(403, "只有个人信息管理员可以查看")
+    return user
+
+
 def agent_scope(user: User = Depends(current_user)) -> str | None:
-    """None for a reviewer (every call); an agent's own agent id otherwise."""
-    return None if user.is_reviewer else (user.agent_id or user.name)
+    """None for a reviewer or the privacy officer (every call); an agent's own agent id
+    otherwise."""
+    return None if user.sees_all_calls else (user.agent_id or user.name)
 
 
 async def csrf_form(request: Request, s: Settings = Depends(settings)) -> None:

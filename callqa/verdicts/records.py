@@ -14,7 +14,7 @@ __all__ = ["ROLES", "VERDICTS", "APPEAL_OUTCOMES", "MATCH_TOLERANCE_S", "REVIEW_
            "ReviewRow"]
 
 #: reviewer and agent (calls); trainer and trainee (drills, callqa.drill)
-ROLES = ("reviewer", "agent", "trainer", "trainee")
+ROLES = ("reviewer", "agent", "trainer", "trainee", "privacy")
 VERDICTS = ("confirmed", "rejected")
 APPEAL_OUTCOMES = ("upheld", "overturned")
 #: A review belongs to a finding of the same rule starting at most this far from the reviewed
@@ -42,6 +42,12 @@ class User:
     @property
     def is_reviewer(self) -> bool:
         return self.role == "reviewer"
+
+    @property
+    def sees_all_calls(self) -> bool:
+        """Reviewers, and the privacy officer (``privacy``: reads every call and the audit
+        trail, opens originals where the policy allows, records no verdict)."""
+        return self.role in ("reviewer", "privacy")
 
 
 @dataclass(frozen=True)

@@ -439,11 +439,14 @@ class ReviewStore:
             "WHERE i.queue_id = ? ORDER BY i.position", (queue_id,))]
         return dict(q), items
 
-    def events(self, call_id: str | None = None, limit: int = 200) -> list[dict]:
+    def events(self, call_id: str | None = None, limit: int = 200,
+               action: str | None = None) -> list[dict]:
         """The audit trail, newest first: ``at``, ``user``, ``action``, ``call_id`` and
-        ``detail`` (a dict: rule, moment, reason, comment ... as the action recorded them)."""
-        sql, args = "SELECT * FROM review_events", []
-        if call_id is not None:
-            sql, args = sql + " WHERE call_id = ?", [call_id]
+        ``detail`` (a dict: rule, moment, reason, comment ... as the action recorded them);
+        only one call's or one action's when given."""
+        where = [(c, v) for c, v in (("call_id", call_id), ("action", action)) if v is not None]
+        sql = "SELECT * FROM review_events" + (
+            " WHERE " + " AND ".join(f"{c} = ?" for c, _ in where) if where else "")
+        args = [v for _, v in where]
         return [{**dict(r), "detail": json.loads(r["detail"])} for r in
                 self.conn.execute(sql + " ORDER BY id DESC LIMIT ?", [*args, limit])]

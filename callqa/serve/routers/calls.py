@@ -86,10 +86,11 @@ def audio(call_id: str, conn: sqlite3.Connection = Depends(db), s: Settings = De
         raise queries.NotFound(f"找不到录音 {row['path']}（已查找：{'，'.join(map(str, tried))}）")
     if user.is_reviewer:
         return FileResponse(found)
-    # an agent hears what their page shows: the masked personal data replaced by a tone
-    copy = s.out_dir / REDACTED_DIR / f"{safe_name(call_id)}.agent_view.wav"
+    # others hear what their page shows: the masked personal data replaced by a tone
+    place = place_of(user)
+    copy = s.out_dir / REDACTED_DIR / f"{safe_name(call_id)}.{place}.wav"
     try:
-        heard = redacted_copy(found, result.entities or (), s.privacy.masked("agent_view"), copy,
+        heard = redacted_copy(found, result.entities or (), s.privacy.masked(place), copy,
                               s.privacy.redact_audio)
     except CallqaError as exc:  # never the original instead
         raise queries.NotFound(f"无法生成脱敏录音：{exc.message}") from None
@@ -115,7 +116,7 @@ def page_call(request: Request, call_id: str, original: bool = False,
     _, tried = queries.audio_path(row, s.out_dir)
     rb = queries.rulebook_of(result)
     rules = [(r.id, r.title, r.points) for r in rb.rules] if rb else []
-    events = rs.events(call_id, limit=50) if user.is_reviewer else []
+    events = rs.events(call_id, limit=50) if user.sees_all_calls else []
     if not original:  # the trail quotes reasons and comments as typed
         events = mask_events(events, s.privacy, "review_pages")
     return render(request, "call.html.j2", user=user, d=detail, r=result, path=row["path"],
