@@ -6,7 +6,7 @@ Detection runs on what the ASR heard: the recorded transcripts of the samples
 other clean calls (cached by audio hash; the first run transcribes them). A detected entity
 matches a labelled one of the same type and speaker whose turn it overlaps (±1 s), one to one.
 
-    python bench/privacy_detect.py                 # samples + eval/calls + devcalls
+    python bench/privacy_detect.py                 # samples + eval/calls + devcalls + privacycalls
     python bench/privacy_detect.py --sets samples  # the recorded transcripts only (no ASR)
     python bench/privacy_detect.py -v              # every miss and false alarm
     python bench/privacy_detect.py --transcripts DIR   # transcripts made by callqa transcribe
@@ -30,7 +30,9 @@ TRUTH = ROOT / "bench" / "privacy_truth.json"
 SLACK_S = 1.0
 # where each set's recordings are (eval/harder is labelled too, but not clean)
 SETS = {"samples": None, "eval/calls": "{shared}/eval/calls",
-        "devcalls": str(ROOT / "bench/devcalls")}
+        "devcalls": str(ROOT / "bench/devcalls"),
+        # dictated ID, bank-card and e-mail particulars (no other set has them)
+        "privacycalls": str(ROOT / "bench/privacycalls")}
 
 
 def transcript_of(call: str, shared: Path, made: Path | None) -> Transcript:

@@ -69,6 +69,22 @@ _NOT_PERSONAL = re.compile(r"(工号|公号|编号|单号|订单号|快递单号
 _AMOUNT_AFTER = re.compile(r"^\s*(元|块|万|亿|千|百|米|平|年|月|日|天|号|分|秒|点|个|次|岁|度|%|折|公斤|斤|层|楼|栋|单元)")
 
 
+# The same cues as Whisper writes them by sound (身份正好 for 身份证号, 游乡 for 邮箱): matched on
+# the toneless pinyin of the words just before a number
+_SOUNDED_CUES = {
+    "id": re.compile(r"shen fen zh[e]ng( hao)?( ma)?( shi| wei)?$"),
+    "card": re.compile(r"(ka|yin hang ka)( hao)?( ma)?( shi| wei)?$"),
+    "phone": re.compile(r"dian hua( hao ma| hao)?( shi| wei| jiu shi)?$"),
+}
+
+
+def _sounded_cue(before: str, kind: str) -> bool:
+    from pypinyin import lazy_pinyin  # a dependency of callqa's phrase matching
+
+    tail = re.sub(r"[^\u4e00-\u9fff]+$", "", before)[-7:]
+    return bool(tail) and _SOUNDED_CUES[kind].search(" ".join(lazy_pinyin(tail))) is not None
+
+
 def _luhn(d: str) -> bool:
     total = 0
     for i, ch in enumerate(reversed(d)):
@@ -90,18 +106,19 @@ def _id_checksum(d: str) -> bool:
 def _number_type(d: str, before: str, after: str) -> str | None:
     """What a run of ``d`` digits is, from its length and the words around it."""
     n = len(d)
-    if _NOT_PERSONAL.search(before):
+    if n < 7 or _NOT_PERSONAL.search(before):  # no kind of personal number is shorter
         return None
-    id_cue, card_cue, phone_cue = (bool(c.search(before)) for c in (_ID_CUE, _CARD_CUE, _PHONE_CUE))
+    id_cue, card_cue, phone_cue = (bool(c.search(before)) or _sounded_cue(before, k) for c, k in
+                                   ((_ID_CUE, "id"), (_CARD_CUE, "card"), (_PHONE_CUE, "phone")))
     if d.endswith("X") or (n in (15, 18) and (id_cue or (n == 18 and not card_cue
                                                           and (_id_checksum(d) or not _luhn(d))))):
         return ID_NUMBER if n in (15, 18) or id_cue else None
     if "X" in d:
         return None
-    if 16 <= n <= 19 or (card_cue and 12 <= n <= 19):
-        return BANK_CARD
     if id_cue and 14 <= n <= 18:  # an ID number with a digit lost or added by the ASR
         return ID_NUMBER
+    if 16 <= n <= 19 or (card_cue and 12 <= n <= 19):
+        return BANK_CARD
     if d.startswith(("400", "800")) and n == 10:  # company hotlines
         return None
     if n == 11 and d[0] == "1" and d[1] in "3456789":
@@ -121,11 +138,20 @@ _EMAIL = re.compile(
     r"(?:\s?(?:\.|点|dot)\s?[A-Za-z]{2,6}){1,3}", re.IGNORECASE)
 
 
+# after 邮箱 (or how Whisper writes it: 游乡, 由相), what the caller spells up to the next pause is
+# the address however the ASR wrote @ and .com (13 8 12 3 45 67 8 i可16 3.2母)
+_EMAIL_SLOT = re.compile(r"[邮游由油][箱乡相厢湘香](?:地址)?[是为:：]?\s?"
+                         r"([^,，。！？!?;；、]{0,40}?[0-9A-Za-z][^,，。！？!?;；、]{0,40})")
+# a number dictated in groups that the ASR broke with a misheard digit or a comma (30 10案19 8 50,
+# 五一零一零七，一九七八): runs at most this far apart are read as one number
+_GAP = re.compile(r"[\s,，、\-]?[\u4e00-\u9fff]{0,2}[\s,，、\-]?")
+
+
 # ------------------------------------------------------------------ addresses
 _NUM = rf"(?:[0-9]+[.\-])?[{_DIGIT}十百两]+"  # 3.2单元: how Whisper writes 三栋二单元
 _BUILDING = r"(?:栋|幢|号楼|座|动(?!不)|洞|冻)"
 # 单元 as Whisper also writes it (单原, 单园, 单颜: the same sound)
-_UNIT = r"单(?:元|原|园|颜|员)"
+_UNIT = r"[单旦](?:元|原|园|颜|员|严|言|延)"
 _PART = rf"{_NUM}\s?(?:{_BUILDING}|{_UNIT}|楼|层|室|户|号(?!车位|线|码))"
 # a room read digit by digit, with a 0 inside (五零二, 一二零一, 801, 80 1) — quantities are read
 # with 十/百 instead
@@ -299,6 +325,21 @@ def _merge(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
+def _dictated(text: str, runs: list[re.Match]) -> list[list[re.Match]]:
+    """Digit runs grouped where at most :data:`_GAP` lies between them (a comma, a space, one
+    or two characters) and no full stop: candidates for one number read in groups. A run said
+    as a quantity after a comma (…45 67,10分钟) starts a clause of its own."""
+    groups: list[list[re.Match]] = []
+    for m in runs:
+        gap = text[groups[-1][-1].end():m.start()] if groups else ""
+        if groups and _GAP.fullmatch(gap) and not (
+                re.search("[,，、]", gap) and _AMOUNT_AFTER.match(text[m.end():])):
+            groups[-1].append(m)
+        else:
+            groups.append([m])
+    return groups
+
+
 def detect_text(text: str, answers_name: bool = False, answers_address: bool = False,
                 slot: bool = False) -> list[tuple[str, int, int, str]]:
     """``(type, char_start, char_end, text)`` of the personal data in one utterance's text.
@@ -315,15 +356,32 @@ def detect_text(text: str, answers_name: bool = False, answers_address: bool = F
     for m in _EMAIL.finditer(text):
         found.append((EMAIL, *m.span()))
         numbers.append(m.span())
-    for m in _RUN.finditer(text):
-        a, b = m.span()
-        if any(not (b <= s or a >= e) for s, e in numbers):
-            continue
-        kind = _number_type(digits_of(m.group(0)), text[max(0, a - 12):a], text[b:b + 4])
-        if kind:
-            b = a + len(m.group(0).rstrip(" -"))
-            found.append((kind, a, b))
+    for m in _EMAIL_SLOT.finditer(text):
+        a, b = m.span(1)
+        b = a + len(m.group(1).rstrip())
+        if all(b <= s or a >= e for s, e in numbers):
+            found.append((EMAIL, a, b))
             numbers.append((a, b))
+    runs = [m for m in _RUN.finditer(text)
+            if all(m.end() <= s or m.start() >= e for s, e in numbers)]
+    for group in _dictated(text, runs):
+        a, b = group[0].start(), group[-1].end()
+        before, after = text[max(0, a - 12):a], text[b:b + 4]
+        kind = _number_type(digits_of("".join(m.group(0) for m in group)), before, after)
+        # groups read as one number: an ID or card number, or a phone after its cue
+        if len(group) > 1 and (kind in (ID_NUMBER, BANK_CARD) or (
+                kind == PHONE and len(digits_of("".join(m.group(0) for m in group))) == 11
+                and (_PHONE_CUE.search(before) or _sounded_cue(before, "phone")))):
+            found.append((kind, a, a + len(text[a:b].rstrip(" -"))))
+            numbers.append((a, b))
+            continue
+        for m in group:
+            a, b = m.span()
+            kind = _number_type(digits_of(m.group(0)), text[max(0, a - 12):a], text[b:b + 4])
+            if kind:
+                b = a + len(m.group(0).rstrip(" -"))
+                found.append((kind, a, b))
+                numbers.append((a, b))
     found += [(ADDRESS, a, b) for a, b in _merge(text, sorted(_addresses(text, numbers, answers_address,
                                                                           slot)))]
     taken = [(a, b) for _, a, b in found]
