@@ -66,6 +66,12 @@ def test_prompt_is_neutral(phrase):
     ("我以为我以为我以为我以为我以为我以为", "我以为我以为我以为我以为我以为我以为"),  # babble at 20 dB
     ("在那里存在的东西大小在那里存在的东西大小在那里存在的东西大小", "在那里存在的东西大小" * 3),
     ("可以。谢谢。好，好，好，好，好，好，好，好", "好好好好好好好好"),
+    # loops whose period wanders (babble on a quiet agent's track, harder eval n11 / n13)
+    ("的严谋严谋的严谋的严谋严谋的严谋", "的严谋严谋的严谋的严谋严谋的严谋"),
+    ("严谋的严谋严谋的严谋楼道里的都是物业负责", "严谋的严谋严谋的严谋"),
+    ("第2次第2次第2次第2", "第2次第2次第2次第2"),  # with the unit's cut-off start
+    ("好的好的对对好的好的对", None),  # backchannels, however many
+    ("十一栋二单元一二零一一", None),
     ("好的好的好的", None),          # how people talk
     ("对对对对", None),
     ("谢谢谢谢", None),
@@ -114,3 +120,29 @@ def test_a_loop_spread_over_segments_of_one_chunk_is_dropped():
     # a phone number and 好的好的 are kept
     real = words(["电话", "138", "0013", "8000", "好的", "好的"])
     assert drop_loops("customer", real, [Interval(0.0, 3.0)]) == (real, [])
+
+
+def test_a_loop_spread_over_bursts_of_speech_is_dropped():
+    """Babble cut by the VAD into bursts a second apart carries one loop over them (第2次第 |
+    2次第2): chunks under 1.5 s apart are searched together; a real turn after a longer pause
+    is kept."""
+    from callqa.asr.whisper.hallucinations import drop_loops
+    from callqa.transcript import Interval, Word
+
+    chunks = [Interval(76.96, 77.26), Interval(78.28, 78.56), Interval(87.1, 89.9)]
+    loop = [Word(t, 76.96 + 0.15 * i, 77.1 + 0.15 * i) for i, t in enumerate("第2次第2次第2次第2")]
+    real = [Word(t, 87.2 + 0.3 * i, 87.4 + 0.3 * i) for i, t in enumerate(["下周五", "上午", "可以"])]
+    kept, dropped = drop_loops("agent", loop + real, chunks)
+    assert kept == real and [d["reason"] for d in dropped] == ["loop"]
+
+
+def test_bursts_without_words_are_not_speech():
+    from callqa.asr.utterances import worded_speech
+    from callqa.transcript import Interval, Word
+
+    speech = [Interval(1.0, 3.0), Interval(43.77, 44.36), Interval(54.6, 58.7)]
+    words = [Word("请您稍等", 1.2, 2.8), Word("查到了", 54.7, 55.3)]
+    kept, dropped = worded_speech("agent", speech, words)
+    assert kept == [speech[0], speech[2]]
+    assert dropped == [{"speaker": "agent", "start": 43.77, "end": 44.36, "text": "",
+                        "reason": "no_words"}]

@@ -23,10 +23,11 @@ __all__ = ["CACHE_FORMAT", "cache_root", "default_cache_dir", "cache_key", "cach
 logger = logging.getLogger("callqa.asr")
 
 #: Bump when the ASR pipeline changes in a way that invalidates old entries.
-CACHE_FORMAT = 8  # 4: echo suppression before VAD; mono speech attributed to agent or customer;
+CACHE_FORMAT = 9  # 4: echo suppression before VAD; mono speech attributed to agent or customer;
 #                  5: mono attribution with breath pauses, length-weighted voices; 6: loops dropped;
 #                  7: loops dropped across the segments of a chunk, background voices enhanced;
-#                  8: a sentence squeezed onto a turn edge and heard again after it dropped
+#                  8: a sentence squeezed onto a turn edge and heard again after it dropped;
+#                  9: wandering loops dropped, word-less bursts on a babble track not speech
 
 
 def cache_root() -> Path:

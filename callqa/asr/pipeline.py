@@ -34,7 +34,8 @@ from callqa.asr.audio import DecodedAudio, load_audio, load_legs
 from callqa.asr.parties import Parties, speech_per_party
 from callqa.asr.recognizer import BACKENDS, Recognizer, create_recognizer, recognizer_model_id
 from callqa.asr.speakers import attribute
-from callqa.asr.utterances import join_words, words_by_stretch, words_to_utterances
+from callqa.asr.utterances import (join_words, worded_speech, words_by_stretch,
+                                    words_to_utterances)
 from callqa.asr.vad import (PHONE_VAD, QUIET_BELOW_DB, UTTERANCE_MERGE_GAP_S, group_turns,
                             vad_options_dict)
 from callqa.transcript import AGENT, CUSTOMER, ROLES_CHANNELS, ROLES_SEPARATED, ROLES_SINGLE, \
@@ -353,6 +354,15 @@ def _transcribe(audio: DecodedAudio, options: AsrOptions, recognizer: Recognizer
     else:
         speech = {p.speaker: list(p.speech) for p in parties.parties}
         words = recognised.words
+        enhanced = parties.info.get("enhance", {})
+        for p in parties.parties:
+            if enhanced.get(p.speaker, {}).get("enhanced"):
+                # on a track with background voices, a burst in which Whisper kept no word (or
+                # only a loop) is a colleague, not the party: it must not break a silence or a
+                # hold into short gaps (docs/benchmarks.md, "issue 19 — noisy room")
+                speech[p.speaker], unworded = worded_speech(p.speaker, speech[p.speaker],
+                                                            words[p.speaker])
+                recognised.dropped.extend(unworded)
     utterances: list[Utterance] = []
     for role, own in speech.items():
         others = [iv for r, ivs in speech.items() if r != role for iv in ivs]

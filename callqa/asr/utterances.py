@@ -41,6 +41,20 @@ def words_by_stretch(words: Sequence[Word], stretches: Sequence[Interval]) -> li
     return out
 
 
+def worded_speech(speaker: str, speech: Sequence[Interval], words: Sequence[Word]
+                  ) -> tuple[list[Interval], list[dict]]:
+    """The stretches of ``speech`` in which the recogniser kept a word, and a
+    ``Transcript.dropped`` record (reason ``no_words``) for each of the others."""
+    kept, dropped = [], []
+    for iv, ws in zip(speech, words_by_stretch(words, speech)):
+        if ws:
+            kept.append(iv)
+        else:
+            dropped.append({"speaker": speaker, "start": iv.start, "end": iv.end, "text": "",
+                            "reason": "no_words"})
+    return kept, dropped
+
+
 def _clamp(w: Word, iv: Interval) -> Word:
     start = min(max(w.start, iv.start), iv.end)
     end = min(max(w.end, start), iv.end)

@@ -11,7 +11,7 @@ reason so a reviewer can see in ``Transcript.dropped`` what was removed:
 - ``no_speech``: the model itself thinks there was no speech and is unsure of the text.
 
 And loops, :func:`loop_span`: the words of a loop (一句话 repeated over and over, 好,好,好,好,好
-…) that background voices set off, too short for the gzip ratio, are dropped with reason
+…, or a wandering one: 严谋的严谋严谋的严谋…) that background voices set off, too short for the gzip ratio, are dropped with reason
 ``loop`` and the rest kept — inside one segment while decoding, and again over the words of
 one chunk of speech (:func:`drop_loops`), where Whisper often spreads a loop one phrase per
 segment (就是 / 就是就是 / 就是就是 …).
@@ -115,6 +115,29 @@ class HallucinationFilter:
 #: 我以为 and 好好好好好 in a caller's pause are not). Numbers repeat for real (13800000000).
 _LOOPS = (re.compile(r"(.{3,12}?)\1{2,}"), re.compile(r"(.{1,2}?)\1{4,}"))
 _NUMBER = re.compile(r"[0-9零〇一二三四五六七八九十百千万幺两点]+")
+#: A loop whose period wanders (严谋的严谋严谋的严谋…, 次第2次第2…: what Whisper makes of babble):
+#: this many characters or more drawn from at most three. Speech never runs so long on so few
+#: characters, except repeated backchannels (好的好的…, 对对对), which are left alone.
+_FEW_CHARS_RUN = 10
+_BACKCHANNEL_CHARS = frozenset("好的对嗯是啊行哦喂呃哎唉")
+
+
+def _few_chars_span(key: str) -> tuple[int, int] | None:
+    """The longest run of at least ``_FEW_CHARS_RUN`` characters using at most three distinct
+    ones (not a number, not backchannels only)."""
+    best, start, counts = None, 0, {}
+    for end, ch in enumerate(key):
+        counts[ch] = counts.get(ch, 0) + 1
+        while len(counts) > 3:
+            counts[key[start]] -= 1
+            if not counts[key[start]]:
+                del counts[key[start]]
+            start += 1
+        run = key[start:end + 1]
+        if len(run) >= _FEW_CHARS_RUN and (best is None or len(run) > best[1] - best[0]) \
+                and not _NUMBER.fullmatch(run) and not set(run) <= _BACKCHANNEL_CHARS:
+            best = (start, end + 1)
+    return best
 
 
 def loop_span(text: str) -> tuple[int, int] | None:
@@ -125,6 +148,8 @@ def loop_span(text: str) -> tuple[int, int] | None:
     (0, 9)
     >>> loop_span("好的好的好的") is None
     True
+    >>> loop_span("严谋的严谋严谋的严谋楼道里的都是物业负责")
+    (0, 10)
     """
     key = normalize_match(text)
     best = None
@@ -132,20 +157,36 @@ def loop_span(text: str) -> tuple[int, int] | None:
         for m in pattern.finditer(key):
             if _NUMBER.fullmatch(m.group(1)):
                 continue
-            if best is None or m.end() - m.start() > best[1] - best[0]:
-                best = (m.start(), m.end())
-    return best
+            unit, end = m.group(1), m.end()
+            while end < len(key) and unit.startswith(key[m.end():end + 1]):
+                end += 1  # the unit's start repeated once more, cut off (第2次第2次第2次|第2)
+            if best is None or end - m.start() > best[1] - best[0]:
+                best = (m.start(), end)
+    # a wandering loop only where no regular one is (that one is cut exactly)
+    return best if best is not None else _few_chars_span(key)
+
+
+#: Chunks of speech closer than this are searched for a loop together: babble cut into bursts
+#: by the VAD carries one loop over several of them (第2次第 | 2次第2).
+LOOP_JOIN_GAP_S = 1.5
 
 
 def drop_loops(speaker: str, words: Sequence[Word], chunks: Sequence[Interval]
                ) -> tuple[list[Word], list[dict[str, Any]]]:
-    """``words`` without the loops :func:`loop_span` finds in the text of each chunk of speech
-    (the words whose middle falls in it), and a ``Transcript.dropped`` record per loop."""
+    """``words`` without the loops :func:`loop_span` finds in the text of each stretch of
+    speech (chunks less than ``LOOP_JOIN_GAP_S`` apart together; the words whose middle falls
+    in it), and a ``Transcript.dropped`` record per loop."""
     from callqa.asr.utterances import join_words, words_by_stretch
 
+    stretches: list[Interval] = []
+    for c in sorted(chunks, key=lambda c: c.start):
+        if stretches and c.start - stretches[-1].end < LOOP_JOIN_GAP_S:
+            stretches[-1] = Interval(stretches[-1].start, max(stretches[-1].end, c.end))
+        else:
+            stretches.append(c)
     kept: list[Word] = []
     dropped: list[dict[str, Any]] = []
-    for group in words_by_stretch(words, chunks) if chunks else [list(words)]:
+    for group in words_by_stretch(words, stretches) if stretches else [list(words)]:
         while True:
             keys = [normalize_match(w.text) for w in group]
             span = loop_span("".join(keys))
