@@ -4,12 +4,14 @@ rulebook's threshold are listed but not deducted until a reviewer confirms them.
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from callqa.report.text import timeline
 from callqa.scoring import Scorer, load_rulebook
-from callqa.transcript import ROLES_SEPARATED, Interval, Transcript, Utterance, Word
+from callqa.transcript import (ROLES_SEPARATED, Interval, Transcript, Utterance, Word,
+                               load_transcript)
 from callqa.verdicts import Review, reviewed_score, sample_calls
 
 
@@ -126,3 +128,38 @@ def test_review_settings_are_validated_with_the_line():
     rb = parse_rulebook("name: x\nscoring: {review_below: 0.3, review_deducts: true}\nrules: []\n")
     assert (rb.review_below, rb.review_deducts) == (0.3, True)
     assert rb.info()["review_below"] == 0.3
+
+
+# Transcripts recorded from shared eval calls rendered with agent-side babble at 10 dB, the agent
+# 12 dB under the customer (tools/make_devcalls.py degrade --conditions agent_babble_10db):
+# whisper-base's words on them, kept so the verdicts are asserted exactly on any CPU.
+BABBLE = Path(__file__).parent / "data" / "babble"
+
+
+def test_a_fast_rate_resting_on_words_stacked_at_one_instant_goes_to_review(rulebook):
+    # the greeting's detected start came late under babble, and 您/好/这里 were stacked at its
+    # first instant: counted in no time, they make an ordinary greeting look like 358 字/分钟
+    t = load_transcript(BABBLE / "h04_interrupts__agent_babble_10db.json")
+    _, found = _only(rulebook, "SR01", t)
+    [greeting] = [f for f in found if f.start < 3]
+    assert greeting.review and greeting.basis["timing"] == 0.4 and greeting.deduction == 0
+
+
+def test_a_phrase_decoded_again_and_again_from_babble_is_no_evidence_of_fast_speech(rulebook):
+    # 现在我已经发生了, decoded from colleagues' voices four times around one real sentence
+    t = load_transcript(BABBLE / "h03_dead_air__agent_babble_10db.json")
+    _, found = _only(rulebook, "SR01", t)
+    assert found and all(f.review and f.basis["loop"] == 0.4 for f in found)
+    assert sum(f.deduction for f in found) == 0
+
+
+def test_stacked_words_do_not_doubt_a_rate_far_past_the_limit_without_them(rulebook):
+    # 39 characters in 5 s (468 字/分钟) with its first three words stacked at one instant: given
+    # them time at the limit rate, still far too fast — charged, a little less sure
+    text = "您好光明物业客服中心请问有什么可以帮您今天我们的维修师傅下午两点上门请您在家等"
+    words = tuple(Word(c, 1.0, 1.0, 0.9) for c in text[:3]) + _words(text[3:], 1.0, 6.0, 0.9)
+    utt = Utterance("agent", 1.0, 6.0, text, words)
+    t = Transcript("t", "A1", 7.0, [utt], speech={}, roles="channels")
+    _, found = _only(rulebook, "SR01", t)
+    [f] = [f for f in found if f.matched["scope"] == "utterance"]
+    assert not f.review and f.deduction > 0 and f.basis["timing"] == 0.846

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from callqa.scoring.matching import Hit
+from callqa.text import count_chars
 
 __all__ = ["Confidence", "combine", "words_factor", "match_factor", "margin_factor",
-           "heard_factor", "loop_factor", "roles_factor", "SURE", "PARTIAL"]
+           "heard_factor", "loop_factor", "stacked_chars", "timing_factor", "roles_factor", "SURE", "PARTIAL"]
 
 #: the mean word probability at and above which words count as clearly heard (whisper-base on
 #: clean telephone speech: median word probability 0.95, lowest decile 0.5)
@@ -118,15 +119,62 @@ def heard_factor(unheard_s: float) -> float:
 #: a phrase of 2–8 characters said three times running: the recogniser looping (就是蛮有趣的
 #: 就是蛮有趣的…), not speech — its characters and words are no evidence of anything
 _LOOP = re.compile(r"(.{2,8}?)\1{2,}")
+#: a phrase of 5–10 characters three times in one turn, with other words between: babble
+#: decoded as one phrase again and again (现在我已经发生了 … 现在我已经发生了…); nobody says a
+#: clause three times in one turn
+_SPREAD_LOOP = re.compile(r"(.{5,10}).*?\1.*?\1")
 
 
-def loop_factor(text: str) -> float | None:
-    """0.4 when the evidence text holds a recogniser loop, None otherwise.
+def loop_factor(*texts: str) -> float | None:
+    """0.4 when the evidence holds a recogniser loop — a phrase three times running across the
+    texts, or a long phrase three times within one text — None otherwise.
 
     >>> loop_factor("就是蛮有趣的就是蛮有趣的就是蛮有趣的"), loop_factor("好的好的，谢谢")
     (0.4, None)
+    >>> loop_factor("现在我已经发生了您的费用是三百元现在我已经发生了现在我已经发生了")
+    0.4
     """
-    return 0.4 if _LOOP.search(text) else None
+    looped = _LOOP.search("".join(texts)) or any(_SPREAD_LOOP.search(t) for t in texts)
+    return 0.4 if looped else None
+
+
+#: the fewest words at one instant that the recogniser could not place in the audio
+STACKED_RUN = 3
+
+
+def stacked_chars(words: Iterable) -> int:
+    """Characters of words the recogniser stacked at one instant (three or more words with no
+    duration): words it could not place in the audio — a phrase decoded from background voices,
+    or the first words of a turn whose detected start came late, squeezed together.
+
+    >>> from types import SimpleNamespace as W
+    >>> stacked_chars([W(text=t, start=2, end=2) for t in "您好这"] + [W(text="里是", start=2, end=3)])
+    3
+    """
+    stacked, run = 0, []
+    for w in list(words) + [None]:
+        if w is not None and w.start == w.end and (not run or w.start == run[0].start):
+            run.append(w)
+            continue
+        if len(run) >= STACKED_RUN:
+            stacked += sum(count_chars(r.text) for r in run)
+        run = [w] if w is not None and w.start == w.end else []
+    return stacked
+
+
+def timing_factor(chars: int, seconds: float, stacked: int, limit_cpm: float) -> float | None:
+    """How far a rate too fast rests on characters counted in no measured time (``stacked``):
+    0.4 when, given the time they take at the limit rate, the rate would no longer exceed the
+    limit; otherwise less the larger their share. None when there are none.
+
+    >>> timing_factor(22, 3.42, 4, 320), timing_factor(60, 8.0, 4, 320), timing_factor(60, 8.0, 0, 320)
+    (0.4, 0.867, None)
+    """
+    if not stacked or chars <= 0:
+        return None
+    if chars / (seconds + stacked * 60 / limit_cpm) * 60 <= limit_cpm:
+        return 0.4
+    return round(max(0.4, 1.0 - 2 * stacked / chars), 3)
 
 
 def roles_factor(roles_confidence: float | None) -> float | None:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterator
 
 from callqa.scoring.call import Call, Violation, evidence
 from callqa.scoring.confidence import (PARTIAL, combine, heard_factor, loop_factor,
-                                       margin_factor, words_factor)
+                                       margin_factor, stacked_chars, timing_factor,
+                                       words_factor)
 from callqa.scoring.matching import Hit
 from callqa.scoring.schema import (Errors, Param, PhraseSpec, choice, integer, line_of, num,
                                    phrase_spec, regex_check, scope, str_list)
@@ -565,15 +566,20 @@ def silence_confidence(call: Call, start: float, end: float, seconds: float,
 def rate_confidence(call: Call, indices: list[int], cpm: float, limit: float) -> "Confidence":
     """How sure a speech-rate finding is: how far past the limit (15 % past it is sure), how
     clearly the words counted were heard (misheard words are miscounted characters), whether
-    they are a recogniser loop; and, for a rate too slow, whether the detector heard speech in
+    they are a recogniser loop; for a rate too fast, whether it rests on words the recogniser
+    stacked at one instant (counted in no time); and, for a rate too slow, whether the detector heard speech in
     the turn that the recogniser wrote no words for (a quiet turn under background voices
     written as one syllable is lost words, not a drawl)."""
     slow = cpm < limit
     lost = sum(call.unheard_s(call.utts[i].start, call.utts[i].end, call.utts[i].speaker)
                for i in indices) if slow else 0.0
+    chars = sum(count_chars(call.utts[i].text) for i in indices)
+    stacked = sum(stacked_chars(call.utts[i].words) for i in indices)
     return combine(words=words_factor(call.probabilities(indices)),
                    margin=margin_factor(cpm, limit, limit * 0.15),
-                   loop=loop_factor("".join(call.texts[i].norm for i in indices)),
+                   loop=loop_factor(*(call.texts[i].norm for i in indices)),
+                   timing=None if slow or not cpm else timing_factor(chars, chars / cpm * 60,
+                                                                      stacked, limit),
                    unheard=heard_factor(lost) if slow else None)
 
 
