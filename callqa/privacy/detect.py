@@ -248,6 +248,14 @@ def _addresses(text: str, numbers: list[tuple[int, int]], answers_address: bool 
     def free(a: int, b: int) -> bool:
         return all(b <= s or a >= e for s, e in taken)
 
+    def building(a: int, end: int) -> Iterable[tuple[int, int]]:
+        """A building from ``a`` to ``end``, with the unit, floor and room said after it."""
+        ext = re.match(rf"\s?(?:{_PART}\s?)*(?:{_ROOM}(?:室|号|户)?)?", text[end:])
+        b = end + len(ext.group(0).rstrip())
+        if free(a, b):
+            taken.append((a, b))
+            yield a, b
+
     for m in _CHAIN.finditer(text):
         a, b = m.span()
         body = m.group(0)
@@ -267,22 +275,14 @@ def _addresses(text: str, numbers: list[tuple[int, int]], answers_address: bool 
                   if answers_address or _WHERE_CUE.search(text[:m.end() - len(h) - 1])), None)
         if a is None:
             continue
-        ext = re.match(rf"\s?(?:{_PART}\s?)*(?:{_ROOM}(?:室|号|户)?)?", text[m.end():])
-        b = m.end() + len(ext.group(0).rstrip())
-        if free(a, b):
-            taken.append((a, b))
-            yield a, b
+        yield from building(a, m.end())
     if slot:
         for m in _SLOT_BUILDING.finditer(text):
             a = m.start()
             if m.group(0) in _NOT_SLOT_BUILDING or (m.group(2) == "度" and not (
                     digits_of(m.group(1)) or _sounds_like_digits(m.group(1)))):
                 continue
-            ext = re.match(rf"\s?(?:{_PART}\s?)*(?:{_ROOM}(?:室|号|户)?)?", text[m.end():])
-            b = m.end() + len(ext.group(0).rstrip())
-            if free(a, b):
-                taken.append((a, b))
-                yield a, b
+            yield from building(a, m.end())
     for m in _DASHED.finditer(text):
         a, b = m.span()
         if free(a, b) and not _AMOUNT_AFTER.match(text[b:]) and \
