@@ -46,6 +46,10 @@ def cluster():
         from ray.cluster_utils import Cluster
 
         temp = tempfile.mkdtemp(prefix="callqa-ray-")  # short: Ray's socket paths live in it
+        # Cluster also writes the head's address to RAY_TMPDIR/ray/ray_current_cluster, which
+        # fails where /tmp/ray was never made (a fresh machine): keep it in the test's own dir
+        mp.setenv("RAY_TMPDIR", temp)
+        os.makedirs(os.path.join(temp, "ray"), exist_ok=True)
         node = {"num_cpus": 1, "num_gpus": 0, "node_ip_address": "127.0.0.1", "temp_dir": temp}
         c = Cluster(initialize_head=True, connect=False,
                     head_node_args={**node, "include_dashboard": False})

@@ -28,6 +28,6 @@ for s in "${settings[@]}"; do
   code=$?
   summary=$(grep -E '^(=+ )?[0-9]+ (passed|failed)' <<<"$out" | tail -1)
   printf '%-32s exit %d  %s  (%ds)\n' "$s" "$code" "$summary" "$(( $(date +%s) - start ))"
-  if [ "$code" -ne 0 ]; then rc=1; grep -E '^FAILED' <<<"$out" | sed 's/^/    /'; fi
+  if [ "$code" -ne 0 ]; then rc=1; grep -E '^(FAILED|ERROR)' <<<"$out" | sed 's/^/    /'; fi
 done
 exit $rc
