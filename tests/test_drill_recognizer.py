@@ -1,6 +1,6 @@
 """The drill's recogniser backend on real audio through the real model: the call so far,
 recognised while it goes on, is found again when the finished call is scored (only what came
-after is recognised), and the verdicts are the standard Whisper backend's within one rule."""
+after is recognised), and the verdicts are the standard Whisper backend's within two rules."""
 
 from __future__ import annotations
 
@@ -50,14 +50,16 @@ def test_the_call_so_far_is_remembered(tmp_path, asr_options):
     assert remembered >= early - 1 and remembered >= 3, (remembered, early, groups)
     assert groups - remembered <= 4
 
-    # the verdicts of the standard backend on the same call, within one rule: a stretch is
-    # heard without the turns Whisper would otherwise have in the same window (measured here:
-    # the 0.9 s "喂，哪位？" alone once came out as "请问那里", and its 请 cleared PL01)
+    # the verdicts of the standard backend on the same call, within two rules: a stretch is
+    # heard without the turns Whisper would otherwise have in the same window, and the CPU's
+    # kernels move the words (measured: the 0.9 s "喂，哪位？" alone once came out as "请问那里",
+    # its 请 clearing PL01; under CT2_FORCE_CPU_ISA=GENERIC as 努力努力, losing GR02, while a
+    # 请 heard before 我跟店公说一声 cleared PL01)
     standard = transcribe_call(legs["agent"], asr_options, customer=legs["customer"],
                                use_cache=False)
     got = {f.rule_id for f in Scorer(rb).score(final).findings}
     want = {f.rule_id for f in Scorer(rb).score(standard).findings}
-    assert len(got ^ want) <= 1, (got, want)
+    assert len(got ^ want) <= 2, (got, want)
     # the call's clear violations, found by both; one may be lost to the CPU's kernels (under
     # CT2_FORCE_CPU_ISA=AVX the 0.9 s 喂，哪位 is heard otherwise by one of the two backends)
     assert len({"GR01", "GR02", "FB03", "CL01"} & got & want) >= 3, (got, want)
