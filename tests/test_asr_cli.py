@@ -82,6 +82,9 @@ def test_bad_model_dir_exits_2(tmp_path, monkeypatch):
 def test_bad_agent_channel_is_a_usage_error(tmp_path):
     result = runner.invoke(app, ["transcribe", str(tmp_path / "x.wav"), "--agent-channel", "up"])
     assert result.exit_code == 2
+    for command in ("transcribe", "score", "batch"):
+        result = runner.invoke(app, [command, str(tmp_path), "--customer-beam", "11"])
+        assert result.exit_code == 2, (command, result.output)
 
 
 def test_shared_option_helpers():
@@ -96,6 +99,7 @@ def test_shared_option_helpers():
     assert o.resolved_compute_type == "float16"
     assert o.agent_channel == "right" and o.hotwords == ("A", "B") and o.backend == "whisper"
     assert o.separate_voices and not AsrArgs(mono="agent").options().separate_voices
+    assert o.customer_beam_size == 0 and AsrArgs(customer_beam=1).options().customer_beam_size == 1
     with pytest.raises(CallqaError, match="fake compliance"):
         AsrArgs(hotwords=["我不知道"]).options(Book())
 

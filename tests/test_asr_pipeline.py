@@ -202,3 +202,28 @@ def test_decoding_windows_in_groups_changes_nothing(call_transcript, test_call, 
                 for u in tr.utterances]
 
     assert words(t) == words(call_transcript)
+
+
+def test_a_narrower_beam_for_the_customer_leaves_the_agent_alone(call_transcript, test_call,
+                                                                 asr_options):
+    """``customer_beam_size`` (issue 20) decodes only the customer's windows with its beam:
+    the agent's words and times are those of the default decode, the customer's turns are
+    still heard (CER margin as above), and the option is recorded and keyed only when it
+    differs from ``beam_size``."""
+    cheap = replace(asr_options, customer_beam_size=1)
+    t = transcribe_call(test_call.path, cheap, use_cache=False)
+
+    def words(tr, speaker):
+        return [(u.start, u.end, [(w.text, w.start, w.end) for w in u.words])
+                for u in tr.utterances if u.speaker == speaker]
+
+    assert words(t, "agent") == words(call_transcript, "agent")
+    assert [u.speaker for u in t.utterances] == [turn.speaker for turn in test_call.turns]
+    for utt, truth in zip(t.utterances, test_call.turns):
+        if truth.speaker == "customer":
+            assert cer(truth.reference, utt.text) < 0.6, (utt.text, truth.reference)
+    assert t.asr["options"]["customer_beam_size"] == 1
+    assert "customer_beam_size" not in call_transcript.asr["options"]
+    assert replace(asr_options, customer_beam_size=5).keyed() == asr_options.keyed()
+    with pytest.raises(ValueError, match="customer_beam_size"):
+        replace(asr_options, customer_beam_size=-1)

@@ -1,5 +1,7 @@
 """Speech intervals, turns from intervals, window packing and word placement (no Whisper)."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -218,3 +220,38 @@ def test_a_sentence_squeezed_onto_the_turn_edge_and_heard_again_is_kept_once():
              enumerate(["您", "可以", "直接", "打", "我们", "电话"])]
     (v,) = words_to_utterances([*squeezed, *other], turn, "agent")
     assert v.text == "".join(heard) + "您可以直接打我们电话"
+
+
+def test_a_speaker_with_its_own_decoding_gets_it_for_its_windows(monkeypatch):
+    """``decode_for`` (``customer_beam_size``): each channel's windows are decoded with that
+    channel's options, and the results come back in the windows' order."""
+    from callqa.asr.whisper import windows as tr
+    from callqa.transcript import Interval
+
+    rate = 16000
+    left = np.zeros(rate * 70, np.float32)
+    right = np.zeros(rate * 70, np.float32)
+    channels = [("agent", left, [Interval(1.0, 25.0), Interval(33.0, 60.0)]),
+                ("customer", right, [Interval(26.0, 32.0), Interval(61.0, 66.0)])]
+    beams: list[tuple[int, int, float]] = []  # (beam, channel, first chunk's start)
+
+    def fake_decode(model, windows, options, batch_size):
+        out = []
+        for window in windows:
+            beams.append((options.beam_size, window.chunks[0].source, window.chunks[0].start_s))
+            mapped = []
+            for idx, c in enumerate(window.chunks):  # one word filling each chunk
+                word = tr.Word(f"w{c.source}", c.start_s, c.end_s, 0.9)
+                mapped.append((idx, word))
+            raw = {id(w): w.text for _, w in mapped}
+            out.append([({"text": "", "raw": raw, "no_speech_prob": 0.1,
+                          "avg_logprob": -0.3}, mapped)])
+        return out
+
+    monkeypatch.setattr(tr, "_decode_windows", fake_decode)
+    base = tr.DecodeOptions()
+    words, _ = tr.transcribe_channels(None, channels, base, decode_pad_s=0.0,
+                                      decode_for={"customer": replace(base, beam_size=1)})
+    assert sorted(beams) == [(1, 1, 26.0), (5, 0, 1.0), (5, 0, 33.0)]
+    assert {w.text for w in words["agent"]} == {"w0"}
+    assert [(w.start, w.end) for w in words["customer"]] == [(26.0, 32.0), (61.0, 66.0)]

@@ -77,6 +77,10 @@ class AsrOptions:
             never the phrases the rules check.
         language: Whisper language code.
         beam_size: beam width for decoding.
+        customer_beam_size: beam width for the customer's track; 0 (default) uses
+            ``beam_size``. The customer's words are only context for the rules (complaint,
+            dictated details, thanks): a narrower beam is cheaper (issue 20, measured in
+            docs/benchmarks.md, "Cheaper decode for the customer's track").
         initial_prompt: optional prompt; None by default (measured: a prompt costs accuracy
             with whisper-base). If set, it must be neutral (``whisper.windows.NEUTRAL_PROMPT``).
         vad_threshold, vad_min_speech_ms, vad_min_silence_ms, vad_speech_pad_ms,
@@ -126,6 +130,7 @@ class AsrOptions:
     hotwords: tuple[str, ...] = ()
     language: str = "zh"
     beam_size: int = 5
+    customer_beam_size: int = 0
     initial_prompt: str | None = None
     vad_threshold: float = PHONE_VAD.threshold
     vad_min_speech_ms: int = PHONE_VAD.min_speech_duration_ms
@@ -153,7 +158,7 @@ class AsrOptions:
     #: Settings only the Whisper recogniser reads.
     WHISPER_ONLY: ClassVar[tuple[str, ...]] = (
         "model", "model_dir", "device", "compute_type", "cpu_threads", "hotwords", "beam_size",
-        "initial_prompt", "window_max_s", "window_gap_s", "decode_pad_s", "without_timestamps",
+        "customer_beam_size", "initial_prompt", "window_max_s", "window_gap_s", "decode_pad_s", "without_timestamps",
         "channels_together", "pack_fill", "batch_size", "compression_ratio_max",
         "no_speech_prob_max", "avg_logprob_min")
 
@@ -172,6 +177,8 @@ class AsrOptions:
             raise ValueError(f"device must be 'cpu' or 'cuda', not {self.device!r}")
         if not 1.0 <= self.window_max_s <= 30.0:
             raise ValueError("window_max_s must be between 1 and 30 (Whisper's input length)")
+        if self.beam_size < 1 or self.customer_beam_size < 0:
+            raise ValueError("beam_size must be 1 or more, customer_beam_size 0 (the same) or more")
         if self.batch_size < 0:
             raise ValueError("batch_size must be 0 (automatic) or more")
         object.__setattr__(self, "hotwords", tuple(h for h in self.hotwords if h.strip()))
@@ -200,6 +207,8 @@ class AsrOptions:
         d = {k: v for k, v in asdict(self).items() if k not in self.NOT_KEYED}
         d["compute_type"] = self.resolved_compute_type
         d["hotwords"] = list(self.hotwords)
+        if self.customer_beam_size in (0, self.beam_size):  # the same beam: keys as before
+            del d["customer_beam_size"]
         return d
 
 

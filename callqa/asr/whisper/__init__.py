@@ -11,6 +11,7 @@ The registry (:data:`callqa.asr.recognizer.BACKENDS`) reaches it through :func:`
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,8 +33,11 @@ def settings(options: "AsrOptions") -> "WhisperSettings":
                            filter=HallucinationFilter(options.compression_ratio_max,
                                                       options.no_speech_prob_max,
                                                       options.avg_logprob_min))
+    per_speaker = {}
+    if options.customer_beam_size and options.customer_beam_size != options.beam_size:
+        per_speaker["customer"] = replace(decode, beam_size=options.customer_beam_size)
     return WhisperSettings(options.device, options.resolved_compute_type, options.cpu_threads,
-                           decode, options.window_max_s, options.window_gap_s,
+                           decode, per_speaker, options.window_max_s, options.window_gap_s,
                            options.decode_pad_s, options.channels_together, options.pack_fill,
                            options.resolved_batch_size)
 

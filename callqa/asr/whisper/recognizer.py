@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from callqa.asr.recognizer import PartySpeech, Recognition
 from callqa.asr.whisper.hallucinations import drop_loops
@@ -25,6 +25,7 @@ class WhisperSettings:
     compute_type: str
     cpu_threads: int
     decode: DecodeOptions
+    decode_for: Mapping[str, DecodeOptions]  # a speaker's own decoding (customer_beam_size)
     window_max_s: float
     window_gap_s: float
     decode_pad_s: float
@@ -59,6 +60,7 @@ class WhisperRecognizer:
         stats: dict[str, int] = {}
         words, dropped = transcribe_channels(
             self.model, [(p.speaker, p.samples, p.speech) for p in parties], s.decode,
+            decode_for=s.decode_for,
             together=s.channels_together, fill=s.pack_fill, window_max_s=s.window_max_s,
             window_gap_s=s.window_gap_s, decode_pad_s=s.decode_pad_s, batch_size=s.batch_size,
             on_progress=on_progress, stats=stats)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -187,6 +187,7 @@ def transcribe_channels(
     channels: Sequence[tuple[str, np.ndarray, Sequence[Interval]]],
     options: DecodeOptions,
     *,
+    decode_for: Mapping[str, DecodeOptions] | None = None,
     together: bool = False,
     fill: bool = False,
     window_max_s: float = 30.0,
@@ -203,6 +204,8 @@ def transcribe_channels(
     ``together`` packs the speech of all channels into shared windows, in time order (a call
     then reads like a conversation, and two half-empty windows become one); otherwise each
     channel gets windows of its own. Either way every chunk remembers its channel.
+    ``decode_for`` gives a speaker decoding options of its own (windows shared by both
+    channels keep ``options``).
 
     Whisper may stop (end-of-text) after the first sentence or two of a packed window, so
     decoding goes in rounds: chunks after the last one that received words are packed again
@@ -233,15 +236,19 @@ def transcribe_channels(
         if not pending:
             break
         windows: list[Window] = []
+        how: list[DecodeOptions] = []  # each window's decoding options
         for g in groups:
             mine = [p for p in pending if g is None or p[0] == g]
             padded = [(i, iv) for i in range(len(sources)) for iv in _pad_intervals(
                 [(iv, pad) for s, iv, pad in mine if s == i], decode_pad_s,
                 len(sources[i]) / SAMPLE_RATE)]
             if padded:
-                windows += pack_windows(sources, padded, window_max_s, window_gap_s, normalize,
-                                        fill)
-        results = _decode_windows(model, windows, options, batch_size)
+                packed = pack_windows(sources, padded, window_max_s, window_gap_s, normalize,
+                                      fill)
+                windows += packed
+                own = options if g is None else (decode_for or {}).get(speakers[g], options)
+                how += [own] * len(packed)
+        results = _decode_by_options(model, windows, how, batch_size)
         if stats is not None:
             stats["windows"] = stats.get("windows", 0) + len(windows)
             stats["rounds"] = stats.get("rounds", 0) + 1
@@ -338,6 +345,20 @@ def _pad_intervals(pending: Sequence[tuple[Interval, bool]], pad_s: float,
         end = min(iv.end + pad_s, (iv.end + hi) / 2 if i + 1 < len(ordered) else total_s)
         out.append(Interval(max(0.0, start), min(total_s, end)))
     return out
+
+
+def _decode_by_options(model: "WhisperModel", windows: Sequence[Window],
+                       how: Sequence[DecodeOptions], batch_size: int
+                       ) -> list[list[tuple[dict[str, Any], list[tuple[int, Word]]]]]:
+    """:func:`_decode_windows` for windows with their own options, in their order (one
+    option set: one pass, batched as before)."""
+    results: list[Any] = [None] * len(windows)
+    for opts in dict.fromkeys(how):
+        idx = [i for i, o in enumerate(how) if o == opts]
+        for i, r in zip(idx, _decode_windows(model, [windows[i] for i in idx], opts,
+                                             batch_size)):
+            results[i] = r
+    return results
 
 
 def _decode_windows(model: "WhisperModel", windows: Sequence[Window], options: DecodeOptions,
