@@ -130,8 +130,8 @@ def test_review_settings_are_validated_with_the_line():
     assert rb.info()["review_below"] == 0.3
 
 
-# Transcripts recorded from shared eval calls rendered with agent-side babble at 10 dB, the agent
-# 12 dB under the customer (tools/make_devcalls.py degrade --conditions agent_babble_10db):
+# Transcripts recorded from shared eval calls rendered with agent-side babble at 10 or 20 dB, the
+# agent 12 dB under the customer (tools/make_devcalls.py degrade --conditions agent_babble_10db):
 # whisper-base's words on them, kept so the verdicts are asserted exactly on any CPU.
 BABBLE = Path(__file__).parent / "data" / "babble"
 
@@ -153,6 +153,31 @@ def test_a_phrase_decoded_again_and_again_from_babble_is_no_evidence_of_fast_spe
     assert sum(f.deduction for f in found) == 0
 
 
+def test_a_hold_thanked_in_words_the_recogniser_left_out_goes_to_review(rulebook):
+    # 对不起，让您久等了。维修师傅会在两个小时内上门，请您保持电话畅通 (6.8 s) under colleagues'
+    # voices came out as 请您保持变化畅通: a third of the agent's usual characters per second, so
+    # the thanks may be among the words nobody wrote — doubted, not charged
+    t = load_transcript(BABBLE / "h01_good_leak__agent_babble_20db.json")
+    _, found = _only(rulebook, "HD01", t)
+    [f] = found
+    assert f.review and f.deduction == 0 and f.basis["thin"] == 0.4
+
+
+def test_a_whole_turn_back_from_a_hold_leaves_the_finding_sure(rulebook):
+    # the same hold with the turn back written whole (its rate the agent's own) and no thanks:
+    # charged as before; a turn under 2 s or a speaker with too few turns is not measured
+    t = load_transcript(BABBLE / "h01_good_leak__agent_babble_20db.json")
+    utts = list(t.utterances)
+    [k] = [i for i, u in enumerate(utts) if u.text.startswith("请您保持")]
+    text = "维修师傅会在两个小时内上门，请您保持电话畅通。"
+    utts[k] = replace(utts[k], text=text, words=_words(text, utts[k].start, utts[k].end, 0.9))
+    _, found = _only(rulebook, "HD01", replace(t, utterances=utts))
+    [f] = found
+    assert not f.review and f.deduction > 0 and f.basis["thin"] == 1.0
+    from callqa.scoring.confidence import thin_factor
+    assert thin_factor(None) is None and thin_factor(0.425) == 0.7
+
+
 def test_stacked_words_do_not_doubt_a_rate_far_past_the_limit_without_them(rulebook):
     # 39 characters in 5 s (468 字/分钟) with its first three words stacked at one instant: given
     # them time at the limit rate, still far too fast — charged, a little less sure
@@ -163,3 +188,19 @@ def test_stacked_words_do_not_doubt_a_rate_far_past_the_limit_without_them(ruleb
     _, found = _only(rulebook, "SR01", t)
     [f] = [f for f in found if f.matched["scope"] == "utterance"]
     assert not f.review and f.deduction > 0 and f.basis["timing"] == 0.846
+
+
+def test_every_factor_a_finding_can_rest_on_has_a_chinese_label():
+    # the workbench and the report name the factors that lowered a confidence (basis_text);
+    # every keyword passed to combine() anywhere in the package needs a label
+    import ast
+
+    from callqa.labels import BASIS
+
+    names = set()
+    for path in (Path(__file__).resolve().parents[1] / "callqa").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "combine":
+                names |= {kw.arg for kw in node.keywords if kw.arg}
+    assert {"words", "timing", "thin", "unheard", "after"} <= names
+    assert names <= set(BASIS), names - set(BASIS)

@@ -16,6 +16,7 @@ from callqa.scoring.confidence import (SURE, Confidence, combine, loop_factor, m
 from callqa.scoring.matching import Hit, Matcher, UtteranceText
 from callqa.scoring.schema import PhraseSpec
 from callqa.scoring.semantic import CallEmbeddings, SemanticMatcher
+from callqa.text import count_chars
 from callqa.transcript import (AGENT, ROLES_UNCERTAIN, Interval, Transcript, Utterance,
                                merge_intervals)
 
@@ -246,6 +247,20 @@ class Call:
         return combine(words=words_factor(self.hit_probabilities(i, hit)),
                        match=match_factor(hit, threshold),
                        loop=loop_factor(self.texts[i].norm))
+
+    def density_ratio(self, i: int) -> float | None:
+        """Characters per second of utterance ``i`` against its speaker's median over their
+        turns of a second or more; None for a turn under 2 s (a short turn's rate says
+        little) or a speaker with fewer than three such turns."""
+        u = self.utts[i]
+        if u.end - u.start < 2.0:
+            return None
+        rates = sorted(count_chars(v.text) / (v.end - v.start) for v in self.utts
+                       if v.speaker == u.speaker and v.end - v.start >= 1.0)
+        if len(rates) < 3:
+            return None
+        usual = rates[len(rates) // 2]
+        return round(count_chars(u.text) / (u.end - u.start) / usual, 3) if usual > 0 else None
 
     def unheard_s(self, start: float, end: float, speaker: str | None = None) -> float:
         """Seconds within ``[start, end]`` where the detector heard ``speaker`` (None: anyone;

@@ -23,7 +23,7 @@ from callqa.scoring.matching import Hit
 from callqa.text import count_chars
 
 __all__ = ["Confidence", "combine", "words_factor", "match_factor", "margin_factor",
-           "heard_factor", "loop_factor", "stacked_chars", "timing_factor", "roles_factor", "SURE", "PARTIAL"]
+           "heard_factor", "loop_factor", "stacked_chars", "timing_factor", "thin_factor", "roles_factor", "SURE", "PARTIAL"]
 
 #: the mean word probability at and above which words count as clearly heard (whisper-base on
 #: clean telephone speech: median word probability 0.95, lowest decile 0.5)
@@ -38,6 +38,11 @@ SOUND_WEIGHT = 0.5
 SEMANTIC_SPAN = 0.1
 #: a required phrase missing where words that may stand for it were said (已记下 for a read-back)
 PARTIAL = 0.4
+#: a turn written at this share of its speaker's usual characters per second or more is whole
+THIN_FULL = 0.5
+#: …and at this share or less lost most of its words (agents' turns on the labelled calls:
+#: 0.6–2.0; 对不起，让您久等了…请您保持电话畅通 under colleagues' voices written as 请您保持变化畅通: 0.32)
+THIN_EMPTY = 0.35
 
 
 @dataclass(frozen=True)
@@ -175,6 +180,21 @@ def timing_factor(chars: int, seconds: float, stacked: int, limit_cpm: float) ->
     if chars / (seconds + stacked * 60 / limit_cpm) * 60 <= limit_cpm:
         return 0.4
     return round(max(0.4, 1.0 - 2 * stacked / chars), 3)
+
+
+def thin_factor(ratio: float | None) -> float | None:
+    """Words the recogniser left out of a turn: written at a fraction of its speaker's usual
+    characters per second (``ratio``, :meth:`callqa.scoring.call.Call.density_ratio`), the turn
+    held speech nobody wrote down, and a phrase missing from it may have been said there. 1 at
+    :data:`THIN_FULL` or more, 0.4 at :data:`THIN_EMPTY` or less; None when not measured.
+
+    >>> thin_factor(1.0), thin_factor(0.32), thin_factor(0.425), thin_factor(None)
+    (1.0, 0.4, 0.7, None)
+    """
+    if ratio is None:
+        return None
+    share = (ratio - THIN_EMPTY) / (THIN_FULL - THIN_EMPTY)
+    return round(min(1.0, max(0.4, 0.4 + 0.6 * share)), 3)
 
 
 def roles_factor(roles_confidence: float | None) -> float | None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterator
 
 from callqa.scoring.call import Call, Violation, evidence
 from callqa.scoring.confidence import (PARTIAL, combine, heard_factor, loop_factor,
-                                       margin_factor, stacked_chars, timing_factor,
+                                       margin_factor, stacked_chars, thin_factor, timing_factor,
                                        words_factor)
 from callqa.scoring.matching import Hit
 from callqa.scoring.schema import (Errors, Param, PhraseSpec, choice, integer, line_of, num,
@@ -353,6 +353,9 @@ class Hold(RuleType):
             start, end = call.hit_time(i, hit)
             back = [j for j in call.indices(AGENT) if call.utts[j].start >= gap.end - 0.05]
             announced = call.hit_confidence(i, hit, rule, p["hold"])
+            # a turn back written with a fraction of its words may have held the thanks
+            thin = [f for f in (thin_factor(call.density_ratio(j))
+                                for j in back[: p["within_utterances"]]) if f is not None]
             yield Violation(start, end, call.utts[i].text, AGENT,
                             values={"gap_s": round(gap.duration, 1), "limit": limit,
                                     "phrase": call.quote(hit)},
@@ -362,7 +365,8 @@ class Hold(RuleType):
                                 margin=margin_factor(gap.duration, p["min_hold_s"],
                                                      p["min_hold_s"] * 0.5),
                                 after=words_factor(call.probabilities(
-                                    back[: p["within_utterances"]]))))
+                                    back[: p["within_utterances"]])),
+                                thin=min(thin, default=None)))
 
     @staticmethod
     def _thanked(rule: "Rule", call: Call, resumed_at: float) -> bool:
