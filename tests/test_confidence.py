@@ -178,6 +178,27 @@ def test_a_whole_turn_back_from_a_hold_leaves_the_finding_sure(rulebook):
     assert thin_factor(None) is None and thin_factor(0.425) == 0.7
 
 
+@pytest.mark.parametrize("call, factor", [
+    ("h01_good_leak", "timing"),   # 在十分多人的要存在十分多: 12 characters in 0.53 s
+    ("h09_shirking", "timing"),    # 每个月都会有很多的时间每: 11 in 0.9 s, again in the next turn
+    ("h06_refusal", "loop"),       # 请您请您请您 before the real answer
+])
+def test_an_overlap_resting_on_babble_decoded_as_words_goes_to_review(rulebook, call, factor):
+    # compliant calls under 10 dB babble: the agent's "interruption" starts with words no one
+    # could say in that time, or a recogniser loop, while the customer is still talking
+    t = load_transcript(BABBLE / f"{call}__agent_babble_10db.json")
+    _, [f] = _only(rulebook, "IN01", t)
+    assert f.review and f.deduction == 0 and f.basis[factor] == 0.4
+
+
+def test_real_interruptions_under_babble_stay_charged(rulebook):
+    # the agent cutting in twice (这个我们已经知道了… at 4.5 and 5.9 characters per second)
+    t = load_transcript(BABBLE / "h04_interrupts__agent_babble_10db.json")
+    _, found = _only(rulebook, "IN01", t)
+    assert len(found) == 2 and all(not f.review and f.deduction > 0 for f in found)
+    assert not any("timing" in f.basis or "loop" in f.basis for f in found)
+
+
 def test_stacked_words_do_not_doubt_a_rate_far_past_the_limit_without_them(rulebook):
     # 39 characters in 5 s (468 字/分钟) with its first three words stacked at one instant: given
     # them time at the limit rate, still far too fast — charged, a little less sure

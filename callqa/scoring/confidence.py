@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from callqa.scoring.matching import Hit
 from callqa.text import count_chars
 
 __all__ = ["Confidence", "combine", "words_factor", "match_factor", "margin_factor",
-           "heard_factor", "loop_factor", "stacked_chars", "timing_factor", "thin_factor", "roles_factor", "SURE", "PARTIAL"]
+           "heard_factor", "loop_factor", "stacked_chars", "timing_factor", "crammed_factor", "thin_factor", "roles_factor", "SURE", "PARTIAL"]
 
 #: the mean word probability at and above which words count as clearly heard (whisper-base on
 #: clean telephone speech: median word probability 0.95, lowest decile 0.5)
@@ -38,6 +38,9 @@ SOUND_WEIGHT = 0.5
 SEMANTIC_SPAN = 0.1
 #: a required phrase missing where words that may stand for it were said (已记下 for a read-back)
 PARTIAL = 0.4
+#: characters per second no one speaks (fast agents on the labelled calls: 8 at most in an
+#: overlap): words the recogniser squeezed into a moment it could not place them in
+CRAMMED_CPS = 10.0
 #: a turn written at this share of its speaker's usual characters per second or more is whole
 THIN_FULL = 0.5
 #: …and at this share or less lost most of its words (agents' turns on the labelled calls:
@@ -180,6 +183,25 @@ def timing_factor(chars: int, seconds: float, stacked: int, limit_cpm: float) ->
     if chars / (seconds + stacked * 60 / limit_cpm) * 60 <= limit_cpm:
         return 0.4
     return round(max(0.4, 1.0 - 2 * stacked / chars), 3)
+
+
+def crammed_factor(words: Sequence) -> float | None:
+    """Words the recogniser squeezed together: five or more characters at over
+    :data:`CRAMMED_CPS` per second from the first word's start to the last's end are not speech
+    placed in time (babble decoded into a phrase before the agent's real answer: 在十分多人的
+    要存在十分多 in 0.53 s), so a timing resting on them is doubted: 0.4; None otherwise.
+
+    >>> from types import SimpleNamespace as W
+    >>> crammed_factor([W(text="在十分多人的", start=18.97, end=18.97), W(text="要存在十分多", start=19.02, end=19.5)])
+    0.4
+    >>> crammed_factor([W(text="这个我们已经知道了", start=5.0, end=6.34)]) is None
+    True
+    """
+    if not words:
+        return None
+    chars = sum(count_chars(w.text) for w in words)
+    seconds = max(words[-1].end - words[0].start, 0.05)
+    return 0.4 if chars >= 5 and chars / seconds > CRAMMED_CPS else None
 
 
 def thin_factor(ratio: float | None) -> float | None:

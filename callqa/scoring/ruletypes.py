@@ -14,9 +14,9 @@ import re
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator
 
 from callqa.scoring.call import Call, Violation, evidence
-from callqa.scoring.confidence import (PARTIAL, combine, heard_factor, loop_factor,
-                                       margin_factor, stacked_chars, thin_factor, timing_factor,
-                                       words_factor)
+from callqa.scoring.confidence import (PARTIAL, combine, crammed_factor, heard_factor,
+                                       loop_factor, margin_factor, stacked_chars, thin_factor,
+                                       timing_factor, words_factor)
 from callqa.scoring.matching import Hit
 from callqa.scoring.schema import (Errors, Param, PhraseSpec, choice, integer, line_of, num,
                                    phrase_spec, regex_check, scope, str_list)
@@ -439,12 +439,16 @@ class Interruption(RuleType):
                 continue
             if excused is not None and call.find(i, excused, rule):
                 continue
+            # the overlap rests on the agent's words inside it: placed in time, not a loop
+            inside = [w for w in u.words if w.start < end]
             yield Violation(u.start, min(u.end, turn.end), u.text, AGENT,
                             values={"value": round(overlap, 1)},
                             matched={"overlap_s": round(overlap, 2), "customer_said": turn.text},
                             confidence=combine(
                                 words=words_factor(call.probabilities([i])),
-                                margin=margin_factor(overlap, min_overlap, 1.0)))
+                                margin=margin_factor(overlap, min_overlap, 1.0),
+                                timing=crammed_factor(inside),
+                                loop=loop_factor(call.texts[i].norm)))
 
     _words: dict[tuple[str, ...], re.Pattern[str]] = {}
 
