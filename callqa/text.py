@@ -81,9 +81,18 @@ def to_simplified(text: str) -> str:
     return _t2s()(text)
 
 
+#: what NFKC leaves full-width: the ideographic full stop and enumeration comma (Whisper ends
+#: sentences with 。 as often as with .; rules' regexes look for [,.!?;:] after a clause)
+_CJK_PUNCT = str.maketrans({"\u3002": ".", "\uff61": ".", "\u3001": ","})
+
+
 def to_halfwidth(text: str) -> str:
-    """Full-width ASCII and punctuation (，！？：Ａ１) → half-width; CJK characters unchanged."""
-    return unicodedata.normalize("NFKC", text)
+    """Full-width ASCII and punctuation (，！？：Ａ１。、) → half-width; CJK characters unchanged.
+
+    >>> to_halfwidth("你自己去查。好，谢谢、再见！")
+    '你自己去查.好,谢谢,再见!'
+    """
+    return unicodedata.normalize("NFKC", text).translate(_CJK_PUNCT)
 
 
 _SPACES = re.compile(r"\s+")
