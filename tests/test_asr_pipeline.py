@@ -187,21 +187,30 @@ def test_batch_size_changes_memory_not_the_transcript(call_transcript, test_call
         replace(asr_options, batch_size=-1)
 
 
-def test_decoding_windows_in_groups_changes_nothing(call_transcript, test_call, asr_options,
-                                                     monkeypatch):
-    """Windows go to faster-whisper a group at a time (memory stays bounded on long calls);
-    even one window per group gives the same words and times."""
-    from callqa.asr.whisper import windows as transcribe
-
-    monkeypatch.setattr(transcribe, "DECODE_GROUP", 1)
-    t = transcribe_call(test_call.path, asr_options, use_cache=False)
-    assert t.asr["decode"]["windows"] > 1  # more than one group was decoded
+def test_parallel_decoders_change_nothing(call_transcript, test_call, asr_options):
+    """Two single-threaded decoders sharing a call's windows (the default on two cores, issue
+    20) hear exactly what one two-threaded decoder hears, four windows at a time: same words,
+    times and probabilities; the layout is not part of the cache key."""
+    from callqa.asr.whisper import models
 
     def words(tr):
-        return [(u.speaker, u.start, u.end, [(w.text, w.start, w.end) for w in u.words])
-                for u in tr.utterances]
+        return [(u.speaker, u.start, u.end, [(w.text, w.start, w.end, w.probability)
+                                             for w in u.words]) for u in tr.utterances]
 
-    assert words(t) == words(call_transcript)
+    two = replace(asr_options, decoders=2, cpu_threads=1)
+    one = replace(asr_options, decoders=1, cpu_threads=2)
+    assert two.resolved_parallelism == (2, 1) and two.resolved_batch_size == 1
+    assert one.resolved_parallelism == (1, 2) and one.resolved_batch_size == 4
+    by_two = transcribe_call(test_call.path, two, use_cache=False)
+    by_one = transcribe_call(test_call.path, one, use_cache=False)
+    assert by_two.asr["decode"]["windows"] >= 2  # work for both decoders
+    assert words(by_two) == words(by_one)
+    assert by_two.dropped == by_one.dropped
+    assert two.keyed() == one.keyed() == asr_options.keyed()
+    replicas = {key[-1]: m.model.num_workers for key, m in models._loaded.items()}
+    assert replicas[2] == 2 and replicas[1] == 1
+    with pytest.raises(ValueError, match="decoders"):
+        replace(asr_options, decoders=-1)
 
 
 def test_a_narrower_beam_for_the_customer_leaves_the_agent_alone(call_transcript, test_call,

@@ -9,19 +9,28 @@ before it (decode, speech per party) and after it (turns, transcript) do not cha
 
 from __future__ import annotations
 
+import importlib
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
-import importlib
 from callqa.transcript import Interval, Word
 
-__all__ = ["BACKENDS", "PartySpeech", "Recognition", "Recognizer", "backend", "create_recognizer",
-           "recognizer_model_id"]
+__all__ = ["BACKENDS", "PartySpeech", "Recognition", "Recognizer", "available_cores", "backend",
+           "create_recognizer", "recognizer_model_id"]
 
 #: Backend name → the package implementing it (``model_id``, ``create``).
 BACKENDS: dict[str, str] = {"whisper": "callqa.asr.whisper"}
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from callqa.asr.recognizer import available_cores
 from callqa.errors import CallqaError, ModelError
 
 __all__ = ["BatchAbort", "available_cores", "default_workers", "init_worker", "probe_duration_s",
@@ -22,13 +23,6 @@ logger = logging.getLogger("callqa.batch")
 
 class BatchAbort(CallqaError):
     """The batch cannot go on (e.g. the model does not load in the workers): exit code 2."""
-
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def default_workers(cores: int | None = None) -> int:

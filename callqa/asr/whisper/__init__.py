@@ -36,7 +36,8 @@ def settings(options: "AsrOptions") -> "WhisperSettings":
     per_speaker = {}
     if options.customer_beam_size and options.customer_beam_size != options.beam_size:
         per_speaker["customer"] = replace(decode, beam_size=options.customer_beam_size)
-    return WhisperSettings(options.device, options.resolved_compute_type, options.cpu_threads,
+    decoders, threads = options.resolved_parallelism
+    return WhisperSettings(options.device, options.resolved_compute_type, threads, decoders,
                            decode, per_speaker, options.window_max_s, options.window_gap_s,
                            options.decode_pad_s, options.channels_together, options.pack_fill,
                            options.resolved_batch_size)

@@ -245,18 +245,19 @@ def default_compute_type(device: str) -> str:
     return "float16" if device == "cuda" else "int8"
 
 
-_loaded: dict[tuple[str, str, str, int], Any] = {}
+_loaded: dict[tuple[str, str, str, int, int], Any] = {}
 _load_lock = threading.Lock()
 #: How many times this process constructed a WhisperModel (tests: the model loads once).
 load_count = 0
 
 
 def load_model(resolved: ResolvedModel, device: str = "cpu", compute_type: str | None = None,
-               cpu_threads: int = 0) -> "WhisperModel":
-    """Load (once per process) a WhisperModel; local models never touch the network."""
+               cpu_threads: int = 0, decoders: int = 1) -> "WhisperModel":
+    """Load (once per process) a WhisperModel; local models never touch the network.
+    ``decoders`` replicas may decode at once, from as many Python threads."""
     global load_count
     compute_type = compute_type or default_compute_type(device)
-    key = (resolved.source, device, compute_type, cpu_threads)
+    key = (resolved.source, device, compute_type, cpu_threads, decoders)
     with _load_lock:
         if key in _loaded:
             return _loaded[key]
@@ -265,7 +266,8 @@ def load_model(resolved: ResolvedModel, device: str = "cpu", compute_type: str |
         local = Path(resolved.source).is_dir()
         try:
             model = WhisperModel(resolved.source, device=device, compute_type=compute_type,
-                                 cpu_threads=cpu_threads, local_files_only=local)
+                                 cpu_threads=cpu_threads, num_workers=decoders,
+                                 local_files_only=local)
         except Exception as exc:  # ctranslate2/huggingface raise many kinds
             raise ModelError(resolved.source, f"cannot load the model on {device} "
                                               f"({compute_type}): {exc}") from exc

@@ -23,7 +23,8 @@ class WhisperSettings:
 
     device: str
     compute_type: str
-    cpu_threads: int
+    cpu_threads: int  # per decoder
+    decoders: int  # windows decoded in parallel (model replicas)
     decode: DecodeOptions
     decode_for: Mapping[str, DecodeOptions]  # a speaker's own decoding (customer_beam_size)
     window_max_s: float
@@ -44,7 +45,7 @@ class WhisperRecognizer:
         self.model_id = resolved.model_id
         self.settings = settings
         self.model = load_model(resolved, settings.device, settings.compute_type,
-                                settings.cpu_threads)
+                                settings.cpu_threads, settings.decoders)
 
     def describe(self) -> dict[str, Any]:
         import ctranslate2
@@ -63,7 +64,7 @@ class WhisperRecognizer:
             decode_for=s.decode_for,
             together=s.channels_together, fill=s.pack_fill, window_max_s=s.window_max_s,
             window_gap_s=s.window_gap_s, decode_pad_s=s.decode_pad_s, batch_size=s.batch_size,
-            on_progress=on_progress, stats=stats)
+            decoders=s.decoders, on_progress=on_progress, stats=stats)
         for p in parties:  # a loop spread over the segments of one chunk
             words[p.speaker], looped = drop_loops(p.speaker, words[p.speaker], p.speech)
             dropped += looped

@@ -11,6 +11,7 @@ which is also where Whisper hallucinates most.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
@@ -32,9 +33,6 @@ _END_ANCHOR_S = 0.08
 _TARGET_PEAK = 0.5
 _MAX_GAIN = 20.0
 _TAIL_MIN_S = 1.5
-#: Windows handed to faster-whisper per call (see ``_decode_windows``).
-DECODE_GROUP = 8
-
 #: An optional prompt steering Whisper towards Simplified Chinese with punctuation
 #: (``AsrOptions(initial_prompt=NEUTRAL_PROMPT)``). Deliberately neutral: a prompt must not
 #: contain any phrase a rule checks (您好, 不知道, 稍等, 再见 ...), or the model would be primed
@@ -193,6 +191,7 @@ def transcribe_channels(
     window_max_s: float = 30.0,
     window_gap_s: float = 0.5,
     batch_size: int = 4,
+    decoders: int = 1,
     max_rounds: int = 8,
     decode_pad_s: float = 1.0,
     normalize: bool = False,
@@ -204,6 +203,7 @@ def transcribe_channels(
     ``together`` packs the speech of all channels into shared windows, in time order (a call
     then reads like a conversation, and two half-empty windows become one); otherwise each
     channel gets windows of its own. Either way every chunk remembers its channel.
+    A round's windows are shared among ``decoders`` parallel decoders (the model's replicas).
     ``decode_for`` gives a speaker decoding options of its own (windows shared by both
     channels keep ``options``).
 
@@ -228,84 +228,115 @@ def transcribe_channels(
     sources = [x for _, x, _ in channels]
     words: dict[str, list[Word]] = {sp: [] for sp in speakers}
     dropped: list[dict[str, Any]] = []
-    # pending: (source, interval, still to be padded)
-    pending = [(i, iv, True) for i, (_, _, ivs) in enumerate(channels) for iv in ivs]
-    groups = [None] if together else list(range(len(channels)))
+    groups: list[int | None] = [None] if together else list(range(len(channels)))
+    # per group, what its next round decodes: (source, interval, still to be padded)
+    pending: dict[int | None, list[tuple[int, Interval, bool]]] = {
+        g: [(i, iv, True) for i, (_, _, ivs) in enumerate(channels) for iv in ivs
+            if g is None or i == g] for g in groups}
+    rounds = dict.fromkeys(groups, 0)
     retried: set[tuple[int, float]] = set()
-    for _round in range(max_rounds):
-        if not pending:
-            break
-        windows: list[Window] = []
-        how: list[DecodeOptions] = []  # each window's decoding options
-        for g in groups:
-            mine = [p for p in pending if g is None or p[0] == g]
-            padded = [(i, iv) for i in range(len(sources)) for iv in _pad_intervals(
-                [(iv, pad) for s, iv, pad in mine if s == i], decode_pad_s,
-                len(sources[i]) / SAMPLE_RATE)]
-            if padded:
-                packed = pack_windows(sources, padded, window_max_s, window_gap_s, normalize,
-                                      fill)
-                windows += packed
-                own = options if g is None else (decode_for or {}).get(speakers[g], options)
-                how += [own] * len(packed)
-        results = _decode_by_options(model, windows, how, batch_size)
-        if stats is not None:
-            stats["windows"] = stats.get("windows", 0) + len(windows)
-            stats["rounds"] = stats.get("rounds", 0) + 1
-        pending = []
-        for window, segments in zip(windows, results):
-            heard_until: dict[int, float] = {}  # chunk index → end of its last word
-            for seg, mapped in segments:
-                for idx, w in mapped:
-                    heard_until[idx] = max(heard_until.get(idx, 0.0), w.end)
-                by_chunk: dict[int, list[tuple[Word, str]]] = {}
-                for idx, w in mapped:
-                    by_chunk.setdefault(idx, []).append((w, seg["raw"][id(w)]))
-                for idx, pairs in by_chunk.items():
-                    speaker = speakers[window.chunks[idx].source]
-                    pairs, looped = _split_loop(pairs)
-                    if looped:
-                        text = to_simplified("".join(raw for _, raw in looped).strip())
-                        dropped.append({"speaker": speaker, "start": looped[0][0].start,
-                                        "end": looped[-1][0].end, "text": text,
-                                        "reason": "loop"})
-                        logger.info("dropped %s loop %r", speaker, text)
-                        if not pairs:
-                            continue
-                    kept = [w for w, _ in pairs]
-                    text = to_simplified("".join(raw for _, raw in pairs).strip())
-                    info = SegmentInfo(text, get_compression_ratio(text), seg["no_speech_prob"],
-                                       seg["avg_logprob"])
-                    reason = options.filter.reason(info)
-                    if reason is None or reason == "empty":
-                        words[speaker].extend(kept)
+
+    def plan(g: int | None) -> tuple[list[Window], DecodeOptions]:
+        padded = [(i, iv) for i in range(len(sources)) for iv in _pad_intervals(
+            [(iv, pad) for s, iv, pad in pending[g] if s == i], decode_pad_s,
+            len(sources[i]) / SAMPLE_RATE)]
+        own = options if g is None else (decode_for or {}).get(speakers[g], options)
+        return pack_windows(sources, padded, window_max_s, window_gap_s, normalize, fill), own
+
+    def absorb(window: Window, segments: list[tuple[dict[str, Any], list[tuple[int, Word]]]]
+               ) -> list[tuple[int, Interval, bool]]:
+        """Keep a decoded window's words; return what its next round must decode again."""
+        again: list[tuple[int, Interval, bool]] = []
+        heard_until: dict[int, float] = {}  # chunk index → end of its last word
+        for seg, mapped in segments:
+            for idx, w in mapped:
+                heard_until[idx] = max(heard_until.get(idx, 0.0), w.end)
+            by_chunk: dict[int, list[tuple[Word, str]]] = {}
+            for idx, w in mapped:
+                by_chunk.setdefault(idx, []).append((w, seg["raw"][id(w)]))
+            for idx, pairs in by_chunk.items():
+                speaker = speakers[window.chunks[idx].source]
+                pairs, looped = _split_loop(pairs)
+                if looped:
+                    text = to_simplified("".join(raw for _, raw in looped).strip())
+                    dropped.append({"speaker": speaker, "start": looped[0][0].start,
+                                    "end": looped[-1][0].end, "text": text, "reason": "loop"})
+                    logger.info("dropped %s loop %r", speaker, text)
+                    if not pairs:
                         continue
-                    dropped.append({
-                        "speaker": speaker, "start": kept[0].start, "end": kept[-1].end,
-                        "text": text, "reason": reason,
-                        "compression_ratio": round(info.compression_ratio, 3),
-                        "no_speech_prob": round(info.no_speech_prob, 4),
-                        "avg_logprob": round(info.avg_logprob, 4),
-                    })
-                    logger.info("dropped %s text %r (%s)", speaker, text, reason)
-            last = max(heard_until, default=0)  # nothing heard: give up on the first chunk only
-            for idx, chunk in enumerate(window.chunks):
-                if idx > last or (idx < last and idx not in heard_until
-                                  and (chunk.source, chunk.start_s) not in retried):
-                    # after the last chunk heard, or skipped before it (once: a cough or
-                    # noise is allowed to stay silent)
-                    retried.add((chunk.source, chunk.start_s))
-                    pending.append((chunk.source, Interval(chunk.start_s, chunk.end_s), False))
-                elif idx == last and idx in heard_until \
-                        and chunk.end_s - heard_until[idx] >= _TAIL_MIN_S:
-                    # the unheard tail: no padding before it, or the last word is heard twice
-                    pending.append((chunk.source, Interval(heard_until[idx], chunk.end_s),
-                                    False))
-            if on_progress is not None:
-                on_progress(sum(c.duration_s for c in window.chunks[: last + 1]))
-    if pending:
-        logger.warning("%d speech chunks left undecoded after %d rounds", len(pending),
-                       max_rounds)
+                kept = [w for w, _ in pairs]
+                text = to_simplified("".join(raw for _, raw in pairs).strip())
+                info = SegmentInfo(text, get_compression_ratio(text), seg["no_speech_prob"],
+                                   seg["avg_logprob"])
+                reason = options.filter.reason(info)
+                if reason is None or reason == "empty":
+                    words[speaker].extend(kept)
+                    continue
+                dropped.append({
+                    "speaker": speaker, "start": kept[0].start, "end": kept[-1].end,
+                    "text": text, "reason": reason,
+                    "compression_ratio": round(info.compression_ratio, 3),
+                    "no_speech_prob": round(info.no_speech_prob, 4),
+                    "avg_logprob": round(info.avg_logprob, 4),
+                })
+                logger.info("dropped %s text %r (%s)", speaker, text, reason)
+        last = max(heard_until, default=0)  # nothing heard: give up on the first chunk only
+        for idx, chunk in enumerate(window.chunks):
+            if idx > last or (idx < last and idx not in heard_until
+                              and (chunk.source, chunk.start_s) not in retried):
+                # after the last chunk heard, or skipped before it (once: a cough or noise
+                # is allowed to stay silent)
+                retried.add((chunk.source, chunk.start_s))
+                again.append((chunk.source, Interval(chunk.start_s, chunk.end_s), False))
+            elif idx == last and idx in heard_until \
+                    and chunk.end_s - heard_until[idx] >= _TAIL_MIN_S:
+                # the unheard tail: no padding before it, or the last word is heard twice
+                again.append((chunk.source, Interval(heard_until[idx], chunk.end_s), False))
+        if on_progress is not None:
+            on_progress(sum(c.duration_s for c in window.chunks[: last + 1]))
+        return again
+
+    # Each group (channel) goes through its rounds on its own; a round's windows are decoded
+    # ``batch_size`` at a time by whichever decoder is free, so two decoders stay busy while
+    # one channel waits for its next round. A round is absorbed in window order once all its
+    # windows are back, so the words do not depend on which decoder finished first.
+    step = max(1, batch_size)
+    with ThreadPoolExecutor(max(1, decoders), thread_name_prefix="callqa-decoder") as pool:
+        running: dict[Future, tuple[int | None, int]] = {}
+        current: dict[int | None, tuple[list[Window], list[Any]]] = {}
+
+        def start_round(g: int | None) -> None:
+            if not pending[g] or rounds[g] >= max_rounds:
+                return
+            windows, own = plan(g)
+            rounds[g] += 1
+            if stats is not None:
+                stats["windows"] = stats.get("windows", 0) + len(windows)
+                stats["rounds"] = max(stats.get("rounds", 0), rounds[g])
+            current[g] = (windows, [None] * len(windows))
+            for i in range(0, len(windows), step):
+                running[pool.submit(_decode_windows, model, windows[i: i + step], own,
+                                    batch_size)] = (g, i)
+
+        # the group with the most speech first: its later rounds are the longest path
+        for g in sorted(groups, key=lambda g: -sum(iv.duration for _, iv, _ in pending[g])):
+            start_round(g)
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                g, i = running.pop(future)
+                windows, results = current[g]
+                out = future.result()
+                results[i: i + len(out)] = out
+                if any(gg == g for gg, _ in running.values()):
+                    continue
+                pending[g] = [p for window, segments in zip(windows, results)
+                              for p in absorb(window, segments)]
+                start_round(g)
+    left = sum(len(p) for p in pending.values())
+    if left:
+        logger.warning("%d speech chunks left undecoded after %d rounds", left, max_rounds)
+    dropped.sort(key=lambda d: (d["start"], d["end"], d["speaker"]))
     for ws in words.values():
         ws.sort(key=lambda w: (w.start, w.end))
     return words, dropped
@@ -347,40 +378,16 @@ def _pad_intervals(pending: Sequence[tuple[Interval, bool]], pad_s: float,
     return out
 
 
-def _decode_by_options(model: "WhisperModel", windows: Sequence[Window],
-                       how: Sequence[DecodeOptions], batch_size: int
-                       ) -> list[list[tuple[dict[str, Any], list[tuple[int, Word]]]]]:
-    """:func:`_decode_windows` for windows with their own options, in their order (one
-    option set: one pass, batched as before)."""
-    results: list[Any] = [None] * len(windows)
-    for opts in dict.fromkeys(how):
-        idx = [i for i, o in enumerate(how) if o == opts]
-        for i, r in zip(idx, _decode_windows(model, [windows[i] for i in idx], opts,
-                                             batch_size)):
-            results[i] = r
-    return results
-
-
 def _decode_windows(model: "WhisperModel", windows: Sequence[Window], options: DecodeOptions,
                     batch_size: int) -> list[list[tuple[dict[str, Any], list[tuple[int, Word]]]]]:
     """Decode windows; per window, its segments with their words mapped to the recording.
 
-    The windows go to faster-whisper's batched pipeline ``DECODE_GROUP`` at a time, each as
-    one clip in a 30 s slot of a virtual recording: one encoder pass and one decode per
-    window, and no re-seeking into the silence after the last word (where the sequential
-    decoder hallucinates). Groups bound memory: the pipeline holds the virtual recording and
-    every clip's features at once (~3 MB per window, 0.35 GB for an hour of speech).
-    Each segment dict carries ``raw``: the word's text as Whisper wrote it, by ``id`` of the
-    mapped :class:`Word`.
+    The windows go to faster-whisper's batched pipeline, each as one clip in a 30 s slot of a
+    virtual recording: one encoder pass and one decode per window, and no re-seeking into the
+    silence after the last word (where the sequential decoder hallucinates). A window's words
+    do not depend on the windows decoded beside it (tested). Each segment dict carries
+    ``raw``: the word's text as Whisper wrote it, by ``id`` of the mapped :class:`Word`.
     """
-    out: list[list[tuple[dict[str, Any], list[tuple[int, Word]]]]] = []
-    for start in range(0, len(windows), DECODE_GROUP):
-        out += _decode_group(model, windows[start: start + DECODE_GROUP], options, batch_size)
-    return out
-
-
-def _decode_group(model: "WhisperModel", windows: Sequence[Window], options: DecodeOptions,
-                  batch_size: int) -> list[list[tuple[dict[str, Any], list[tuple[int, Word]]]]]:
     from faster_whisper import BatchedInferencePipeline
 
     if not windows:
