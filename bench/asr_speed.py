@@ -87,14 +87,17 @@ def _worker(kind: str, conn, settings: dict[str, Any]) -> None:
 
     warnings.filterwarnings("ignore")
     from callqa.asr.whisper.models import load_model, resolve_model
-    from callqa.asr.pipeline import AsrOptions, transcribe_call
+    from callqa.asr.pipeline import AsrOptions, load_recognizer, transcribe_call
     from callqa.scoring import Scorer, load_rulebook
 
     t0 = time.perf_counter()
     rulebook = load_rulebook(ROOT / "rules" / "default.yaml")
     options = AsrOptions(**{"hotwords": tuple(rulebook.vocabulary), **settings})
-    model = load_model(resolve_model(options.model, options.model_dir), options.device,
-                       options.resolved_compute_type, options.cpu_threads)
+    if kind == "baseline":  # faster-whisper's own threading, as a user leaves it
+        model = load_model(resolve_model(options.model, options.model_dir), options.device,
+                           options.resolved_compute_type, options.cpu_threads)
+    else:  # callqa's layout (decoders × threads) for these options
+        load_recognizer(options)
     load_s = time.perf_counter() - t0
     scorer = None
     if kind == "callqa":

@@ -83,8 +83,9 @@ def test_bad_agent_channel_is_a_usage_error(tmp_path):
     result = runner.invoke(app, ["transcribe", str(tmp_path / "x.wav"), "--agent-channel", "up"])
     assert result.exit_code == 2
     for command in ("transcribe", "score", "batch"):
-        result = runner.invoke(app, [command, str(tmp_path), "--customer-beam", "11"])
-        assert result.exit_code == 2, (command, result.output)
+        for bad in (["--customer-beam", "11"], ["--decoders", "-1"]):
+            result = runner.invoke(app, [command, str(tmp_path), *bad])
+            assert result.exit_code == 2, (command, bad, result.output)
 
 
 def test_shared_option_helpers():
@@ -100,6 +101,7 @@ def test_shared_option_helpers():
     assert o.agent_channel == "right" and o.hotwords == ("A", "B") and o.backend == "whisper"
     assert o.separate_voices and not AsrArgs(mono="agent").options().separate_voices
     assert o.customer_beam_size == 0 and AsrArgs(customer_beam=1).options().customer_beam_size == 1
+    assert o.decoders == 0 and AsrArgs(decoders=1).options().resolved_parallelism[0] == 1
     with pytest.raises(CallqaError, match="fake compliance"):
         AsrArgs(hotwords=["我不知道"]).options(Book())
 
