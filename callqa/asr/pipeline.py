@@ -77,8 +77,8 @@ class AsrOptions:
         decoders: windows decoded in parallel, each by its own model replica (CTranslate2
             ``num_workers``; the weights are shared). 0 (default) chooses: on CPU with
             ``cpu_threads`` unset, two single-threaded decoders on two cores (whisper-base's
-            matrices are too small for two threads to halve a window's time: measured 1.3–1.4×
-            faster on a sample call, docs/benchmarks.md), else one. Does not change the
+            matrices are too small for two threads to halve a window's time: a sample call's
+            ASR 1.7–1.9× faster, docs/asr.md "Decoders"), else one. Does not change the
             transcript (tested), so it is not part of the key.
         agent_channel: ``left`` or ``right``: which stereo channel is the agent.
         hotwords: domain nouns (company, product, place names) to bias recognition towards;
@@ -167,10 +167,9 @@ class AsrOptions:
     #: Settings only the Whisper recogniser reads.
     WHISPER_ONLY: ClassVar[tuple[str, ...]] = (
         "model", "model_dir", "device", "compute_type", "cpu_threads", "decoders", "hotwords",
-        "beam_size",
-        "customer_beam_size", "initial_prompt", "window_max_s", "window_gap_s", "decode_pad_s", "without_timestamps",
-        "channels_together", "pack_fill", "batch_size", "compression_ratio_max",
-        "no_speech_prob_max", "avg_logprob_min")
+        "beam_size", "customer_beam_size", "initial_prompt", "window_max_s", "window_gap_s",
+        "decode_pad_s", "without_timestamps", "channels_together", "pack_fill", "batch_size",
+        "compression_ratio_max", "no_speech_prob_max", "avg_logprob_min")
 
     #: Options that cannot change a transcript (not recorded, not in the cache key).
     #: ``backend`` is not keyed: the model id in the key already names the backend's model.
