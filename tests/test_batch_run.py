@@ -325,3 +325,24 @@ def test_second_batch_on_the_same_out_while_one_runs_exits_4(tmp_path):
         _, err = first.communicate(timeout=600)
     assert first.returncode == 0, err
     assert "3 scored (3 transcribed" in err
+
+
+def test_longest_calls_are_transcribed_first(tmp_path):
+    """One worker takes the calls longest first, whatever order they are listed in, so a
+    batch's last calls to finish are short ones and no worker idles at the end."""
+    rec, out = tmp_path / "rec", tmp_path / "out"
+    data, rate = _sources()[0]
+    for name, seconds in (("A001_20261121_0001.flac", 2.0), ("A001_20261121_0002.flac", 6.0),
+                          ("A001_20261121_0003.flac", 4.0)):
+        rec.mkdir(exist_ok=True)
+        sf.write(rec / name, data[: int(seconds * rate)], rate, format="FLAC")
+    calls = discover(rec)
+    order: list[str] = []
+    rulebook = load_rulebook()
+    with Store.open(out) as store:
+        s = run_batch(calls, store, rulebook, options(rulebook, workers=1),
+                      on_event=lambda call_id, what: order.append(call_id)
+                      if what == "transcribed" else None)
+    assert s.transcribed == 3
+    by_id = {c.call_id: c.path for c in calls}
+    assert [Path(by_id[c]).name[-9:-5] for c in order] == ["0002", "0003", "0001"]

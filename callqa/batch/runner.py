@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from callqa.batch.discover import CallSpec
 from callqa.batch.store import Store
-from callqa.batch.worker import (BatchAbort, init_worker, threads_per_worker,
-                                 transcribe_job)
+from callqa.batch.worker import (BatchAbort, init_worker, probe_duration_s,
+                                 threads_per_worker, transcribe_job)
 from callqa.errors import TranscriptError
 from callqa.transcript import Transcript, load_transcript, save_transcript
 
@@ -304,7 +304,7 @@ class _Runner:
         comes back. A call in flight when its worker died is retried once, then failed."""
         if not plans:
             return
-        queue = list(reversed(plans))
+        queue = list(reversed(longest_first(plans)))
         retried: set[str] = set()
         in_flight: dict[Future, _Plan] = {}
         with self.executor(len(plans)) as pool:
@@ -336,6 +336,18 @@ class _Runner:
                     else:
                         self.transcribed(plan, out)
                     advance()
+
+
+def longest_first(plans: list[_Plan]) -> list[_Plan]:
+    """``plans`` longest recording first (read from the headers; unknown lengths first).
+
+    Taken in this order, the calls still running when the queue runs dry are the shortest, so
+    no worker sits idle at the end of a batch while another finishes a long call."""
+    def length(plan: _Plan) -> float:
+        legs = [probe_duration_s(p) for p in (plan.call.path, plan.call.customer_path) if p]
+        return float("inf") if None in legs else max(legs)
+
+    return sorted(plans, key=length, reverse=True)
 
 
 class LocalPool:
