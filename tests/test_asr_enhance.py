@@ -191,3 +191,36 @@ def test_floor_reading_is_plain_json_whatever_numbers_it_was_read_from():
     reading = FloorReading(np.float64(-12.0), np.float32(0.4))
     assert json.loads(json.dumps(reading.to_dict())) == {
         "floor_db": -12.0, "floor_voice": 0.4, "background_voices": True}
+
+
+def test_floor_reading_and_vad_share_one_silero_pass():
+    """A track that is not enhanced costs one Silero pass: the VAD reuses the floor reading's
+    probabilities — the same numbers faster-whisper's own pass gives, window for window."""
+    import faster_whisper.vad as fw_vad
+
+    from callqa.asr.vad import SILERO_WINDOW, speech_intervals, speech_probabilities
+
+    silero = fw_vad.get_vad_model()
+    calls: list[int] = []
+    model = silero._model
+
+    def counted(audio, *args, **kwargs):
+        calls.append(len(audio))
+        return model(audio, *args, **kwargs)
+
+    audio = load_audio(Path(__file__).resolve().parents[1] / "samples" / "call_01_repair_leak.flac")
+    silero._model = counted
+    try:
+        for track in audio.channels:
+            before = len(calls)
+            read_floor(track)
+            intervals = speech_intervals(track, PHONE_VAD)
+            assert len(calls) == before + 1 and intervals
+        # a track of a whole number of windows (faster-whisper pads it by one more)
+        track = audio.channels[0][: 100 * SILERO_WINDOW]
+        probs = speech_probabilities(track)
+        assert len(probs) == 100
+        own = np.asarray(model(np.pad(track, (0, SILERO_WINDOW)))).reshape(-1)
+        assert np.array_equal(probs, own[:100])
+    finally:
+        silero._model = model

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from callqa.asr.audio import SAMPLE_RATE, resample_channel
+from callqa.asr.vad import SILERO_WINDOW, speech_probabilities
 
 __all__ = ["FloorReading", "read_floor", "DeepFilter", "deep_filter", "EnhancementUnavailable",
            "ATTEN_LIM_DB", "FLOOR_WITHIN_DB", "FLOOR_VOICE_MIN", "QUIET_UNDER_DB"]
@@ -56,7 +57,7 @@ FLOOR_VOICE_MIN = 0.1
 #: kept out as well: phantom 2.3 / 2.0 s); 20 dB leaves babble at 10 dB SNR audible to Silero.
 ATTEN_LIM_DB = 30.0
 
-_WINDOW = 512  # Silero's window at 16 kHz (32 ms)
+_WINDOW = SILERO_WINDOW
 
 
 @dataclass(frozen=True)
@@ -84,14 +85,13 @@ class FloorReading:
 
 
 def read_floor(samples: np.ndarray) -> FloorReading:
-    """Read the floor of one 16 kHz track (see the module docstring)."""
-    from faster_whisper.vad import get_vad_model
-
+    """Read the floor of one 16 kHz float32 track (see the module docstring)."""
     if len(samples) < _WINDOW:
         return FloorReading(-120.0, 0.0)
-    padded = np.pad(samples.astype(np.float32), (0, -len(samples) % _WINDOW))
-    n = len(padded) // _WINDOW
-    prob = np.asarray(get_vad_model()(padded)).reshape(-1)[:n]
+    samples = samples.astype(np.float32, copy=False)
+    prob = speech_probabilities(samples)  # the pass the track's VAD reuses
+    n = len(prob)
+    padded = np.pad(samples, (0, n * _WINDOW - len(samples)))
     db = 10 * np.log10((padded.reshape(n, _WINDOW).astype(np.float64) ** 2).mean(axis=1) + 1e-12)
     voiced = prob > 0.5
     level = np.percentile(db[voiced] if voiced.any() else db, 90)

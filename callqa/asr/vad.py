@@ -16,18 +16,62 @@ See ``docs/asr.md`` for why each value was chosen.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict
+from functools import lru_cache
 from typing import Iterable, Sequence
 
+import faster_whisper.vad as _fw_vad
 import numpy as np
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from callqa.transcript import Interval
 
 __all__ = ["PHONE_VAD", "QUIET_BELOW_DB", "UTTERANCE_MERGE_GAP_S", "drop_quiet_runs",
-           "speech_intervals", "group_turns", "vad_options_dict"]
+           "speech_intervals", "speech_probabilities", "group_turns", "vad_options_dict",
+           "SILERO_WINDOW"]
 
 SAMPLE_RATE = 16000
+#: Silero's window at 16 kHz (32 ms): one speech probability each
+SILERO_WINDOW = 512
+
+
+class _Remembering:
+    """faster-whisper's Silero model, remembering its last answer. The floor reading
+    (:mod:`callqa.asr.enhance`) and the VAD of a track that is not enhanced ask for the
+    probabilities of the same array, so a track costs one Silero pass, not two."""
+
+    def __init__(self, model) -> None:
+        self._model = model
+        self._last: tuple[object, np.ndarray | None] = (None, None)
+
+    def __call__(self, audio: np.ndarray, *args, **kwargs) -> np.ndarray:
+        key = (audio.dtype.str, audio.shape, args, tuple(sorted(kwargs.items())),
+               hashlib.blake2b(np.ascontiguousarray(audio).data, digest_size=16).digest())
+        last_key, probs = self._last
+        if key != last_key or probs is None:
+            probs = self._model(audio, *args, **kwargs)
+            self._last = (key, probs)
+        return probs
+
+
+@lru_cache(maxsize=1)
+def _silero() -> _Remembering:
+    return _Remembering(_original_silero())
+
+
+# get_speech_timestamps looks the model up by this module-level name at each call.
+_original_silero = _fw_vad.get_vad_model
+_fw_vad.get_vad_model = _silero
+
+
+def speech_probabilities(samples: np.ndarray) -> np.ndarray:
+    """Silero's speech probability per :data:`SILERO_WINDOW` of one 16 kHz track (the last
+    window zero-padded), computed on the very array faster-whisper's VAD pads the track to —
+    so a later :func:`speech_intervals` on the same samples reuses this pass."""
+    padded = np.pad(samples, (0, SILERO_WINDOW - len(samples) % SILERO_WINDOW))
+    n = -(-len(samples) // SILERO_WINDOW)
+    return np.asarray(_fw_vad.get_vad_model()(padded)).reshape(-1)[:n]
 
 #: Silero settings for phone calls (audio already upsampled to 16 kHz):
 #: - threshold 0.5: Silero's own recommendation; 8 kHz band-limited speech still scores
