@@ -21,6 +21,7 @@ import argparse
 import json
 import sys
 import tempfile
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,13 +32,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from asr_speed import cer_counts  # noqa: E402
+
 from callqa.asr.pipeline import AsrOptions, transcribe_call  # noqa: E402
 from callqa.scoring import Scorer, load_rulebook  # noqa: E402
 from callqa.text import char_edits, normalize_match  # noqa: E402
 from callqa.transcript import Interval, Transcript  # noqa: E402
 
 JOIN_GAP_S = 2.0
-VERBOSE = False
+SPEAKERS = ("agent", "customer")
 
 
 def split(joined: Transcript, first: Transcript, second: Transcript, first_s: float
@@ -45,6 +48,7 @@ def split(joined: Transcript, first: Transcript, second: Transcript, first_s: fl
     """The joined call's transcript cut back into the two calls (the first lasting
     ``first_s``; the second starts ``JOIN_GAP_S`` later)."""
     at_s = first_s + JOIN_GAP_S / 2
+
     def part(keep, shift: float, model: Transcript) -> Transcript:
         utts = [replace(u, start=round(u.start - shift, 3), end=round(u.end - shift, 3),
                         words=[replace(w, start=round(w.start - shift, 3),
@@ -63,7 +67,7 @@ def text(t: Transcript, speaker: str) -> str:
     return normalize_match("".join(u.text for u in t.utterances if u.speaker == speaker))
 
 
-def verdicts_moved(scorer: Scorer, a: Transcript, b: Transcript) -> int:
+def verdicts_moved(scorer: Scorer, a: Transcript, b: Transcript, verbose: bool) -> int:
     """Findings of one transcript with no finding of the other of the same rule, the same
     charged/待复核 state and a start within 1 s (counted both ways)."""
     fa, fb = scorer.score(a).findings, scorer.score(b).findings
@@ -73,7 +77,7 @@ def verdicts_moved(scorer: Scorer, a: Transcript, b: Transcript) -> int:
                      and abs(g.start - f.start) <= 1.0), None)
         if twin is not None:
             left.remove(twin)
-    if VERBOSE:
+    if verbose:
         for label, fs in (("alone", fa), ("joined", fb)):
             print(f"  {a.call_id} {label}: "
                   f"{[(f.rule_id, '待复核' if f.review else '', round(f.start, 1)) for f in fs]}")
@@ -86,17 +90,20 @@ def main() -> None:
     ap.add_argument("--first", type=int, default=1, help="start at this pair")
     ap.add_argument("-v", "--verbose", action="store_true", help="list the findings")
     args = ap.parse_args()
-    global VERBOSE
-    VERBOSE = args.verbose
     calls = sorted((ROOT / "samples").glob("call_*.flac"))
     calls = calls[2 * (args.first - 1): 2 * (args.first - 1 + args.pairs)]
     options = AsrOptions()
     scorer = Scorer(load_rulebook())
-    totals = {"alone": 0, "joined": 0, "edits_alone": 0, "edits_joined": 0, "chars": 0,
-              "words_changed": 0, "verdicts_changed": 0}
+    total: Counter = Counter()
     print("| pair | windows alone | windows joined | characters changed | CER alone | "
-          "CER joined | verdicts changed |")
+          "CER joined | findings moved |")
     print("|---|---:|---:|---:|---:|---:|---:|")
+
+    def row(name: str, n: Counter) -> None:
+        print(f"| {name} | {n['windows_alone']} | {n['windows_joined']} | {n['changed']} | "
+              f"{n['edits_alone'] / n['chars']:.3f} | {n['edits_joined'] / n['chars']:.3f} | "
+              f"{n['moved']} |", flush=True)
+
     with tempfile.TemporaryDirectory() as tmp:
         for a, b in zip(calls[0::2], calls[1::2]):
             xa, rate = sf.read(a, dtype="float32", always_2d=True)
@@ -108,32 +115,20 @@ def main() -> None:
             alone = [transcribe_call(p, options, use_cache=False) for p in (a, b)]
             joined = transcribe_call(joined_path, options, use_cache=False)
             back = split(joined, *alone, len(xa) / rate)
-            w_alone = sum(t.asr["decode"]["windows"] for t in alone)
-            w_joined = joined.asr["decode"]["windows"]
-            changed = e_alone = e_joined = chars = moved = 0
+            n = Counter(windows_alone=sum(t.asr["decode"]["windows"] for t in alone),
+                        windows_joined=joined.asr["decode"]["windows"])
             for path, t_alone, t_back in zip((a, b), alone, back):
                 truth = json.loads(path.with_suffix(".truth.json").read_text(encoding="utf-8"))
-                for sp in ("agent", "customer"):
-                    ref = normalize_match("".join(u["text"] for u in truth["turns"]
-                                                  if u["speaker"] == sp))
-                    changed += char_edits(text(t_alone, sp), text(t_back, sp))
-                    e_alone += char_edits(ref, text(t_alone, sp))
-                    e_joined += char_edits(ref, text(t_back, sp))
-                    chars += len(ref)
-                moved += verdicts_moved(scorer, t_alone, t_back)
-            print(f"| {a.stem[:7]}+{b.stem[:7]} | {w_alone} | {w_joined} | {changed} | "
-                  f"{e_alone / chars:.3f} | {e_joined / chars:.3f} | {moved} |", flush=True)
-            totals["alone"] += w_alone
-            totals["joined"] += w_joined
-            totals["edits_alone"] += e_alone
-            totals["edits_joined"] += e_joined
-            totals["chars"] += chars
-            totals["words_changed"] += changed
-            totals["verdicts_changed"] += moved
-    t = totals
-    print(f"| all | {t['alone']} | {t['joined']} | {t['words_changed']} | "
-          f"{t['edits_alone'] / t['chars']:.3f} | {t['edits_joined'] / t['chars']:.3f} | "
-          f"{t['verdicts_changed']} |")
+                said_alone = {sp: text(t_alone, sp) for sp in SPEAKERS}
+                said_back = {sp: text(t_back, sp) for sp in SPEAKERS}
+                n["changed"] += sum(char_edits(said_alone[sp], said_back[sp]) for sp in SPEAKERS)
+                edits, chars = cer_counts(truth, said_alone)
+                n.update(edits_alone=edits, chars=chars,
+                         edits_joined=cer_counts(truth, said_back)[0],
+                         moved=verdicts_moved(scorer, t_alone, t_back, args.verbose))
+            row(f"{a.stem[:7]}+{b.stem[:7]}", n)
+            total.update(n)
+    row("all", total)
 
 
 if __name__ == "__main__":

@@ -57,9 +57,6 @@ FLOOR_VOICE_MIN = 0.1
 #: kept out as well: phantom 2.3 / 2.0 s); 20 dB leaves babble at 10 dB SNR audible to Silero.
 ATTEN_LIM_DB = 30.0
 
-_WINDOW = SILERO_WINDOW
-
-
 @dataclass(frozen=True)
 class FloorReading:
     """What a track's floor says about background voices.
@@ -86,13 +83,14 @@ class FloorReading:
 
 def read_floor(samples: np.ndarray) -> FloorReading:
     """Read the floor of one 16 kHz float32 track (see the module docstring)."""
-    if len(samples) < _WINDOW:
+    if len(samples) < SILERO_WINDOW:
         return FloorReading(-120.0, 0.0)
     samples = samples.astype(np.float32, copy=False)
     prob = speech_probabilities(samples)  # the pass the track's VAD reuses
     n = len(prob)
-    padded = np.pad(samples, (0, n * _WINDOW - len(samples)))
-    db = 10 * np.log10((padded.reshape(n, _WINDOW).astype(np.float64) ** 2).mean(axis=1) + 1e-12)
+    padded = np.pad(samples, (0, n * SILERO_WINDOW - len(samples)))
+    windows = padded.reshape(n, SILERO_WINDOW).astype(np.float64)
+    db = 10 * np.log10((windows ** 2).mean(axis=1) + 1e-12)
     voiced = prob > 0.5
     level = np.percentile(db[voiced] if voiced.any() else db, 90)
     quiet = db < level - QUIET_UNDER_DB
