@@ -48,6 +48,26 @@ def test_echo_path_is_estimated_both_ways(test_call, tmp_path, gain_db, delay_s)
         assert path.gain_db == pytest.approx(gain_db, abs=2.0)
 
 
+def test_one_cross_spectrum_serves_both_directions(test_call, tmp_path):
+    """suppress_echo computes the cross-spectrum once and reads the other direction from its
+    conjugate: the paths are those each direction's own estimate finds (the same delay and
+    gain; the peak's z to rounding, as numpy multiplies complex numbers with fused
+    multiply-adds)."""
+    left, right = load_audio(test_call.path).channels
+    late = lambda x, s: np.concatenate([np.zeros(int(s * 16000), x.dtype), x[: len(x) - int(s * 16000)]])
+    # a different delay each way, so that reading one direction as the other would show
+    channels = (left + 0.1 * late(right, 0.03), right + 0.1 * late(left, 0.09))
+    _, paths, _ = suppress_echo(channels)
+    assert [p.delay_s for p in paths] == pytest.approx([0.03, 0.09], abs=0.001)
+    alone = [estimate_echo(channels[t], channels[s], source_index=s, target_index=t)
+             for t, s in ((0, 1), (1, 0))]
+    assert len(paths) == 2 and all(a is not None for a in alone)
+    for shared, own in zip(paths, alone):
+        assert (shared.source, shared.target, shared.delay_s, shared.gain_db) == \
+            (own.source, own.target, own.delay_s, own.gain_db)
+        assert shared.peak_z == pytest.approx(own.peak_z, rel=1e-9)
+
+
 def test_independent_tracks_have_no_echo(test_call):
     channels = load_audio(test_call.path).channels
     cleaned, paths, _ = suppress_echo(channels)

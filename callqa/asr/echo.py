@@ -31,6 +31,8 @@ __all__ = ["EchoPath", "estimate_echo", "echo_frames", "suppress_echo", "FRAME_S
 SAMPLE_RATE = 16000
 FRAME_S = 0.02
 _BLOCK = 1 << 15  # 2 s blocks for the averaged cross-spectrum
+MAX_DELAY_S = 0.15  # the latest a line echo comes
+_MAX_LAG = int(MAX_DELAY_S * SAMPLE_RATE)
 
 
 @dataclass(frozen=True)
@@ -53,35 +55,46 @@ class EchoPath:
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
 
-def _gcc_phat(target: np.ndarray, source: np.ndarray, max_lag: int) -> np.ndarray:
-    """Cross-correlation of ``target`` against ``source`` for lags 0..max_lag (target late),
-    PHAT-weighted and averaged over blocks."""
+def _cross_spectrum(target: np.ndarray, source: np.ndarray, max_lag: int) -> np.ndarray:
+    """The cross-spectrum of ``target`` against ``source``, summed over 2 s blocks. Its complex
+    conjugate is that of ``source`` against ``target`` (to rounding: numpy multiplies complex
+    numbers with fused multiply-adds), so one spectrum serves both directions of a call."""
     n = min(len(target), len(source))
     nfft = 2 * _BLOCK
     acc = np.zeros(nfft // 2 + 1, np.complex128)
     for start in range(0, max(1, n - max_lag), _BLOCK // 2):
         t = target[start:start + _BLOCK]
         s = source[start:start + _BLOCK]
-        if len(t) < _BLOCK // 4 or not np.any(s):
+        if len(t) < _BLOCK // 4 or not np.any(s) or not np.any(t):
             continue
         acc += np.fft.rfft(t, nfft) * np.conj(np.fft.rfft(s, nfft))
-    weighted = acc / (np.abs(acc) + 1e-12)
-    return np.fft.irfft(weighted, nfft)[: max_lag + 1]
+    return acc
+
+
+def _gcc_phat(spectrum: np.ndarray, max_lag: int) -> np.ndarray:
+    """PHAT-weighted cross-correlation for lags 0..max_lag (target late) from
+    :func:`_cross_spectrum`."""
+    weighted = spectrum / (np.abs(spectrum) + 1e-12)
+    return np.fft.irfft(weighted, 2 * _BLOCK)[: max_lag + 1]
 
 
 def estimate_echo(target: np.ndarray, source: np.ndarray, *, source_index: int = 1,
-                  target_index: int = 0, min_delay_s: float = 0.004, max_delay_s: float = 0.15,
+                  target_index: int = 0, min_delay_s: float = 0.004, max_delay_s: float = MAX_DELAY_S,
                   min_peak_z: float = 8.0, max_gain_db: float = -6.0,
-                  min_gain_db: float = -45.0) -> EchoPath | None:
-    """The echo of ``source`` in ``target`` (both 16 kHz), or None when there is none."""
+                  min_gain_db: float = -45.0, spectrum: np.ndarray | None = None
+                  ) -> EchoPath | None:
+    """The echo of ``source`` in ``target`` (both 16 kHz), or None when there is none.
+    ``spectrum``: their :func:`_cross_spectrum`, when already computed."""
     max_lag = int(max_delay_s * SAMPLE_RATE)
     n = min(len(target), len(source))
     if n < 2 * max_lag or not np.any(source[:n]) or not np.any(target[:n]):
         return None
+    if spectrum is None:
+        spectrum = _cross_spectrum(target[:n], source[:n], max_lag)
     # Lags under ``min_delay_s`` are left out: a line echo is never that early, and tracks made
     # from one source (shared dither, a common noise floor) correlate at lag 0.
     min_lag = int(min_delay_s * SAMPLE_RATE)
-    corr = _gcc_phat(target[:n], source[:n], max_lag)[min_lag:]
+    corr = _gcc_phat(spectrum, max_lag)[min_lag:]
     lag = min_lag + int(np.argmax(corr))
     others = np.delete(corr, np.arange(max(0, lag - min_lag - 8), min(len(corr), lag - min_lag + 9)))
     z = float((corr[lag - min_lag] - others.mean()) / (others.std() + 1e-12))
@@ -150,9 +163,12 @@ def suppress_echo(channels: tuple[np.ndarray, ...] | list[np.ndarray]
         return tuple(channels), [], {}
     out = list(channels)
     paths, muted = [], {}
+    n = min(len(channels[0]), len(channels[1]))
+    spectrum = _cross_spectrum(channels[0][:n], channels[1][:n], _MAX_LAG)
     for target, source in ((0, 1), (1, 0)):
         path = estimate_echo(channels[target], channels[source], source_index=source,
-                             target_index=target)
+                             target_index=target,
+                             spectrum=spectrum if target == 0 else np.conj(spectrum))
         if path is None:
             continue
         mask = echo_frames(channels[target], channels[source], path)
