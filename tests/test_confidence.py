@@ -225,3 +225,40 @@ def test_every_factor_a_finding_can_rest_on_has_a_chinese_label():
                 names |= {kw.arg for kw in node.keywords if kw.arg}
     assert {"words", "timing", "thin", "unheard", "after"} <= names
     assert names <= set(BASIS), names - set(BASIS)
+
+
+def test_a_slow_rate_resting_on_a_character_stretched_over_babble_goes_to_review(rulebook):
+    # 喂，什么事？…不在。…不知道，你明天再打来吧 under colleagues' voices came out as
+    # 为什么是宝宇宝宝的, the last 宝 aligned across 9 s: 40 字/分钟 of lost words, not a drawl
+    t = load_transcript(BABBLE / "h02_rude_no_greeting__agent_babble_10db.json")
+    _, found = _only(rulebook, "SR01", t)
+    assert found and all(f.review and f.basis["stretch"] == 0.4 for f in found)
+    # a real drawl — every character said and heard, none longer than a second, pauses the
+    # detector heard as silence — stays charged
+    drawl = tuple(Word(c, 1.0 + 1.5 * k, 1.9 + 1.5 * k, 0.9) for k, c in enumerate("您好请问您有什么事"))
+    slow = Transcript("t", "A1", 16.0, [Utterance("agent", 1.0, drawl[-1].end, "您好请问您有什么事",
+                                                  drawl)],
+                      speech={"agent": [Interval(w.start, w.end) for w in drawl]})
+    _, found = _only(rulebook, "SR01", slow)
+    assert found and all(not f.review and "stretch" not in f.basis and f.deduction > 0
+                         for f in found)
+
+
+def test_a_phrase_required_anywhere_is_doubted_where_turns_were_lost_whole(rulebook):
+    # colleagues' voices 10 dB under a quiet agent: two turns came back as loops and were
+    # dropped (2.9 s, 7.6 s), one as 务务务 — the read-back may have been in them
+    t = load_transcript(BABBLE / "h05_fast_talker__agent_babble_10db.json")
+    _, [f] = _only(rulebook, "CL02", t)
+    assert f.review and f.basis["unheard"] == 0.4 and f.deduction == 0
+
+
+def test_short_unwritten_bits_do_not_doubt_a_phrase_required_anywhere(rulebook):
+    # the edges of turns and a backchannel the recogniser left out (0.9 s each, 2.7 s in all)
+    # cannot have held a read-back: the missing one is charged
+    turns = (GREETING, ("customer", 3.5, 8.0, "我家水管漏水了我的电话是一三八零零一三八零零零", 0.9),
+             ("agent", 9.0, 12.0, "好的我们马上安排师傅上门", 0.9),
+             ("agent", 14.0, 16.0, "感谢您的来电再见", 0.9))
+    speech = {"agent": [Interval(0.5, 4.2), Interval(9.0, 13.2), Interval(14.0, 17.2)],
+              "customer": [Interval(3.5, 8.0)]}
+    _, [f] = _only(rulebook, "CL02", _call(*turns, speech=speech))
+    assert not f.review and f.basis["unheard"] == 1.0 and f.deduction > 0

@@ -262,11 +262,13 @@ class Call:
         usual = rates[len(rates) // 2]
         return round(count_chars(u.text) / (u.end - u.start) / usual, 3) if usual > 0 else None
 
-    def unheard_s(self, start: float, end: float, speaker: str | None = None) -> float:
+    def unheard_s(self, start: float, end: float, speaker: str | None = None,
+                  min_piece_s: float = 0.0) -> float:
         """Seconds within ``[start, end]`` where the detector heard ``speaker`` (None: anyone;
         anyone too when the roles are uncertain) but the recogniser wrote no word (a turn lost
         under background voices), and segments the recogniser wrote but callqa dropped (loops,
-        hallucinations) — evidence that something was said there."""
+        hallucinations) — evidence that something was said there. ``min_piece_s``: count only
+        pieces at least that long (a detected turn's unwritten part, or one dropped segment)."""
         if not self.roles_known:
             speaker = None
         utts = [u for u in self.utts if speaker in (None, u.speaker)]
@@ -280,12 +282,13 @@ class Call:
             if b <= a:
                 continue
             covered = sum(max(0.0, min(b, w.end) - max(a, w.start)) for w in words)
-            total += max(0.0, (b - a) - covered - 0.3)  # VAD padding around words is no loss
+            piece = (b - a) - covered - 0.3  # VAD padding around words is no loss
+            total += piece if piece >= max(min_piece_s, 0.0) else 0.0
         for d in self.t.dropped:
             if speaker is not None and d.get("speaker", speaker) != speaker:
                 continue
             a, b = max(float(d.get("start", 0)), start), min(float(d.get("end", 0)), end)
-            total += max(0.0, b - a)
+            total += b - a if b - a >= max(min_piece_s, 0.0) else 0.0
         return round(total, 2)
 
     @staticmethod

@@ -23,7 +23,8 @@ from callqa.scoring.matching import Hit
 from callqa.text import count_chars
 
 __all__ = ["Confidence", "combine", "words_factor", "match_factor", "margin_factor",
-           "heard_factor", "loop_factor", "stacked_chars", "timing_factor", "crammed_factor", "thin_factor", "roles_factor", "SURE", "PARTIAL"]
+           "heard_factor", "loop_factor", "stacked_chars", "timing_factor", "stretch_factor",
+           "crammed_factor", "thin_factor", "roles_factor", "SURE", "PARTIAL", "PHRASE_ROOM_S"]
 
 #: the mean word probability at and above which words count as clearly heard (whisper-base on
 #: clean telephone speech: median word probability 0.95, lowest decile 0.5)
@@ -38,6 +39,14 @@ SOUND_WEIGHT = 0.5
 SEMANTIC_SPAN = 0.1
 #: a required phrase missing where words that may stand for it were said (已记下 for a read-back)
 PARTIAL = 0.4
+#: a phrase required anywhere in the call (a read-back, an apology) takes this long to say: lost
+#: speech shorter than this cannot have held it (the unwritten bits at turn edges, breaths and
+#: backchannels of clear calls: up to 1.7 s on the labelled calls), while a turn lost whole
+#: under colleagues' voices, or dropped as a recogniser loop, can
+PHRASE_ROOM_S = 2.0
+#: the longest one character lasts when said: a drawn-out syllable (拖腔) stays under a second,
+#: so a character the aligner stretched over seconds stands for speech nobody wrote down
+SYLLABLE_MAX_S = 1.0
 #: characters per second no one speaks (fast agents on the labelled calls: 8 at most in an
 #: overlap): words the recogniser squeezed into a moment it could not place them in
 CRAMMED_CPS = 10.0
@@ -183,6 +192,30 @@ def timing_factor(chars: int, seconds: float, stacked: int, limit_cpm: float) ->
     if chars / (seconds + stacked * 60 / limit_cpm) * 60 <= limit_cpm:
         return 0.4
     return round(max(0.4, 1.0 - 2 * stacked / chars), 3)
+
+
+def stretch_factor(words: Sequence, seconds: float, limit_cpm: float) -> float | None:
+    """How far a rate too slow rests on characters stretched past :data:`SYLLABLE_MAX_S` (a
+    quiet agent under colleagues' voices written as 为什么是宝宝, the last 宝 spanning 9 s): 0.4
+    when, each character held to that length, the rate is no longer under the limit; otherwise
+    less the more of the time is stretch. None when no character is stretched.
+
+    >>> from types import SimpleNamespace as W
+    >>> heard = [W(text="为什么是宝宇", start=0.57, end=2.0), W(text="宝", start=2.0, end=5.28),
+    ...          W(text="宝", start=5.28, end=14.15), W(text="的", start=14.15, end=14.15)]
+    >>> stretch_factor(heard, 13.58, 60)
+    0.4
+    >>> stretch_factor([W(text="好的", start=0.0, end=1.2)], 30.0, 60) is None
+    True
+    """
+    stretched = sum(max(0.0, (w.end - w.start) - SYLLABLE_MAX_S * max(1, count_chars(w.text)))
+                    for w in words)
+    if stretched <= 0 or seconds <= 0:
+        return None
+    chars = sum(count_chars(w.text) for w in words)
+    if seconds <= stretched or chars / (seconds - stretched) * 60 >= limit_cpm:
+        return 0.4
+    return round(max(0.4, 1.0 - stretched / seconds), 3)
 
 
 def crammed_factor(words: Sequence) -> float | None:

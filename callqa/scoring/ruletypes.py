@@ -14,9 +14,9 @@ import re
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator
 
 from callqa.scoring.call import Call, Violation, evidence
-from callqa.scoring.confidence import (PARTIAL, combine, crammed_factor, heard_factor,
-                                       loop_factor, margin_factor, stacked_chars, thin_factor,
-                                       timing_factor, words_factor)
+from callqa.scoring.confidence import (PARTIAL, PHRASE_ROOM_S, combine, crammed_factor,
+                                       heard_factor, loop_factor, margin_factor, stacked_chars,
+                                       stretch_factor, thin_factor, timing_factor, words_factor)
 from callqa.scoring.matching import Hit
 from callqa.scoring.schema import (Errors, Param, PhraseSpec, choice, integer, line_of, num,
                                    phrase_spec, regex_check, scope, str_list)
@@ -169,8 +169,8 @@ class RequiredPhrase(RuleType):
             lost = call.unheard_s(0.0, utts[-1].end if utts else call.t.duration, who)
         elif kind in ("last_utterances", "last_seconds"):
             lost = call.unheard_s(utts[0].start if utts else 0.0, call.t.duration, who)
-        else:
-            lost = 0.0
+        else:  # anywhere: only a stretch long enough to have held the phrase
+            lost = call.unheard_s(0.0, call.t.duration, who, min_piece_s=PHRASE_ROOM_S)
         matched = {"missing": missing, "scope": kind, "searched": len(utts)}
         if said is not None:
             matched["partial"] = said.heard
@@ -583,12 +583,15 @@ def rate_confidence(call: Call, indices: list[int], cpm: float, limit: float) ->
                for i in indices) if slow else 0.0
     chars = sum(count_chars(call.utts[i].text) for i in indices)
     stacked = sum(stacked_chars(call.utts[i].words) for i in indices)
+    seconds = chars / cpm * 60 if cpm else 0.0
     return combine(words=words_factor(call.probabilities(indices)),
                    margin=margin_factor(cpm, limit, limit * 0.15),
                    loop=loop_factor(*(call.texts[i].norm for i in indices)),
-                   timing=None if slow or not cpm else timing_factor(chars, chars / cpm * 60,
-                                                                      stacked, limit),
-                   unheard=heard_factor(lost) if slow else None)
+                   timing=None if slow or not cpm else timing_factor(chars, seconds, stacked,
+                                                                      limit),
+                   unheard=heard_factor(lost) if slow else None,
+                   stretch=stretch_factor([w for i in indices for w in call.utts[i].words],
+                                          seconds, limit) if slow else None)
 
 
 RULE_TYPES: dict[str, RuleType] = {t.name: t() for t in (
