@@ -26,7 +26,7 @@ from typing import Iterable, Sequence
 
 from callqa.transcript import AGENT, CUSTOMER, Entity, Transcript, Utterance
 
-__all__ = ["PHONE", "ID_NUMBER", "BANK_CARD", "EMAIL", "ADDRESS", "NAME", "ENTITY_TYPES",
+__all__ = ["digit_runs", "PHONE", "ID_NUMBER", "BANK_CARD", "EMAIL", "ADDRESS", "NAME", "ENTITY_TYPES",
            "Entity", "detect", "detect_utterances", "detect_text", "digits_of"]
 
 PHONE = "phone"
@@ -59,6 +59,12 @@ def digits_of(text: str) -> str:
         elif ch in "Xx叉":
             out.append("X")
     return "".join(out)
+
+
+def digit_runs(text: str) -> list[str]:
+    """Every run of digits ``text`` spells, as ASCII (``三洞二零一`` → ``["3", "201"]``; a
+    number Whisper wrote in groups, ``2-10 5``, is one run)."""
+    return [d for d in (digits_of(m.group()) for m in _RUN.finditer(text)) if d]
 
 
 _PHONE_CUE = re.compile(r"(电话|手机|号码|手机号|联系方式|座机|致电|拨打|打给|打这个|回电)[是为:：,， ]*(号码)?[是为:：,， ]*$")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
-from callqa.privacy.detect import detect as detect_entities
+from callqa.privacy.detect import detect as detect_entities, digit_runs
 from callqa.scoring.confidence import (SURE, Confidence, combine, loop_factor, match_factor,
                                        words_factor)
 from callqa.scoring.matching import Hit, Matcher, UtteranceText
@@ -96,6 +96,7 @@ class Call:
             self.texts.append(UtteranceText(u.text, matcher, pauses(u, norm, matcher)))
         self._all_speech: list[Interval] | None = None
         self._indices: dict[str | None, list[int]] = {}
+        self._digits: dict[int, list[str]] = {}
         self._embeddings: CallEmbeddings | None = None
         self.conditions: dict[str, bool] = {}  # named conditions, evaluated once per call
         # the personal data said (types and spans): for ``gave`` conditions and the result
@@ -234,6 +235,13 @@ class Call:
                 out.append(w.probability)
             pos += n
         return out if u.words and pos == len(self.texts[i].norm) else []
+
+    def digit_runs(self, i: int) -> list[str]:
+        """The digit runs utterance ``i`` spells (a room, a phone number), cached."""
+        runs = self._digits.get(i)
+        if runs is None:
+            runs = self._digits[i] = digit_runs(self.utts[i].text)
+        return runs
 
     def probabilities(self, indices: Iterable[int]) -> list[float]:
         """Word probabilities of whole utterances."""

@@ -132,7 +132,13 @@ class RequiredPhrase(RuleType):
               "partial": Param(phrase_spec(False), "`{phrases, regex}`: words that may stand "
                                                    "for the required ones but do not fulfil "
                                                    "them (已记下 for a read-back): the finding "
-                                                   "stands, less sure")}
+                                                   "stands, less sure"),
+              "restates_digits": Param(integer(), "(mode `any`) also fulfilled when `speaker` "
+                                                  "says again a run of this many digits or "
+                                                  "more that the other party said before: a "
+                                                  "room or a phone number read back (三栋二零一 "
+                                                  "as 三洞二零一 — the digits survive where the "
+                                                  "words around them are misheard)")}
     one_of = (("phrases", "regex", "semantic_examples"),)
     phrase_examples = True
 
@@ -146,7 +152,9 @@ class RequiredPhrase(RuleType):
                        if not any(call.find(i, None, rule, (p,), bridge=True) for i in idx)]
             if regex is not None and not any(call.find(i, None, rule, (), regex) for i in idx):
                 missing.append(regex.pattern)
-        elif not any(call.find(i, None, rule, phrases, regex, bridge=True) for i in idx):
+        elif not any(call.find(i, None, rule, phrases, regex, bridge=True) for i in idx) \
+                and not _restates_digits(call, idx, rule.speaker,
+                                         rule.params.get("restates_digits")):
             missing = list(phrases) or list(rule.params.get("semantic_examples", ())) \
                 or [regex.pattern]
         if not missing:
@@ -179,6 +187,23 @@ class RequiredPhrase(RuleType):
                         confidence=combine(words=words_factor(call.probabilities(idx)),
                                            unheard=heard_factor(lost),
                                            partial=PARTIAL if said is not None else None))
+
+
+def _restates_digits(call: Call, idx: list[int], speaker: str, n: int | None) -> bool:
+    """Does one of utterances ``idx`` repeat ``n`` or more digits in a row that somebody other
+    than ``speaker`` said before it?"""
+    if not n or not idx:
+        return False
+    heard: list[str] = []  # the other party's digit runs so far
+    mine = set(idx)
+    for i, u in enumerate(call.utts):
+        runs = call.digit_runs(i)
+        if i in mine and any(run[k:k + n] in other for run in runs
+                             for k in range(len(run) - n + 1) for other in heard):
+            return True
+        if u.speaker != speaker:
+            heard += runs
+    return False
 
 
 class ForbiddenPhrase(RuleType):
