@@ -262,3 +262,39 @@ def test_short_unwritten_bits_do_not_doubt_a_phrase_required_anywhere(rulebook):
               "customer": [Interval(3.5, 8.0)]}
     _, [f] = _only(rulebook, "CL02", _call(*turns, speech=speech))
     assert not f.review and f.basis["unheard"] == 1.0 and f.deduction > 0
+
+
+def test_an_overlap_resting_on_barely_heard_words_is_doubted(rulebook):
+    # the agent's "start" inside the customer's turn is babble decoded as 练我以 (heard at
+    # 0.00–0.5) just before the real answer: the overlap rests on those words, so their
+    # probabilities, not the whole turn's, say how sure it is
+    answer = "好的李先生请您稍等我马上帮您联系维修师傅"
+
+    def call(p: float) -> Transcript:
+        t = _call(GREETING, ("customer", 3.5, 6.2, "我姓李住在三栋二零一", 0.9))
+        agent = Utterance("agent", 5.0, 11.0, "练我以" + answer,
+                          _words("练我以", 5.0, 5.6, p) + _words(answer, 6.4, 11.0, 0.95))
+        speech = {"agent": [Interval(0.5, 3.0), Interval(5.0, 11.0)],
+                  "customer": [Interval(3.5, 6.2)]}
+        return replace(t, utterances=[*t.utterances, agent], speech=speech)
+    _, [doubt] = _only(rulebook, "IN01", call(0.05))
+    assert doubt.review and doubt.basis["words"] < 0.6 and doubt.deduction == 0
+    _, [sure] = _only(rulebook, "IN01", call(0.9))
+    assert not sure.review and sure.basis["words"] == 1.0 and sure.deduction > 0
+
+
+def test_a_fast_rate_resting_on_barely_heard_words_goes_to_review(rulebook):
+    # 现在不够了 (heard at 0.1) decoded from colleagues' voices before 您这个月的物业费是三百二十元:
+    # without it the turn is at an ordinary pace
+    def turn(text: str, p_first: float) -> Transcript:
+        words = _words("现在不够了", 18.56, 19.3, p_first) + _words(text, 19.3, 21.9, 0.9)
+        utt = Utterance("agent", 18.56, 21.9, "现在不够了" + text, words)
+        return Transcript("t", "A1", 30.0, [utt], speech={"agent": [Interval(18.56, 21.9)]})
+    _, found = _only(rulebook, "SR01", turn("您这个月的物业费是三百二十元", 0.1))
+    assert found and all(f.review and f.basis["faint"] == 0.4 for f in found)
+    # clearly heard, the same turn is charged; so is a fast talker with the same faint words
+    _, found = _only(rulebook, "SR01", turn("您这个月的物业费是三百二十元", 0.9))
+    assert found and all(not f.review and "faint" not in f.basis for f in found)
+    _, found = _only(rulebook, "SR01", turn("您这个月的物业费是三百二十元整另外还有公共水电分摊费", 0.1))
+    assert found and all(not f.review and "faint" not in f.basis and f.deduction > 0
+                         for f in found)

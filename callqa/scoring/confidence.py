@@ -23,7 +23,7 @@ from callqa.scoring.matching import Hit
 from callqa.text import count_chars
 
 __all__ = ["Confidence", "combine", "words_factor", "match_factor", "margin_factor",
-           "heard_factor", "loop_factor", "stacked_chars", "timing_factor", "stretch_factor",
+           "heard_factor", "loop_factor", "stacked_chars", "timing_factor", "faint_factor", "stretch_factor",
            "crammed_factor", "thin_factor", "roles_factor", "SURE", "PARTIAL", "PHRASE_ROOM_S"]
 
 #: the mean word probability at and above which words count as clearly heard (whisper-base on
@@ -47,6 +47,9 @@ PHRASE_ROOM_S = 2.0
 #: the longest one character lasts when said: a drawn-out syllable (拖腔) stays under a second,
 #: so a character the aligner stretched over seconds stands for speech nobody wrote down
 SYLLABLE_MAX_S = 1.0
+#: a word heard at this probability or less may not have been said at all: background voices
+#: decoded into words before the agent's own (现在不够了 at 0.00–0.29)
+FAINT_P = 0.3
 #: characters per second no one speaks (fast agents on the labelled calls: 8 at most in an
 #: overlap): words the recogniser squeezed into a moment it could not place them in
 CRAMMED_CPS = 10.0
@@ -192,6 +195,23 @@ def timing_factor(chars: int, seconds: float, stacked: int, limit_cpm: float) ->
     if chars / (seconds + stacked * 60 / limit_cpm) * 60 <= limit_cpm:
         return 0.4
     return round(max(0.4, 1.0 - 2 * stacked / chars), 3)
+
+
+def faint_factor(words: Sequence, chars: int, seconds: float, limit_cpm: float) -> float | None:
+    """A rate too fast (``chars`` in ``seconds``) that rests on characters the recogniser
+    barely heard (at most :data:`FAINT_P`): 0.4 when, without them, the rate is no longer over
+    the limit — words decoded from background voices around a turn of ordinary pace (现在不够了
+    before 您这个月的物业费是三百二十元); None otherwise, or without word probabilities.
+
+    >>> from types import SimpleNamespace as W
+    >>> turn = [W(text="现在不够了", probability=0.1), W(text="您这份业的物业会是三百二十元", probability=0.8)]
+    >>> faint_factor(turn, 19, 3.34, 320), faint_factor(turn[1:], 14, 2.5, 320), faint_factor([], 19, 3.34, 320)
+    (0.4, None, None)
+    """
+    faint = sum(count_chars(w.text) for w in words if w.probability <= FAINT_P)
+    if not faint or seconds <= 0:
+        return None
+    return 0.4 if (chars - faint) / seconds * 60 <= limit_cpm else None
 
 
 def stretch_factor(words: Sequence, seconds: float, limit_cpm: float) -> float | None:

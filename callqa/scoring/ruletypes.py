@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterator
 from callqa.scoring.call import Call, Violation, evidence
 from callqa.scoring.confidence import (PARTIAL, PHRASE_ROOM_S, combine, crammed_factor,
                                        heard_factor, loop_factor, margin_factor, stacked_chars,
-                                       stretch_factor, thin_factor, timing_factor, words_factor)
+                                       faint_factor, stretch_factor, thin_factor, timing_factor,
+                                       words_factor)
 from callqa.scoring.matching import Hit
 from callqa.scoring.schema import (Errors, Param, PhraseSpec, choice, integer, line_of, num,
                                    phrase_spec, regex_check, scope, str_list)
@@ -470,7 +471,7 @@ class Interruption(RuleType):
                             values={"value": round(overlap, 1)},
                             matched={"overlap_s": round(overlap, 2), "customer_said": turn.text},
                             confidence=combine(
-                                words=words_factor(call.probabilities([i])),
+                                words=words_factor(w.probability for w in inside),
                                 margin=margin_factor(overlap, min_overlap, 1.0),
                                 timing=crammed_factor(inside),
                                 loop=loop_factor(call.texts[i].norm)))
@@ -614,6 +615,8 @@ def rate_confidence(call: Call, indices: list[int], cpm: float, limit: float) ->
                    loop=loop_factor(*(call.texts[i].norm for i in indices)),
                    timing=None if slow or not cpm else timing_factor(chars, seconds, stacked,
                                                                       limit),
+                   faint=None if slow or not cpm else faint_factor(
+                       [w for i in indices for w in call.utts[i].words], chars, seconds, limit),
                    unheard=heard_factor(lost) if slow else None,
                    stretch=stretch_factor([w for i in indices for w in call.utts[i].words],
                                           seconds, limit) if slow else None)
