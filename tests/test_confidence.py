@@ -298,3 +298,27 @@ def test_a_fast_rate_resting_on_barely_heard_words_goes_to_review(rulebook):
     _, found = _only(rulebook, "SR01", turn("您这个月的物业费是三百二十元整另外还有公共水电分摊费", 0.1))
     assert found and all(not f.review and "faint" not in f.basis and f.deduction > 0
                          for f in found)
+
+
+@pytest.mark.parametrize("level", ["20db", "15db"])
+def test_a_noting_frame_around_a_barely_heard_verb_is_partial_evidence(rulebook, level):
+    # 好的，已经记录下来了 under colleagues' voices: 已经就讲了 (讲 at 0.18) / 已经就想来了
+    # (想 at 0.11) — the frame of "noted" with its verb lost: 待复核, not a charged CL02
+    t = load_transcript(BABBLE / f"h05_fast_talker__agent_babble_{level}.json")
+    _, [f] = _only(rulebook, "CL02", t)
+    assert f.review and f.basis["partial"] == 0.4 and f.deduction == 0
+
+
+def test_a_clearly_heard_frame_or_one_without_probabilities_is_no_partial_evidence(rulebook):
+    def call(p: float) -> Transcript:
+        return _call(GREETING, ("customer", 3.5, 5.0, "我家厨房漏水了", 0.9),
+                     ("agent", 5.5, 7.0, "请问您住几栋几号", 0.9), ("customer", 7.5, 8.5, "三栋502", 0.9),
+                     ("agent", 9.0, 10.5, "好的我已经说过了", p), ("agent", 11.0, 12.0, "再见", 0.9))
+    _, [clear] = _only(rulebook, "CL02", call(0.9))
+    assert not clear.review and "partial" not in clear.basis and clear.deduction > 0
+    _, [faint] = _only(rulebook, "CL02", call(0.1))
+    assert "partial" in faint.basis
+    t = call(0.1)
+    bare = replace(t, utterances=[replace(u, words=()) for u in t.utterances])
+    _, [written] = _only(rulebook, "CL02", bare)
+    assert "partial" not in written.basis

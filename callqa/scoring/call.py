@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
 from callqa.privacy.detect import detect as detect_entities, digit_runs
-from callqa.scoring.confidence import (SURE, Confidence, combine, loop_factor, match_factor,
-                                       words_factor)
+from callqa.scoring.confidence import (FAINT_P, SURE, Confidence, combine, loop_factor,
+                                       match_factor, words_factor)
 from callqa.scoring.matching import Hit, Matcher, UtteranceText
 from callqa.scoring.schema import PhraseSpec
 from callqa.scoring.semantic import CallEmbeddings, SemanticMatcher
@@ -168,7 +168,14 @@ class Call:
             hits = self._bridged(i, rule.literal(phrases), tolerance)
         if spec is not None and spec.question:
             hits = [h for h in hits if self.texts[i].asks(h.begin)]
-        return hits
+        return [h for h in hits if h.faint is None or self._faint(i, *h.faint)]
+
+    def _faint(self, i: int, begin: int, end: int) -> bool:
+        """Were the words over ``[begin, end)`` of utterance ``i`` all barely heard (a regex's
+        ``faint`` group: the frame 已经…了 heard, the verb inside it not)? False without word
+        probabilities: a hand-written transcript says nothing of how words were heard."""
+        probs = self.hit_probabilities(i, Hit(begin, end, "", "", "regex"))
+        return bool(probs) and max(probs) <= FAINT_P
 
     def _bridged(self, i: int, phrases, tolerance: float | None) -> list[Hit]:
         """Hits of ``phrases`` that start in utterance ``i`` and run on into the same speaker's

@@ -52,6 +52,7 @@ class Hit(NamedTuple):
     mode: str  # exact | pinyin (same sounds) | phonetic (near sounds, ``cost``) | regex | semantic
     score: float = 1.0  # semantic: cosine similarity of ``heard`` with the example ``phrase``
     cost: float = 0.0  # phonetic: how far the heard syllables are (callqa.scoring.phonetic)
+    faint: tuple[int, int] | None = None  # regex: the span of its ``faint`` group (see Call.find)
 
 
 _SYLLABLES: dict[str, str] = {}
@@ -297,10 +298,13 @@ class Matcher:
                     if begin not in found and self._whole_if_heard_right(ut, begin, end, needle):
                         yield Hit(begin, end, ut.norm[begin:end], phrase, "phonetic", cost=cost)
         if regex is not None:
+            faint = "faint" in regex.groupindex
             for m in regex.finditer(ut.display):
                 begin, end = ut.to_norm(m.start()), ut.to_norm(m.end())
                 if end > begin:
-                    yield Hit(begin, end, m.group(0), regex.pattern, "regex")
+                    span = (ut.to_norm(m.start("faint")), ut.to_norm(m.end("faint"))) \
+                        if faint and m.group("faint") else None
+                    yield Hit(begin, end, m.group(0), regex.pattern, "regex", faint=span)
 
     def _find_one(self, ut: UtteranceText, phrase: str, needle: str, hay: str,
                   mode: str, written: str | None = None) -> Iterator[Hit]:
