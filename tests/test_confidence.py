@@ -322,3 +322,14 @@ def test_a_clearly_heard_frame_or_one_without_probabilities_is_no_partial_eviden
     bare = replace(t, utterances=[replace(u, words=()) for u in t.utterances])
     _, [written] = _only(rulebook, "CL02", bare)
     assert "partial" not in written.basis
+
+
+def test_an_overlap_in_a_loop_running_through_the_agents_turns_goes_to_review(rulebook):
+    # another transcription of the same call: babble decoded as 每一天我都在看 twice in the
+    # "interrupting" turn and twice more in the next one — three times running across turns
+    t = load_transcript(BABBLE / "h09_shirking__agent_babble_10db.retake.json")
+    _, [f] = _only(rulebook, "IN01", t)
+    assert f.review and f.basis["loop"] == 0.4 and f.deduction == 0
+    # the shirking in the next turn (这个不归我们管，你找派出所去吧) is still charged
+    _, shirking = _only(rulebook, "FB04", t)
+    assert shirking and all(not s.review and s.deduction > 0 for s in shirking)

@@ -445,7 +445,8 @@ class Interruption(RuleType):
         # the agent's talk with breaths (< 1 s) bridged: who was talking first
         talking = merge_intervals(call.t.speech.get(AGENT, []), gap_s=1.0)
         excused: PhraseSpec | None = p.get("exceptions")
-        for i in call.indices(AGENT):
+        idx = call.indices(AGENT)
+        for i in idx:
             u = call.utts[i]
             if count_chars(u.text) < p["min_chars"] or self._backchannel(rule, call, i):
                 continue
@@ -465,8 +466,12 @@ class Interruption(RuleType):
                 continue
             if excused is not None and call.find(i, excused, rule):
                 continue
-            # the overlap rests on the agent's words inside it: placed in time, not a loop
+            # the overlap rests on the agent's words inside it: placed in time, not a loop —
+            # also one running on through the agent's turns around it (每一天我都在看 twice
+            # here, twice more in the next turn: babble decoded as one phrase again and again)
             inside = [w for w in u.words if w.start < end]
+            k = idx.index(i)
+            around = [call.texts[j].norm for j in idx[max(0, k - 1): k + 2]]
             yield Violation(u.start, min(u.end, turn.end), u.text, AGENT,
                             values={"value": round(overlap, 1)},
                             matched={"overlap_s": round(overlap, 2), "customer_said": turn.text},
@@ -474,7 +479,7 @@ class Interruption(RuleType):
                                 words=words_factor(w.probability for w in inside),
                                 margin=margin_factor(overlap, min_overlap, 1.0),
                                 timing=crammed_factor(inside),
-                                loop=loop_factor(call.texts[i].norm)))
+                                loop=loop_factor(*around)))
 
     _words: dict[tuple[str, ...], re.Pattern[str]] = {}
 
