@@ -23,7 +23,7 @@ from callqa.scoring.matching import Hit
 from callqa.text import count_chars
 
 __all__ = ["Confidence", "combine", "words_factor", "match_factor", "margin_factor",
-           "heard_factor", "loop_factor", "stacked_chars", "timing_factor", "faint_factor", "stretch_factor",
+           "heard_factor", "loop_factor", "stacked_chars", "timing_factor", "faint_factor", "stretch_factor", "onset_factor",
            "crammed_factor", "thin_factor", "roles_factor", "SURE", "PARTIAL", "PHRASE_ROOM_S"]
 
 #: the mean word probability at and above which words count as clearly heard (whisper-base on
@@ -180,6 +180,25 @@ def stacked_chars(words: Iterable) -> int:
             stacked += sum(count_chars(r.text) for r in run)
         run = [w] if w is not None and w.start == w.end else []
     return stacked
+
+
+def onset_factor(words: Sequence) -> float | None:
+    """0.4 when a turn opens with :data:`STACKED_RUN` or more words stacked at its first instant:
+    the recogniser heard them in the audio before the detected start (the decoding context) and
+    could not place them, so the turn began earlier than detected and its opening words — where
+    a greeting belongs — were never heard (a quiet agent's 您好，请问 under colleagues' voices,
+    有什么可以 stacked at 9.16 s); None otherwise.
+
+    >>> from types import SimpleNamespace as W
+    >>> onset_factor([W(text=t, start=9.16, end=9.16) for t in ("有", "什么", "可以")] + [W(text="帮", start=9.16, end=9.38)])
+    0.4
+    >>> onset_factor([W(text="您好", start=0.5, end=0.9), W(text="这里", start=0.9, end=1.1)]) is None
+    True
+    """
+    first = list(words[:STACKED_RUN])
+    if len(first) < STACKED_RUN:
+        return None
+    return 0.4 if all(w.start == w.end == first[0].start for w in first) else None
 
 
 def timing_factor(chars: int, seconds: float, stacked: int, limit_cpm: float) -> float | None:

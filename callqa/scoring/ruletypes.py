@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterator
 
 from callqa.scoring.call import Call, Violation, evidence
 from callqa.scoring.confidence import (PARTIAL, PHRASE_ROOM_S, combine, crammed_factor,
-                                       heard_factor, loop_factor, margin_factor, stacked_chars,
-                                       faint_factor, stretch_factor, thin_factor, timing_factor,
-                                       words_factor)
+                                       faint_factor, heard_factor, loop_factor, margin_factor,
+                                       onset_factor, stacked_chars, stretch_factor, thin_factor,
+                                       timing_factor, words_factor)
 from callqa.scoring.matching import Hit
 from callqa.scoring.schema import (Errors, Param, PhraseSpec, choice, integer, line_of, num,
                                    phrase_spec, regex_check, scope, str_list)
@@ -183,11 +183,15 @@ class RequiredPhrase(RuleType):
         matched = {"missing": missing, "scope": kind, "searched": len(utts)}
         if said is not None:
             matched["partial"] = said.heard
+        # the opening words, where the phrase belongs, said before the detected start
+        late = onset_factor(utts[0].words) if utts and kind in ("first_utterances",
+                                                                  "first_seconds") else None
         yield Violation(start, end, evidence(utts) or "（无发言）", rule.speaker,
                         values={"phrase": "、".join(missing)}, matched=matched,
                         confidence=combine(words=words_factor(call.probabilities(idx)),
                                            unheard=heard_factor(lost),
-                                           partial=PARTIAL if said is not None else None))
+                                           partial=PARTIAL if said is not None else None,
+                                           onset=late))
 
 
 def _restates_digits(call: Call, idx: list[int], speaker: str, n: int | None) -> bool:
