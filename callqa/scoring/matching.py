@@ -25,8 +25,10 @@ log = logging.getLogger("callqa.scoring")
 _PUA = 0xE000  # syllables are encoded as private-use characters, one per Han character
 
 # What makes a clause a question when the ASR dropped its question mark: a final particle, an
-# A-not-A form (方不方便, 是不是, 知道不知道) or a question word.
-_QUESTION = re.compile(r"[吗呢么嘛]$|是否|方便|能否|可否|请问|(.{1,2})不\1|有没有|什么|哪|几|多少|怎么|如何|谁")
+# A-not-A form (方不方便, 是不是, 知道不知道), an A-or-B form (纸质发票还是电子发票; not 你还是
+# 去问别人吧, a suggestion) or a question word.
+_QUESTION = re.compile(r"[吗呢么嘛]$|是否|方便|能否|可否|请问|(.{1,2})不\1|有没有|什么|哪|几|多少|怎么|如何|谁"
+                       r"|.还是.*[^吧啊]$")
 
 
 #: final particles of a question, as sound-key syllables (吗 ma, 么 me, 呢 ne; 卖/买 mai)
@@ -36,6 +38,8 @@ _QUESTION_SOUNDS = frozenset({"ma", "mai", "me", "mo", "ne"})
 def is_question(clause: str) -> bool:
     """Does this clause (match form, no punctuation) ask something?
 
+    >>> is_question("不知道您需要纸质发票还是电子发票"), is_question("不知道你还是去问别人吧")
+    (True, False)
     >>> is_question("不知道您方便吗"), is_question("不知道你明天再打来吧")
     (True, False)
     """
