@@ -79,7 +79,8 @@ def _gcc_phat(spectrum: np.ndarray, max_lag: int) -> np.ndarray:
 
 
 def estimate_echo(target: np.ndarray, source: np.ndarray, *, source_index: int = 1,
-                  target_index: int = 0, min_delay_s: float = 0.004, max_delay_s: float = MAX_DELAY_S,
+                  target_index: int = 0, min_delay_s: float = 0.004,
+                  max_delay_s: float = MAX_DELAY_S,
                   min_peak_z: float = 8.0, max_gain_db: float = -6.0,
                   min_gain_db: float = -45.0, spectrum: np.ndarray | None = None
                   ) -> EchoPath | None:

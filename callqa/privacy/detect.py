@@ -26,8 +26,8 @@ from typing import Iterable, Sequence
 
 from callqa.transcript import AGENT, CUSTOMER, Entity, Transcript, Utterance
 
-__all__ = ["digit_runs", "PHONE", "ID_NUMBER", "BANK_CARD", "EMAIL", "ADDRESS", "NAME", "ENTITY_TYPES",
-           "Entity", "detect", "detect_utterances", "detect_text", "digits_of"]
+__all__ = ["PHONE", "ID_NUMBER", "BANK_CARD", "EMAIL", "ADDRESS", "NAME", "ENTITY_TYPES",
+           "digit_runs", "Entity", "detect", "detect_utterances", "detect_text", "digits_of"]
 
 PHONE = "phone"
 ID_NUMBER = "id_number"

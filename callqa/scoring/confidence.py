@@ -23,8 +23,9 @@ from callqa.scoring.matching import Hit
 from callqa.text import count_chars
 
 __all__ = ["Confidence", "combine", "words_factor", "match_factor", "margin_factor",
-           "heard_factor", "loop_factor", "stacked_chars", "timing_factor", "faint_factor", "stretch_factor", "onset_factor",
-           "crammed_factor", "thin_factor", "roles_factor", "SURE", "PARTIAL", "PHRASE_ROOM_S"]
+           "heard_factor", "loop_factor", "stacked_chars", "timing_factor", "faint_factor",
+           "stretch_factor", "onset_factor", "crammed_factor", "thin_factor", "roles_factor",
+           "SURE", "PARTIAL", "PHRASE_ROOM_S"]
 
 #: the mean word probability at and above which words count as clearly heard (whisper-base on
 #: clean telephone speech: median word probability 0.95, lowest decile 0.5)
