@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
-from callqa.privacy.detect import detect as detect_entities, digit_runs
+from callqa.privacy.detect import detect as detect_entities
 from callqa.scoring.confidence import (FAINT_P, SURE, Confidence, combine, loop_factor,
                                        match_factor, words_factor)
 from callqa.scoring.matching import Hit, Matcher, UtteranceText
@@ -96,7 +96,6 @@ class Call:
             self.texts.append(UtteranceText(u.text, matcher, pauses(u, norm, matcher)))
         self._all_speech: list[Interval] | None = None
         self._indices: dict[str | None, list[int]] = {}
-        self._digits: dict[int, list[str]] = {}
         self._embeddings: CallEmbeddings | None = None
         self.conditions: dict[str, bool] = {}  # named conditions, evaluated once per call
         # the personal data said (types and spans): for ``gave`` conditions and the result
@@ -174,7 +173,7 @@ class Call:
         """Were the words over ``[begin, end)`` of utterance ``i`` all barely heard (a regex's
         ``faint`` group: the frame 已经…了 heard, the verb inside it not)? False without word
         probabilities: a hand-written transcript says nothing of how words were heard."""
-        probs = self.hit_probabilities(i, Hit(begin, end, "", "", "regex"))
+        probs = self.span_probabilities(i, begin, end)
         return bool(probs) and max(probs) <= FAINT_P
 
     def _bridged(self, i: int, phrases, tolerance: float | None) -> list[Hit]:
@@ -234,21 +233,19 @@ class Call:
     def hit_probabilities(self, i: int, hit: Hit) -> list[float]:
         """Word probabilities of the words a hit was heard in (none when the transcript has no
         word times that spell the text)."""
+        return self.span_probabilities(i, hit.begin, hit.end)
+
+    def span_probabilities(self, i: int, begin: int, end: int) -> list[float]:
+        """Word probabilities of the words over ``[begin, end)`` of utterance ``i``'s normalised
+        text (none when the transcript has no word times that spell the text)."""
         u = self.utts[i]
         pos, out = 0, []
         for w in u.words:
             n = len(self.matcher.norm_phrase(w.text))
-            if pos < hit.end and pos + n > hit.begin:
+            if pos < end and pos + n > begin:
                 out.append(w.probability)
             pos += n
         return out if u.words and pos == len(self.texts[i].norm) else []
-
-    def digit_runs(self, i: int) -> list[str]:
-        """The digit runs utterance ``i`` spells (a room, a phone number), cached."""
-        runs = self._digits.get(i)
-        if runs is None:
-            runs = self._digits[i] = digit_runs(self.utts[i].text)
-        return runs
 
     def probabilities(self, indices: Iterable[int]) -> list[float]:
         """Word probabilities of whole utterances."""
@@ -286,6 +283,7 @@ class Call:
         pieces at least that long (a detected turn's unwritten part, or one dropped segment)."""
         if not self.roles_known:
             speaker = None
+        least = max(min_piece_s, 0.0)
         utts = [u for u in self.utts if speaker in (None, u.speaker)]
         words = merge_intervals(Interval(w.start, w.end) for u in utts for w in u.words) \
             if any(u.words for u in utts) else \
@@ -298,12 +296,12 @@ class Call:
                 continue
             covered = sum(max(0.0, min(b, w.end) - max(a, w.start)) for w in words)
             piece = (b - a) - covered - 0.3  # VAD padding around words is no loss
-            total += piece if piece >= max(min_piece_s, 0.0) else 0.0
+            total += piece if piece >= least else 0.0
         for d in self.t.dropped:
             if speaker is not None and d.get("speaker", speaker) != speaker:
                 continue
             a, b = max(float(d.get("start", 0)), start), min(float(d.get("end", 0)), end)
-            total += b - a if b - a >= max(min_piece_s, 0.0) else 0.0
+            total += b - a if b - a >= least else 0.0
         return round(total, 2)
 
     @staticmethod

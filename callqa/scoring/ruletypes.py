@@ -13,6 +13,7 @@ import inspect
 import re
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator
 
+from callqa.privacy.detect import digit_runs
 from callqa.scoring.call import Call, Violation, evidence
 from callqa.scoring.confidence import (PARTIAL, PHRASE_ROOM_S, combine, crammed_factor,
                                        faint_factor, heard_factor, loop_factor, margin_factor,
@@ -202,7 +203,7 @@ def _restates_digits(call: Call, idx: list[int], speaker: str, n: int | None) ->
     heard: list[str] = []  # the other party's digit runs so far
     mine = set(idx)
     for i, u in enumerate(call.utts):
-        runs = call.digit_runs(i)
+        runs = digit_runs(u.text)
         if i in mine and any(run[k:k + n] in other for run in runs
                              for k in range(len(run) - n + 1) for other in heard):
             return True
@@ -450,7 +451,7 @@ class Interruption(RuleType):
         talking = merge_intervals(call.t.speech.get(AGENT, []), gap_s=1.0)
         excused: PhraseSpec | None = p.get("exceptions")
         idx = call.indices(AGENT)
-        for i in idx:
+        for k, i in enumerate(idx):
             u = call.utts[i]
             if count_chars(u.text) < p["min_chars"] or self._backchannel(rule, call, i):
                 continue
@@ -474,7 +475,6 @@ class Interruption(RuleType):
             # also one running on through the agent's turns around it (每一天我都在看 twice
             # here, twice more in the next turn: babble decoded as one phrase again and again)
             inside = [w for w in u.words if w.start < end]
-            k = idx.index(i)
             around = [call.texts[j].norm for j in idx[max(0, k - 1): k + 2]]
             yield Violation(u.start, min(u.end, turn.end), u.text, AGENT,
                             values={"value": round(overlap, 1)},
@@ -619,16 +619,15 @@ def rate_confidence(call: Call, indices: list[int], cpm: float, limit: float) ->
     chars = sum(count_chars(call.utts[i].text) for i in indices)
     stacked = sum(stacked_chars(call.utts[i].words) for i in indices)
     seconds = chars / cpm * 60 if cpm else 0.0
-    return combine(words=words_factor(call.probabilities(indices)),
+    words = [w for i in indices for w in call.utts[i].words]
+    return combine(words=words_factor(w.probability for w in words),
                    margin=margin_factor(cpm, limit, limit * 0.15),
                    loop=loop_factor(*(call.texts[i].norm for i in indices)),
                    timing=None if slow or not cpm else timing_factor(chars, seconds, stacked,
                                                                       limit),
-                   faint=None if slow or not cpm else faint_factor(
-                       [w for i in indices for w in call.utts[i].words], chars, seconds, limit),
+                   faint=None if slow or not cpm else faint_factor(words, chars, seconds, limit),
                    unheard=heard_factor(lost) if slow else None,
-                   stretch=stretch_factor([w for i in indices for w in call.utts[i].words],
-                                          seconds, limit) if slow else None)
+                   stretch=stretch_factor(words, seconds, limit) if slow else None)
 
 
 RULE_TYPES: dict[str, RuleType] = {t.name: t() for t in (
