@@ -37,7 +37,8 @@ PENDING = "待复核"
 BASIS = {"words": "识别清晰度", "match": "匹配接近度", "margin": "超出限度", "unheard": "附近无文字语音",
          "partial": "仅有相近说法", "roles": "角色判定", "after": "等待后话语清晰度",
          "loop": "识别结果循环重复", "timing": "字词时间堆叠", "thin": "转写字数过少",
-         "stretch": "单字时长被拉长", "faint": "依赖难以辨认的字", "onset": "首句开头未检测到"}
+         "stretch": "单字时长被拉长", "faint": "依赖难以辨认的字", "onset": "首句开头未检测到",
+         "slot": "应有话语处难以辨认"}
 
 
 def basis_text(basis: dict[str, float]) -> str:

@@ -130,8 +130,9 @@ def test_review_settings_are_validated_with_the_line():
     assert rb.info()["review_below"] == 0.3
 
 
-# Transcripts recorded from shared eval calls rendered with agent-side babble at 10 or 20 dB, the
-# agent 12 dB under the customer (tools/make_devcalls.py degrade --conditions agent_babble_10db):
+# Transcripts recorded from shared eval calls (and one of bench/devcalls) rendered with agent-side
+# babble at 10, 15 or 20 dB, the agent 12 dB under the customer (tools/make_devcalls.py degrade
+# --conditions agent_babble_10db):
 # whisper-base's words on them, kept so the verdicts are asserted exactly on any CPU.
 BABBLE = Path(__file__).parent / "data" / "babble"
 
@@ -333,3 +334,74 @@ def test_an_overlap_in_a_loop_running_through_the_agents_turns_goes_to_review(ru
     # the shirking in the next turn (这个不归我们管，你找派出所去吧) is still charged
     _, shirking = _only(rulebook, "FB04", t)
     assert shirking and all(not s.review and s.deduction > 0 for s in shirking)
+
+
+@pytest.mark.parametrize("recording, garbled", [
+    # the shared eval call h06 under 10 dB babble: 对不起，我们暂时还没有开展此项服务 heard as
+    # 最过去,我们暂时还没有开展… (去 at 0.21)
+    ("h06_refusal__agent_babble_10db.retake.json", "最过去"),
+    # bench/devcalls' d08 under 15 dB babble: 不好意思，代缴电费我们也办不了 heard as 不好一撑…
+    # (撑 at 0.14)
+    ("d08_refusals__agent_babble_15db.json", "不好一撑"),
+])
+def test_a_refusal_whose_opening_words_were_barely_heard_goes_to_review(rulebook, recording,
+                                                                         garbled):
+    t = load_transcript(BABBLE / recording)
+    _, found = _only(rulebook, "RF01", t)
+    [doubted] = [f for f in found if f.evidence.startswith(garbled)]
+    assert doubted.review and doubted.basis["slot"] == 0.4 and doubted.deduction == 0
+    # the call's refusal without any apology (不行，我们不能代收快递 / 我们没法帮您开锁) is charged
+    [charged] = [f for f in found if f is not doubted]
+    assert not charged.review and charged.deduction > 0 and "slot" not in charged.basis
+
+
+#: the front end's reading of a track with colleagues' voices under the agent
+NOISY_AGENT = {"front_end": {"enhance": {"agent": {"background_voices": True}}}}
+
+
+def test_an_apology_slot_heard_clearly_leaves_the_refusal_charged(rulebook):
+    def refusal(p_opening: float):
+        return _call(GREETING, ("customer", 4.0, 6.0, "能帮我代收快递吗", 0.9),
+                     ("agent", 6.5, 7.0, "我们", p_opening),
+                     ("agent", 7.0, 9.0, "不能代收快递", 0.9))
+
+    def merged(t):  # the two agent pieces as one turn: 我们 opens it before the refusal
+        a, b = t.utterances[-2:]
+        turn = Utterance("agent", a.start, b.end, a.text + b.text, a.words + b.words)
+        return replace(t, utterances=[*t.utterances[:-2], turn], asr=NOISY_AGENT)
+
+    _, [clear] = _only(rulebook, "RF01", merged(refusal(0.9)))
+    assert not clear.review and "slot" not in clear.basis
+    _, [faint] = _only(rulebook, "RF01", merged(refusal(0.2)))
+    assert faint.review and faint.basis["slot"] == 0.4
+    # words after the refusal say nothing of an apology before it
+    t = _call(GREETING, ("customer", 4.0, 6.0, "能帮我代收快递吗", 0.9),
+              ("agent", 6.5, 9.0, "不能代收快递", 0.9))
+    a = t.utterances[-1]
+    tail = Utterance("agent", a.start, a.end + 1, a.text + "啊啊", a.words + _words("啊啊", 9.0, 10.0, 0.1))
+    _, [after] = _only(rulebook, "RF01", replace(t, utterances=[*t.utterances[:-1], tail],
+                                                 asr=NOISY_AGENT))
+    assert "slot" not in after.basis
+    # a quiet line: the same barely-heard opening is charged
+    _, [quiet] = _only(rulebook, "RF01", replace(merged(refusal(0.2)), asr={}))
+    assert not quiet.review and "slot" not in quiet.basis
+
+
+def test_an_unthanked_hold_whose_turn_back_opens_with_barely_heard_words_goes_to_review(rulebook):
+    # bench/devcalls' d03 under 10 dB babble: 感谢您的耐心等待 heard as 感谢你的败心 (感 at 0.24)
+    t = load_transcript(BABBLE / "d03_hold_thanked_long__agent_babble_10db.json")
+    _, [f] = _only(rulebook, "HD01", t)
+    assert f.review and f.basis["slot"] == 0.4 and f.deduction == 0
+    # the same words with no colleagues' voices under the agent's track: no doubt of this kind
+    quiet = replace(t, asr={})
+    _, [g] = _only(rulebook, "HD01", quiet)
+    assert "slot" not in g.basis and not g.review
+
+
+def test_a_barely_heard_name_opening_a_refusal_on_a_quiet_line_is_charged(rulebook):
+    # sample call_12 (clean): 黄女士，我们物业没有开展这个服务 heard as 皇女是,… — a name, not an apology
+    t = load_transcript(Path(__file__).parent / "data" / "samples" / "call_12_aircon_refusal.json")
+    _, [f] = _only(rulebook, "RF01", t)
+    assert not f.review and f.deduction > 0 and "slot" not in f.basis
+    [turn] = [u for u in t.utterances if u.text.startswith("皇女是")]
+    assert f.evidence == turn.text and min(w.probability for w in turn.words[:3]) <= 0.3

@@ -106,6 +106,13 @@ class Call:
         """False when the recording's two voices could not be told apart (who is the agent?)."""
         return self.t.roles != ROLES_UNCERTAIN
 
+    def background_voices(self, speaker: str) -> bool:
+        """Did the front end hear colleagues' voices under ``speaker``'s track (its noise-floor
+        reading, ``asr.front_end.enhance``)? There a barely-heard word may be a misheard
+        phrase; on a quiet line it is more often a name the recogniser did not know."""
+        reading = (self.t.asr.get("front_end") or {}).get("enhance") or {}
+        return bool((reading.get(speaker) or {}).get("background_voices"))
+
     @property
     def embeddings(self) -> CallEmbeddings:
         """Clause vectors of the whole call, computed in one batch on first use."""
@@ -238,12 +245,17 @@ class Call:
     def span_probabilities(self, i: int, begin: int, end: int) -> list[float]:
         """Word probabilities of the words over ``[begin, end)`` of utterance ``i``'s normalised
         text (none when the transcript has no word times that spell the text)."""
+        return [w.probability for w in self.span_words(i, begin, end)]
+
+    def span_words(self, i: int, begin: int, end: int) -> list:
+        """The words over ``[begin, end)`` of utterance ``i``'s normalised text (none when the
+        transcript has no word times that spell the text)."""
         u = self.utts[i]
         pos, out = 0, []
         for w in u.words:
             n = len(self.matcher.norm_phrase(w.text))
             if pos < end and pos + n > begin:
-                out.append(w.probability)
+                out.append(w)
             pos += n
         return out if u.words and pos == len(self.texts[i].norm) else []
 

@@ -25,7 +25,7 @@ from callqa.text import count_chars
 __all__ = ["Confidence", "combine", "words_factor", "match_factor", "margin_factor",
            "heard_factor", "loop_factor", "stacked_chars", "timing_factor", "faint_factor",
            "stretch_factor", "onset_factor", "crammed_factor", "thin_factor", "roles_factor",
-           "SURE", "PARTIAL", "PHRASE_ROOM_S"]
+           "slot_factor", "SURE", "PARTIAL", "PHRASE_ROOM_S"]
 
 #: the mean word probability at and above which words count as clearly heard (whisper-base on
 #: clean telephone speech: median word probability 0.95, lowest decile 0.5)
@@ -51,6 +51,9 @@ SYLLABLE_MAX_S = 1.0
 #: a word heard at this probability or less may not have been said at all: background voices
 #: decoded into words before the agent's own (现在不够了 at 0.00–0.29)
 FAINT_P = 0.3
+#: how many characters of a turn's opening a courtesy said there takes (对不起, 不好意思, 非常抱歉
+#: before a refusal; 感谢/让您 opening the thanks after a hold)
+SLOT_CHARS = 4
 #: characters per second no one speaks (fast agents on the labelled calls: 8 at most in an
 #: overlap): words the recogniser squeezed into a moment it could not place them in
 CRAMMED_CPS = 10.0
@@ -200,6 +203,30 @@ def onset_factor(words: Sequence) -> float | None:
     if len(first) < STACKED_RUN:
         return None
     return 0.4 if all(w.start == w.end == first[0].start for w in first) else None
+
+
+def slot_factor(words: Sequence) -> float | None:
+    """A phrase required at the opening of a turn, missing there — the first :data:`SLOT_CHARS`
+    characters of ``words`` (an apology before a refusal, thanks opening the turn back after a
+    hold) — while a word there was barely heard (at most :data:`FAINT_P`): the phrase may have
+    been said and misheard (对不起 under colleagues' voices written as 最过去 at 0.21): 0.4;
+    None otherwise, or with no words there. Callers ask only on a track with
+    colleagues' voices under it: on a quiet line a barely-heard opening word is more often a
+    name (黄女士 heard as 皇女是) than a misheard courtesy.
+
+    >>> from types import SimpleNamespace as W
+    >>> slot_factor([W(text="最", probability=0.76), W(text="过", probability=0.43), W(text="去", probability=0.21)])
+    0.4
+    >>> slot_factor([W(text="电话", probability=0.4), W(text="礼", probability=0.73)]) is None
+    True
+    """
+    chars, faint = 0, False
+    for w in words:
+        if chars >= SLOT_CHARS:
+            break
+        chars += count_chars(w.text)
+        faint = faint or w.probability <= FAINT_P
+    return 0.4 if faint else None
 
 
 def timing_factor(chars: int, seconds: float, stacked: int, limit_cpm: float) -> float | None:

@@ -44,7 +44,8 @@ def case_transcript(case: dict[str, Any], source: str) -> Transcript:
     pause between words is a clause break) and how sure the recogniser was of each word.
     ``roles`` and ``speakers`` set how the parties were told apart; ``speech`` (per party,
     ``[[start, end], ..]``) gives the voice detector's intervals where they differ from the turns
-    (speech the recogniser wrote no words for)."""
+    (speech the recogniser wrote no words for); ``background_voices`` (``[agent, ..]``) names the
+    tracks the front end heard colleagues' voices under."""
     turns = case.get("turns")
     name = case.get("name")
     if not isinstance(turns, list) or not turns:
@@ -82,8 +83,14 @@ def case_transcript(case: dict[str, Any], source: str) -> Transcript:
         except (TypeError, ValueError):
             raise RulebookError(source, f"case {name!r}: speech must map agent/customer to "
                                         f"[[start, end], ..], got {who!r}: {spans!r}") from None
+    noisy = case.get("background_voices") or []
+    if not isinstance(noisy, list) or not set(noisy) <= set(SPEAKERS):
+        raise RulebookError(source, f"case {name!r}: background_voices must list agent/customer, "
+                                    f"got {noisy!r}")
+    asr = {"front_end": {"enhance": {who: {"background_voices": True} for who in noisy}}} \
+        if noisy else {}
     return Transcript(f"{Path(source).stem}:{name}", "test", duration, utts,
-                      speakers=speakers, roles=roles, speech=speech)
+                      speakers=speakers, roles=roles, speech=speech, asr=asr)
 
 
 def _run_case(scorer: Scorer, rule: Rule, case: dict[str, Any], source: str) -> CaseResult:

@@ -17,8 +17,8 @@ from callqa.privacy.detect import digit_runs
 from callqa.scoring.call import Call, Violation, evidence
 from callqa.scoring.confidence import (PARTIAL, PHRASE_ROOM_S, combine, crammed_factor,
                                        faint_factor, heard_factor, loop_factor, margin_factor,
-                                       onset_factor, stacked_chars, stretch_factor, thin_factor,
-                                       timing_factor, words_factor)
+                                       onset_factor, slot_factor, stacked_chars, stretch_factor,
+                                       thin_factor, timing_factor, words_factor)
 from callqa.scoring.matching import Hit
 from callqa.scoring.schema import (Errors, Param, PhraseSpec, choice, integer, line_of, num,
                                    phrase_spec, regex_check, scope, str_list)
@@ -288,13 +288,20 @@ class Sequence(RuleType):
                 t_start, t_end = call.hit_time(i, hit)
                 if self._required_near(call, rule, req_speaker, i, hit, t_start, t_end):
                     continue
+                confidence = call.hit_confidence(i, hit, rule, trigger)
+                if p["direction"] == "before" and req_speaker in ("any", call.utts[i].speaker) \
+                        and call.background_voices(call.utts[i].speaker):
+                    # the phrase belongs in the words opening the trigger's turn (an apology
+                    # before the refusal)
+                    confidence = combine(**confidence.basis,
+                                         slot=slot_factor(call.span_words(i, 0, hit.begin)))
                 yield Violation(t_start, t_end, call.utts[i].text,
                                 req_speaker if req_speaker != "any" else AGENT,
                                 values={"phrase": call.quote(hit), "trigger": hit.heard,
                                         "required": "、".join(require.phrases
                                                              or require.semantic_examples)},
                                 matched=call.matched(hit),
-                                confidence=call.hit_confidence(i, hit, rule, trigger))
+                                confidence=confidence)
 
     @staticmethod
     def _required_near(call: Call, rule: "Rule", speaker: str, i: int, hit: Hit,
@@ -397,7 +404,11 @@ class Hold(RuleType):
                                                      p["min_hold_s"] * 0.5),
                                 after=words_factor(call.probabilities(
                                     back[: p["within_utterances"]])),
-                                thin=min(thin, default=None)))
+                                thin=min(thin, default=None),
+                                # the thanks opens the turn back (感谢您的耐心等待 heard as
+                                # 感谢你的败心, 感 at 0.24)
+                                slot=slot_factor(call.utts[back[0]].words)
+                                if back and call.background_voices(AGENT) else None))
 
     @staticmethod
     def _thanked(rule: "Rule", call: Call, resumed_at: float) -> bool:
