@@ -387,17 +387,6 @@ def test_an_apology_slot_heard_clearly_leaves_the_refusal_charged(rulebook):
     assert not quiet.review and "slot" not in quiet.basis
 
 
-def test_an_unthanked_hold_whose_turn_back_opens_with_barely_heard_words_goes_to_review(rulebook):
-    # bench/devcalls' d03 under 10 dB babble: 感谢您的耐心等待 heard as 感谢你的败心 (感 at 0.24)
-    t = load_transcript(BABBLE / "d03_hold_thanked_long__agent_babble_10db.json")
-    _, [f] = _only(rulebook, "HD01", t)
-    assert f.review and f.basis["slot"] == 0.4 and f.deduction == 0
-    # the same words with no colleagues' voices under the agent's track: no doubt of this kind
-    quiet = replace(t, asr={})
-    _, [g] = _only(rulebook, "HD01", quiet)
-    assert "slot" not in g.basis and not g.review
-
-
 def test_a_barely_heard_name_opening_a_refusal_on_a_quiet_line_is_charged(rulebook):
     # sample call_12 (clean): 黄女士，我们物业没有开展这个服务 heard as 皇女是,… — a name, not an apology
     t = load_transcript(Path(__file__).parent / "data" / "samples" / "call_12_aircon_refusal.json")
@@ -405,3 +394,13 @@ def test_a_barely_heard_name_opening_a_refusal_on_a_quiet_line_is_charged(rulebo
     assert not f.review and f.deduction > 0 and "slot" not in f.basis
     [turn] = [u for u in t.utterances if u.text.startswith("皇女是")]
     assert f.evidence == turn.text and min(w.probability for w in turn.words[:3]) <= 0.3
+
+
+def test_an_unthanked_hold_stays_charged_when_the_answer_back_opens_barely_heard(rulebook):
+    # sample call_03 under 20 dB babble: the turn back 查到了，地下车库… heard as 下道了 (下 at
+    # 0.02) — a misheard answer, not misheard thanks: the true violation is charged
+    t = load_transcript(BABBLE / "call_03_parking_hold_no_thanks__agent_babble_20db.json")
+    _, [f] = _only(rulebook, "HD01", t)
+    [back] = [u for u in t.utterances if u.speaker == "agent" and u.start > f.end + 5][:1]
+    assert back.words[0].probability <= 0.3
+    assert not f.review and f.deduction > 0 and "slot" not in f.basis

@@ -51,8 +51,8 @@ SYLLABLE_MAX_S = 1.0
 #: a word heard at this probability or less may not have been said at all: background voices
 #: decoded into words before the agent's own (现在不够了 at 0.00–0.29)
 FAINT_P = 0.3
-#: how many characters of a turn's opening a courtesy said there takes (对不起, 不好意思, 非常抱歉
-#: before a refusal; 感谢/让您 opening the thanks after a hold)
+#: how many characters of a turn's opening an apology said there takes (对不起, 不好意思, 非常抱歉
+#: before a refusal)
 SLOT_CHARS = 4
 #: characters per second no one speaks (fast agents on the labelled calls: 8 at most in an
 #: overlap): words the recogniser squeezed into a moment it could not place them in
@@ -207,8 +207,8 @@ def onset_factor(words: Sequence) -> float | None:
 
 def slot_factor(words: Sequence) -> float | None:
     """A phrase required at the opening of a turn, missing there — the first :data:`SLOT_CHARS`
-    characters of ``words`` (an apology before a refusal, thanks opening the turn back after a
-    hold) — while a word there was barely heard (at most :data:`FAINT_P`): the phrase may have
+    characters of ``words``, the words a refusal's turn opens with before it (where its apology
+    belongs) — while a word there was barely heard (at most :data:`FAINT_P`): the phrase may have
     been said and misheard (对不起 under colleagues' voices written as 最过去 at 0.21): 0.4;
     None otherwise, or with no words there. Callers ask only on a track with
     colleagues' voices under it: on a quiet line a barely-heard opening word is more often a

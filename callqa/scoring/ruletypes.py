@@ -404,11 +404,7 @@ class Hold(RuleType):
                                                      p["min_hold_s"] * 0.5),
                                 after=words_factor(call.probabilities(
                                     back[: p["within_utterances"]])),
-                                thin=min(thin, default=None),
-                                # the thanks opens the turn back (感谢您的耐心等待 heard as
-                                # 感谢你的败心, 感 at 0.24)
-                                slot=slot_factor(call.utts[back[0]].words)
-                                if back and call.background_voices(AGENT) else None))
+                                thin=min(thin, default=None)))
 
     @staticmethod
     def _thanked(rule: "Rule", call: Call, resumed_at: float) -> bool:
