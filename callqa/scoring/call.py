@@ -153,13 +153,16 @@ class Call:
         tolerance = rule.tolerance if tolerant else None
         if phrases is None:
             phrases, regex = (spec.phrases, spec.regex) if spec is not None else ((), regex)
+        # a regex's faint words heard clearly: no hit (nor one hiding a phrase heard there)
+        admit = None if regex is None or "faint" not in regex.groupindex else \
+            (lambda h: h.faint is None or self._faint(i, *h.faint))
         examples = rule.examples(phrases, spec)
         if not examples:
-            hits = self.matcher.find(self.texts[i], phrases, rule.match, regex, tolerance)
+            hits = self.matcher.find(self.texts[i], phrases, rule.match, regex, tolerance, admit)
         else:
             literal = rule.literal(phrases)
-            hits = self.matcher.find(self.texts[i], literal, rule.match, regex, tolerance) \
-                if literal or regex is not None else []
+            hits = self.matcher.find(self.texts[i], literal, rule.match, regex, tolerance,
+                                     admit) if literal or regex is not None else []
             threshold = spec.threshold if spec is not None and spec.threshold is not None \
                 else rule.threshold
             near = spec.near_misses if spec is not None else rule.params.get("near_misses", ())
@@ -174,7 +177,7 @@ class Call:
             hits = self._bridged(i, rule.literal(phrases), tolerance)
         if spec is not None and spec.question:
             hits = [h for h in hits if self.texts[i].asks(h.begin)]
-        return [h for h in hits if h.faint is None or self._faint(i, *h.faint)]
+        return hits
 
     def _faint(self, i: int, begin: int, end: int) -> bool:
         """Were the words over ``[begin, end)`` of utterance ``i`` all barely heard (a regex's

@@ -13,7 +13,7 @@ from bisect import bisect_right
 import re
 import unicodedata
 from functools import lru_cache
-from typing import Iterable, Iterator, NamedTuple
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 from callqa.scoring.phonetic import DROP, MIN_SYLLABLES, SAME_INITIAL, align_cost
 from callqa.text import normalize_display, normalize_match
@@ -246,15 +246,17 @@ class Matcher:
         return frozenset(bounds)
 
     def find(self, ut: UtteranceText, phrases: Iterable[str], mode: str = "exact",
-             regex: re.Pattern[str] | None = None, tolerance: float | None = None
-             ) -> list[Hit]:
+             regex: re.Pattern[str] | None = None, tolerance: float | None = None,
+             admit: Callable[[Hit], bool] | None = None) -> list[Hit]:
         """Whole-word occurrences of any phrase (and regex matches) in ``ut``, in order.
 
         ``tolerance`` (by sound only): the largest cost (:mod:`callqa.scoring.phonetic`) of a
         phrase heard with near syllables, or a syllable dropped or added; None keeps the
         default, one near syllable in phrases of :data:`NEAR_MIN_CHARS` or more.
         Overlapping hits are one hit: the earliest, then the longest, then the cheapest wins
-        (有什么事就说嘛 inside 你有什么事就说嘛 is not a second offence)."""
+        (有什么事就说嘛 inside 你有什么事就说嘛 is not a second offence). ``admit`` drops hits
+        before that (a regex hit whose ``faint`` words were heard clearly must not hide a phrase
+        heard by sound over the same words)."""
         ps = self._compiled(phrases if isinstance(phrases, tuple) else tuple(phrases), mode,
                             tolerance)
         # One regex search rejects the common case (none of the phrases is here) before the
@@ -264,7 +266,8 @@ class Matcher:
             candidate = ps.near_any.search(ut.key)
         if not candidate and (regex is None or regex.search(ut.display) is None):
             return []
-        hits = sorted(self._find_all(ut, ps if candidate else None, regex),
+        hits = sorted((h for h in self._find_all(ut, ps if candidate else None, regex)
+                       if admit is None or admit(h)),
                       key=lambda h: (h.begin, -(h.end - h.begin), h.cost, h.mode != "exact"))
         kept: list[Hit] = []
         for hit in hits:
