@@ -404,3 +404,15 @@ def test_an_unthanked_hold_stays_charged_when_the_answer_back_opens_barely_heard
     [back] = [u for u in t.utterances if u.speaker == "agent" and u.start > f.end + 5][:1]
     assert back.words[0].probability <= 0.3
     assert not f.review and f.deduction > 0 and "slot" not in f.basis
+
+
+def test_a_rule_case_naming_an_unknown_track_for_background_voices_is_refused_with_its_file():
+    from callqa.errors import RulebookError
+    from callqa.scoring.ruletests import case_transcript
+
+    case = {"name": "x", "turns": [["agent", 0.0, 1.0, "您好"]], "background_voices": ["caller"]}
+    with pytest.raises(RulebookError) as exc:
+        case_transcript(case, "rules/tests/RF01.yaml")
+    assert "RF01.yaml" in str(exc.value) and "background_voices" in str(exc.value)
+    ok = case_transcript({**case, "background_voices": ["agent"]}, "rules/tests/RF01.yaml")
+    assert ok.asr["front_end"]["enhance"]["agent"]["background_voices"] is True

@@ -17,7 +17,7 @@ from callqa.scoring.matching import Hit, Matcher, UtteranceText
 from callqa.scoring.schema import PhraseSpec
 from callqa.scoring.semantic import CallEmbeddings, SemanticMatcher
 from callqa.text import count_chars
-from callqa.transcript import (AGENT, ROLES_UNCERTAIN, Interval, Transcript, Utterance,
+from callqa.transcript import (AGENT, ROLES_UNCERTAIN, Interval, Transcript, Utterance, Word,
                                merge_intervals)
 
 if TYPE_CHECKING:
@@ -250,7 +250,7 @@ class Call:
         text (none when the transcript has no word times that spell the text)."""
         return [w.probability for w in self.span_words(i, begin, end)]
 
-    def span_words(self, i: int, begin: int, end: int) -> list:
+    def span_words(self, i: int, begin: int, end: int) -> list[Word]:
         """The words over ``[begin, end)`` of utterance ``i``'s normalised text (none when the
         transcript has no word times that spell the text)."""
         u = self.utts[i]
